@@ -1,0 +1,350 @@
+//! The rule engine: decode once, resolve the OS once, run the module's enabled rules,
+//! and combine their findings into one decision.
+//!
+//! Any rejecting finding rejects (all of them are listed). Otherwise the patches of
+//! mutating findings are applied to the original object, and the result is evaluated
+//! again until no rule proposes a patch: one rule's fix can make another rule apply (an
+//! OS selector added by OS-1 makes the pod a Windows pod for OS-3), and a mutated object
+//! must come back unchanged when it is reviewed again.
+
+use crate::os::{TargetOs, resolve_target_os};
+use crate::patch;
+use crate::request::AdmissionRequest;
+use crate::rule::{Action, AppliesTo, Context, Finding, Rule};
+use crate::settings::Settings;
+use crate::workload::{Workload, WorkloadKind};
+use serde_json::Value;
+
+/// A policy module: a name and the rules it carries.
+pub struct Module {
+    pub name: &'static str,
+    pub rules: &'static [&'static dyn Rule],
+}
+
+/// A finding with the action that was taken on it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActedFinding {
+    pub finding: Finding,
+    /// `Reject`, `Warn` or `Mutate` (a mutate finding whose patch was applied).
+    pub action: Action,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    Accept,
+    Reject,
+    /// Accept the object as patched.
+    Mutate(Value),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    pub decision: Decision,
+    pub findings: Vec<ActedFinding>,
+    /// The resolved OS of the original pod, when the object is a workload.
+    pub target_os: Option<TargetOs>,
+    /// Set when the request could not be evaluated (it is then rejected with this).
+    pub error: Option<String>,
+}
+
+impl Evaluation {
+    fn accept() -> Self {
+        Evaluation {
+            decision: Decision::Accept,
+            findings: Vec::new(),
+            target_os: None,
+            error: None,
+        }
+    }
+
+    fn error(message: String) -> Self {
+        Evaluation {
+            decision: Decision::Reject,
+            findings: Vec::new(),
+            target_os: None,
+            error: Some(message),
+        }
+    }
+
+    pub fn rejections(&self) -> impl Iterator<Item = &Finding> {
+        self.with_action(Action::Reject)
+    }
+
+    pub fn warnings(&self) -> impl Iterator<Item = &Finding> {
+        self.with_action(Action::Warn)
+    }
+
+    pub fn mutations(&self) -> impl Iterator<Item = &Finding> {
+        self.with_action(Action::Mutate)
+    }
+
+    fn with_action(&self, action: Action) -> impl Iterator<Item = &Finding> {
+        self.findings
+            .iter()
+            .filter(move |f| f.action == action)
+            .map(|f| &f.finding)
+    }
+}
+
+/// How many times a mutated object is re-evaluated before giving up. Rules converge in
+/// two or three passes; more means two rules undo each other (a bug, reported as such).
+const MAX_PASSES: usize = 5;
+
+fn applies(applies_to: AppliesTo, target: TargetOs) -> bool {
+    match applies_to {
+        AppliesTo::AllPods => true,
+        AppliesTo::WindowsPods => target == TargetOs::Windows,
+        AppliesTo::LinuxPods => target == TargetOs::Linux,
+        AppliesTo::LinuxOrUnknownPods => matches!(target, TargetOs::Linux | TargetOs::Unknown),
+        AppliesTo::RuntimeClasses => false,
+    }
+}
+
+/// One pass of the module's rules over a workload object.
+pub(crate) fn run_rules(
+    module: &Module,
+    settings: &Settings,
+    object: &Value,
+    workload: &Workload,
+) -> (TargetOs, Vec<ActedFinding>) {
+    let os = resolve_target_os(workload, settings);
+    let ctx = Context {
+        object,
+        workload,
+        os: &os,
+        settings,
+    };
+    let mut acted = Vec::new();
+    let mut findings = Vec::new();
+    for rule in module.rules {
+        let meta = rule.meta();
+        let action = settings.action_of(*rule);
+        if action == Action::Off || !applies(meta.applies_to, os.target) {
+            continue;
+        }
+        findings.clear();
+        rule.check(&ctx, &mut findings);
+        for mut finding in findings.drain(..) {
+            let action = match action {
+                Action::Mutate if finding.patch.is_empty() => Action::Warn,
+                Action::Mutate => Action::Mutate,
+                other => {
+                    finding.patch.clear();
+                    other
+                }
+            };
+            acted.push(ActedFinding { finding, action });
+        }
+    }
+    (os.target, acted)
+}
+
+/// Evaluates a workload object of a known kind.
+pub fn evaluate_workload(
+    module: &Module,
+    settings: &Settings,
+    kind: WorkloadKind,
+    object: &Value,
+) -> Evaluation {
+    let workload = match Workload::from_object(kind, object) {
+        Ok(w) => w,
+        Err(e) => return Evaluation::error(format!("invalid {}: {e}", kind.kind())),
+    };
+    let (target, mut all) = run_rules(module, settings, object, &workload);
+    let mut evaluation = Evaluation {
+        decision: Decision::Accept,
+        findings: Vec::new(),
+        target_os: Some(target),
+        error: None,
+    };
+    let mut current: Option<Value> = None;
+    let mut pending: Vec<ActedFinding> = all.clone();
+    for _ in 0..MAX_PASSES {
+        if pending.iter().any(|f| f.action == Action::Reject) {
+            evaluation.decision = Decision::Reject;
+            evaluation.findings = all;
+            return evaluation;
+        }
+        let patches: Vec<&Finding> = pending
+            .iter()
+            .filter(|f| f.action == Action::Mutate)
+            .map(|f| &f.finding)
+            .collect();
+        if patches.is_empty() {
+            evaluation.decision = match current {
+                Some(mutated) if mutated != *object => Decision::Mutate(mutated),
+                _ => Decision::Accept,
+            };
+            evaluation.findings = all;
+            return evaluation;
+        }
+        let mut next = current.take().unwrap_or_else(|| object.clone());
+        for finding in patches {
+            // Each finding's patch is applied whole or not at all.
+            let mut attempt = next.clone();
+            match patch::apply(&mut attempt, &finding.patch) {
+                Ok(()) => next = attempt,
+                Err(e) => {
+                    return Evaluation::error(format!(
+                        "internal error: the patch of {} could not be applied ({e})",
+                        finding.rule
+                    ));
+                }
+            }
+        }
+        let workload = match Workload::from_object(kind, &next) {
+            Ok(w) => w,
+            Err(e) => {
+                return Evaluation::error(format!(
+                    "internal error: a mutation made the object invalid: {e}"
+                ));
+            }
+        };
+        let (_, findings) = run_rules(module, settings, &next, &workload);
+        // Report each finding once, as first seen.
+        pending = Vec::new();
+        for f in findings {
+            if !all.iter().any(|seen| seen.finding == f.finding) {
+                all.push(f.clone());
+            }
+            pending.push(f);
+        }
+        pending.retain(|f| f.action != Action::Warn);
+        current = Some(next);
+    }
+    Evaluation::error(format!(
+        "internal error: mutations did not settle after {MAX_PASSES} passes"
+    ))
+}
+
+/// Evaluates an admission request: workloads are checked, anything else is accepted
+/// untouched (as are deletions and subresources other than `ephemeralcontainers`).
+pub fn evaluate_request(
+    module: &Module,
+    settings: &Settings,
+    request: &AdmissionRequest,
+) -> Evaluation {
+    if matches!(request.operation.as_str(), "DELETE" | "CONNECT") {
+        return Evaluation::accept();
+    }
+    if !request.sub_resource.is_empty() && request.sub_resource != "ephemeralcontainers" {
+        return Evaluation::accept();
+    }
+    let Some(kind) = WorkloadKind::from_group_kind(&request.kind.group, &request.kind.kind)
+    else {
+        return Evaluation::accept();
+    };
+    if !request.object.is_object() {
+        return Evaluation::error(format!(
+            "request.object: a {} {} request carries no object",
+            request.kind.kind, request.operation
+        ));
+    }
+    evaluate_workload(module, settings, kind, &request.object)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::modules::OS_PLACEMENT;
+    use crate::patch::{PatchOp, diff};
+    use crate::testing::evaluate;
+    use serde_json::json;
+
+    #[test]
+    fn mutates_to_a_fixpoint_from_the_original_object() {
+        // A Windows image and nothing else: OS-1 pins windows, which makes OS-3 and OS-4
+        // apply in the next pass. Unknown fields survive.
+        let object = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "x-extra": {"keep": [1, 2]}},
+            "spec": {"template": {"spec": {"containers": [
+                {"name": "iis", "image": "mcr.microsoft.com/windows/servercore/iis:windowsservercore-ltsc2022",
+                 "futureField": true}]}}}});
+        let evaluation = evaluate(&OS_PLACEMENT, &object, json!({}));
+        let Decision::Mutate(mutated) = &evaluation.decision else {
+            panic!("expected a mutation: {evaluation:?}");
+        };
+        assert_eq!(
+            diff(&object, mutated),
+            vec![
+                PatchOp::Add {
+                    path: "/spec/template/spec/nodeSelector".into(),
+                    value: json!({"kubernetes.io/os": "windows"})
+                },
+                PatchOp::Add {
+                    path: "/spec/template/spec/tolerations".into(),
+                    value: json!([{"key": "os", "operator": "Equal", "value": "windows", "effect": "NoSchedule"}])
+                },
+                PatchOp::Add {
+                    path: "/spec/template/spec/os".into(),
+                    value: json!({"name": "windows"})
+                },
+            ]
+        );
+        let rules: Vec<&str> = evaluation.mutations().map(|f| f.rule).collect();
+        assert_eq!(rules, ["OS-1", "OS-3", "OS-4"]);
+        // Evaluated again, the mutated object needs nothing more.
+        let again = evaluate(&OS_PLACEMENT, mutated, json!({}));
+        assert_eq!(again.decision, Decision::Accept);
+        assert!(again.findings.is_empty(), "{:?}", again.findings);
+    }
+
+    #[test]
+    fn rejects_listing_every_rejecting_finding_and_drops_patches() {
+        let object = json!({"kind": "Pod", "spec": {
+            "os": {"name": "windows"},
+            "nodeSelector": {"kubernetes.io/os": "linux", "beta.kubernetes.io/os": "Windows"},
+            "containers": [{"name": "a"}]}});
+        let evaluation = evaluate(&OS_PLACEMENT, &object, json!({}));
+        assert_eq!(evaluation.decision, Decision::Reject);
+        let paths: Vec<String> = evaluation.rejections().map(|f| f.path.to_string()).collect();
+        assert_eq!(paths, ["spec.nodeSelector[beta.kubernetes.io/os]", "spec"]);
+        let response = crate::response::to_response(&evaluation);
+        assert!(!response.accepted);
+        let message = response.message.unwrap();
+        assert!(message.starts_with("2 Windows workload violations: [OS-2] spec.nodeSelector[beta.kubernetes.io/os]: "), "{message}");
+    }
+
+    #[test]
+    fn warnings_ride_along_with_acceptance() {
+        let object = json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "spec": {"template": {"spec": {
+            "tolerations": [{"operator": "Exists"}], "containers": [{"name": "a"}]}}}});
+        let settings = json!({"rules": {"OS-1": "off"}});
+        let evaluation = evaluate(&OS_PLACEMENT, &object, settings);
+        assert_eq!(evaluation.decision, Decision::Accept);
+        let response = crate::response::to_response(&evaluation);
+        assert!(response.accepted);
+        assert_eq!(response.warnings.unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_mutating_rule_set_to_reject_rejects_without_patching() {
+        let object = json!({"kind": "Pod", "spec": {"containers": [{"name": "a"}]}});
+        let evaluation = evaluate(&OS_PLACEMENT, &object, json!({"rules": {"OS-1": "reject"}}));
+        assert_eq!(evaluation.decision, Decision::Reject);
+        assert!(evaluation.rejections().all(|f| f.patch.is_empty()));
+    }
+
+    #[test]
+    fn other_kinds_deletions_and_subresources_are_accepted_untouched() {
+        let settings = Settings::default();
+        let mut request = AdmissionRequest {
+            operation: "CREATE".into(),
+            object: json!({"kind": "ConfigMap"}),
+            ..Default::default()
+        };
+        request.kind.kind = "ConfigMap".into();
+        assert_eq!(evaluate_request(&OS_PLACEMENT, &settings, &request).decision, Decision::Accept);
+        request.kind.kind = "Pod".into();
+        request.operation = "DELETE".into();
+        assert_eq!(evaluate_request(&OS_PLACEMENT, &settings, &request).decision, Decision::Accept);
+        request.operation = "UPDATE".into();
+        request.sub_resource = "status".into();
+        assert_eq!(evaluate_request(&OS_PLACEMENT, &settings, &request).decision, Decision::Accept);
+        request.sub_resource = "ephemeralcontainers".into();
+        request.object = json!(null);
+        let evaluation = evaluate_request(&OS_PLACEMENT, &settings, &request);
+        assert_eq!(evaluation.decision, Decision::Reject);
+        assert!(evaluation.error.unwrap().starts_with("request.object:"));
+    }
+}

@@ -1,0 +1,31 @@
+//! The Windows workload rule catalogue shared by every policy module.
+//!
+//! A request flows through it once: [`request`] decodes it, [`workload`] finds the pod
+//! template and walks its containers, [`os`] resolves the target OS, the module's
+//! [`rules`] report findings, and [`engine`] combines them into one decision that
+//! [`response`] turns into Kubewarden's answer. [`policy`] exposes all of it as the
+//! waPC functions of a module, without depending on waPC itself.
+
+pub mod engine;
+pub mod fix;
+pub mod image;
+pub mod linux_only;
+pub mod modules;
+pub mod os;
+pub mod patch;
+pub mod path;
+pub mod policy;
+pub mod request;
+pub mod response;
+pub mod rule;
+pub mod rules;
+pub mod scheduling;
+pub mod settings;
+pub mod workload;
+
+#[cfg(test)]
+mod testing;
+
+/// Re-exported for the `policy_module!` macro, so policy crates need no other dependency.
+pub use kubewarden_policy_sdk as kubewarden;
+pub use kubewarden_policy_sdk::wapc_guest;

@@ -1,0 +1,551 @@
+//! Target-OS resolution: the one place that decides whether a pod is a Linux or a
+//! Windows pod, from every signal, keeping the evidence so messages can say why.
+//!
+//! Signals, strongest first:
+//! - scheduling pins: `nodeSelector` `kubernetes.io/os` (and the deprecated
+//!   `beta.kubernetes.io/os`), required node affinity, and the RuntimeClass's
+//!   `scheduling.nodeSelector` (merged into the pod at admission);
+//! - `spec.os.name`: the API server validates fields by it, the scheduler ignores it;
+//! - hints, used only when nothing above names an OS: tolerations naming the Windows
+//!   taint, well-known Windows images, `windowsOptions` (Windows-only fields).
+//!
+//! Values are exact: node labels are lower-case (`kubernetes.io/os` is set by the kubelet
+//! from `runtime.GOOS`), so `Windows` matches no node and is reported as invalid.
+
+use crate::image::{ImageOs, ImageReference, classify};
+use crate::path::FieldPath;
+use crate::scheduling::names_taint;
+use crate::settings::Settings;
+use crate::workload::Workload;
+use k8s_openapi::api::core::v1::NodeSelectorTerm;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::fmt;
+
+pub const OS_LABEL: &str = "kubernetes.io/os";
+pub const BETA_OS_LABEL: &str = "beta.kubernetes.io/os";
+
+#[derive(Deserialize, Serialize, Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Os {
+    Linux,
+    Windows,
+}
+
+impl Os {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Os::Linux => "linux",
+            Os::Windows => "windows",
+        }
+    }
+
+    /// The OS of an exact label value.
+    pub fn from_label(value: &str) -> Option<Os> {
+        match value {
+            "linux" => Some(Os::Linux),
+            "windows" => Some(Os::Windows),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Os {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What kind of signal a piece of evidence is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    NodeSelector,
+    BetaNodeSelector,
+    NodeAffinity,
+    RuntimeClass,
+    OsName,
+    Toleration,
+    Image,
+    WindowsOptions,
+}
+
+impl Signal {
+    /// Pins constrain where the scheduler places the pod.
+    pub fn is_scheduling_pin(self) -> bool {
+        matches!(
+            self,
+            Signal::NodeSelector
+                | Signal::BetaNodeSelector
+                | Signal::NodeAffinity
+                | Signal::RuntimeClass
+        )
+    }
+
+    pub fn is_hint(self) -> bool {
+        matches!(
+            self,
+            Signal::Toleration | Signal::Image | Signal::WindowsOptions
+        )
+    }
+}
+
+/// One signal found in the pod: where, what it says, and the OS it names
+/// (`None` when its value names no OS, such as `Windows`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evidence {
+    pub signal: Signal,
+    pub path: FieldPath,
+    pub detail: String,
+    pub os: Option<Os>,
+}
+
+impl fmt::Display for Evidence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.path, self.detail)
+    }
+}
+
+/// The resolved target OS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetOs {
+    Linux,
+    Windows,
+    /// Nothing says which OS; the scheduler may place the pod on either.
+    Unknown,
+    /// Signals disagree or name no OS: no node can run the pod as written.
+    Conflict,
+}
+
+impl TargetOs {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetOs::Linux => "linux",
+            TargetOs::Windows => "windows",
+            TargetOs::Unknown => "unknown",
+            TargetOs::Conflict => "conflict",
+        }
+    }
+
+    pub fn os(self) -> Option<Os> {
+        match self {
+            TargetOs::Linux => Some(Os::Linux),
+            TargetOs::Windows => Some(Os::Windows),
+            _ => None,
+        }
+    }
+}
+
+impl From<Os> for TargetOs {
+    fn from(os: Os) -> Self {
+        match os {
+            Os::Linux => TargetOs::Linux,
+            Os::Windows => TargetOs::Windows,
+        }
+    }
+}
+
+/// The outcome of resolution, with all evidence found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OsResolution {
+    pub target: TargetOs,
+    pub evidence: Vec<Evidence>,
+}
+
+impl OsResolution {
+    pub fn is_windows(&self) -> bool {
+        self.target == TargetOs::Windows
+    }
+
+    /// Evidence that constrains scheduling.
+    pub fn pins(&self) -> impl Iterator<Item = &Evidence> {
+        self.evidence.iter().filter(|e| e.signal.is_scheduling_pin())
+    }
+
+    /// The OS every scheduling pin agrees on, if there is a pin and they agree.
+    pub fn pinned_os(&self) -> Option<Os> {
+        let mut oses = self.pins().map(|e| e.os);
+        let first = oses.next()??;
+        oses.all(|os| os == Some(first)).then_some(first)
+    }
+
+    pub fn has_scheduling_pin(&self) -> bool {
+        self.pins().next().is_some()
+    }
+
+    /// Why the pod counts as its target OS: the evidence that decided it.
+    pub fn explain(&self) -> String {
+        let deciding: Vec<String> = match self.target {
+            TargetOs::Unknown => return "no OS signal".to_string(),
+            TargetOs::Conflict => self.evidence.iter().map(|e| e.to_string()).collect(),
+            TargetOs::Linux | TargetOs::Windows => {
+                let os = self.target.os();
+                let strong: Vec<String> = self
+                    .evidence
+                    .iter()
+                    .filter(|e| !e.signal.is_hint() && e.os == os)
+                    .map(|e| e.to_string())
+                    .collect();
+                if strong.is_empty() {
+                    self.evidence
+                        .iter()
+                        .filter(|e| e.os == os)
+                        .map(|e| e.to_string())
+                        .collect()
+                } else {
+                    strong
+                }
+            }
+        };
+        deciding.join(", ")
+    }
+}
+
+/// Resolves the target OS of a workload's pod.
+pub fn resolve_target_os(workload: &Workload, settings: &Settings) -> OsResolution {
+    let spec = &workload.spec;
+    let mut evidence = Vec::new();
+
+    if let Some(selector) = &spec.node_selector {
+        for (label, signal) in [
+            (OS_LABEL, Signal::NodeSelector),
+            (BETA_OS_LABEL, Signal::BetaNodeSelector),
+        ] {
+            if let Some(value) = selector.get(label) {
+                evidence.push(Evidence {
+                    signal,
+                    path: workload.spec_field("nodeSelector").key(label),
+                    detail: format!("{label}={value}"),
+                    os: Os::from_label(value),
+                });
+            }
+        }
+    }
+
+    if let Some(terms) = spec
+        .affinity
+        .as_ref()
+        .and_then(|a| a.node_affinity.as_ref())
+        .and_then(|n| n.required_during_scheduling_ignored_during_execution.as_ref())
+        .map(|r| &r.node_selector_terms)
+        && let Some((value, os)) = affinity_pin(terms)
+    {
+        evidence.push(Evidence {
+            signal: Signal::NodeAffinity,
+            path: workload
+                .spec_field("affinity")
+                .field("nodeAffinity")
+                .field("requiredDuringSchedulingIgnoredDuringExecution")
+                .field("nodeSelectorTerms"),
+            detail: format!("every required term selects {OS_LABEL} {value}"),
+            os,
+        });
+    }
+
+    if let Some(name) = &spec.runtime_class_name
+        && let Some(class) = settings.runtime_classes.get(name)
+    {
+        for label in [OS_LABEL, BETA_OS_LABEL] {
+            if let Some(value) = class.node_selector.get(label) {
+                evidence.push(Evidence {
+                    signal: Signal::RuntimeClass,
+                    path: workload.spec_field("runtimeClassName"),
+                    detail: format!("RuntimeClass {name} selects {label}={value}"),
+                    os: Os::from_label(value),
+                });
+            }
+        }
+    }
+
+    if let Some(os) = &spec.os {
+        evidence.push(Evidence {
+            signal: Signal::OsName,
+            path: workload.spec_field("os").field("name"),
+            detail: format!("os.name={}", os.name),
+            os: Os::from_label(&os.name),
+        });
+    }
+
+    for (i, toleration) in spec.tolerations.iter().flatten().enumerate() {
+        if names_taint(toleration, &settings.windows_taint) {
+            evidence.push(Evidence {
+                signal: Signal::Toleration,
+                path: workload.spec_field("tolerations").index(i),
+                detail: format!("tolerates the Windows taint {}", settings.windows_taint),
+                os: Some(Os::Windows),
+            });
+        }
+    }
+
+    let pod_windows_options = spec
+        .security_context
+        .as_ref()
+        .and_then(|s| s.windows_options.as_ref());
+    if pod_windows_options.is_some() {
+        evidence.push(Evidence {
+            signal: Signal::WindowsOptions,
+            path: workload
+                .spec_field("securityContext")
+                .field("windowsOptions"),
+            detail: "Windows-only security options".to_string(),
+            os: Some(Os::Windows),
+        });
+    }
+
+    for container in workload.containers() {
+        if container
+            .security_context
+            .and_then(|s| s.windows_options.as_ref())
+            .is_some()
+        {
+            evidence.push(Evidence {
+                signal: Signal::WindowsOptions,
+                path: container
+                    .path()
+                    .field("securityContext")
+                    .field("windowsOptions"),
+                detail: "Windows-only security options".to_string(),
+                os: Some(Os::Windows),
+            });
+        }
+        if let Some(image) = container.image
+            && let Ok(reference) = ImageReference::parse(image)
+            && let ImageOs::Windows(_) = classify(&reference)
+        {
+            evidence.push(Evidence {
+                signal: Signal::Image,
+                path: container.path().field("image"),
+                detail: format!("{image} is a Windows image"),
+                os: Some(Os::Windows),
+            });
+        }
+    }
+
+    let target = decide(&evidence);
+    OsResolution { target, evidence }
+}
+
+fn decide(evidence: &[Evidence]) -> TargetOs {
+    let declared: Vec<Option<Os>> = evidence
+        .iter()
+        .filter(|e| !e.signal.is_hint())
+        .map(|e| e.os)
+        .collect();
+    if let Some(first) = declared.first() {
+        let Some(os) = *first else {
+            return TargetOs::Conflict;
+        };
+        if declared.iter().any(|d| *d != Some(os)) {
+            return TargetOs::Conflict;
+        }
+        // An image known to be Windows cannot run on a Linux node.
+        if os == Os::Linux
+            && evidence
+                .iter()
+                .any(|e| e.signal == Signal::Image && e.os == Some(Os::Windows))
+        {
+            return TargetOs::Conflict;
+        }
+        return os.into();
+    }
+    if evidence.iter().any(|e| e.os == Some(Os::Windows)) {
+        TargetOs::Windows
+    } else {
+        TargetOs::Unknown
+    }
+}
+
+/// What one node selector term allows for the OS label.
+enum TermOs {
+    /// The term does not restrict the OS.
+    Any,
+    /// Exactly one value.
+    One(String),
+    /// Several values, or none at all.
+    Other,
+}
+
+fn term_os(term: &NodeSelectorTerm) -> TermOs {
+    // Start from "any value"; `In` intersects, `NotIn` removes. Both OS labels describe
+    // the same node property, so they restrict one set.
+    let mut allowed: Option<BTreeSet<&str>> = None;
+    let mut excluded: BTreeSet<&str> = BTreeSet::new();
+    for requirement in term.match_expressions.iter().flatten() {
+        if requirement.key != OS_LABEL && requirement.key != BETA_OS_LABEL {
+            continue;
+        }
+        let values: BTreeSet<&str> = requirement
+            .values
+            .iter()
+            .flatten()
+            .map(String::as_str)
+            .collect();
+        match requirement.operator.as_str() {
+            "In" => {
+                allowed = Some(match allowed {
+                    None => values,
+                    Some(prev) => prev.intersection(&values).copied().collect(),
+                })
+            }
+            "NotIn" => excluded.extend(values),
+            _ => {}
+        }
+    }
+    match allowed {
+        Some(set) => {
+            let remaining: Vec<&str> = set.difference(&excluded).copied().collect();
+            match remaining.as_slice() {
+                [one] => TermOs::One(one.to_string()),
+                _ => TermOs::Other,
+            }
+        }
+        None if excluded.is_empty() => TermOs::Any,
+        None => {
+            // Nodes carry `linux` or `windows`: excluding one leaves the other.
+            let remaining: Vec<&str> = ["linux", "windows"]
+                .into_iter()
+                .filter(|os| !excluded.contains(os))
+                .collect();
+            match remaining.as_slice() {
+                [one] => TermOs::One(one.to_string()),
+                _ => TermOs::Other,
+            }
+        }
+    }
+}
+
+/// The OS that required node affinity pins: terms are ORed, so only when every term
+/// allows the same single value. Returns the value and its OS (`None` if invalid).
+fn affinity_pin(terms: &[NodeSelectorTerm]) -> Option<(String, Option<Os>)> {
+    let mut pinned: Option<String> = None;
+    for term in terms {
+        match term_os(term) {
+            TermOs::One(value) => match &pinned {
+                None => pinned = Some(value),
+                Some(prev) if *prev == value => {}
+                Some(_) => return None,
+            },
+            TermOs::Any | TermOs::Other => return None,
+        }
+    }
+    pinned.map(|value| {
+        let os = Os::from_label(&value);
+        (value, os)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::WorkloadKind;
+    use serde_json::{Value, json};
+
+    fn resolve_with(spec: Value, settings: &Settings) -> OsResolution {
+        let mut spec = spec;
+        if spec.get("containers").is_none() {
+            spec["containers"] = json!([{"name": "app", "image": "nginx"}]);
+        }
+        let workload = Workload::from_object(WorkloadKind::Pod, &json!({ "spec": spec })).unwrap();
+        resolve_target_os(&workload, settings)
+    }
+
+    fn resolve(spec: Value) -> OsResolution {
+        resolve_with(spec, &Settings::default())
+    }
+
+    fn affinity(terms: Value) -> Value {
+        json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": terms}}}})
+    }
+
+    #[test]
+    fn node_selectors_and_os_name() {
+        assert_eq!(resolve(json!({})).target, TargetOs::Unknown);
+        let r = resolve(json!({"nodeSelector": {"kubernetes.io/os": "windows"}}));
+        assert_eq!(r.target, TargetOs::Windows);
+        assert_eq!(
+            r.explain(),
+            "spec.nodeSelector[kubernetes.io/os] (kubernetes.io/os=windows)"
+        );
+        assert_eq!(
+            resolve(json!({"nodeSelector": {"beta.kubernetes.io/os": "linux"}})).target,
+            TargetOs::Linux
+        );
+        let r = resolve(json!({"os": {"name": "windows"}}));
+        assert_eq!((r.target, r.has_scheduling_pin()), (TargetOs::Windows, false));
+        assert_eq!(
+            resolve(json!({"os": {"name": "windows"}, "nodeSelector": {"kubernetes.io/os": "linux"}}))
+                .target,
+            TargetOs::Conflict
+        );
+        // Label values are case-sensitive: `Windows` selects no node.
+        let r = resolve(json!({"nodeSelector": {"kubernetes.io/os": "Windows"}}));
+        assert_eq!(r.target, TargetOs::Conflict);
+        assert_eq!(
+            resolve(json!({"nodeSelector": {"kubernetes.io/os": " windows"}})).target,
+            TargetOs::Conflict
+        );
+    }
+
+    #[test]
+    fn required_affinity_pins_only_when_every_term_agrees() {
+        let windows_term = json!({"matchExpressions": [
+            {"key": "kubernetes.io/os", "operator": "In", "values": ["windows"]}]});
+        let linux_term = json!({"matchExpressions": [
+            {"key": "kubernetes.io/os", "operator": "In", "values": ["linux"]}]});
+        let not_linux = json!({"matchExpressions": [
+            {"key": "kubernetes.io/os", "operator": "NotIn", "values": ["linux"]},
+            {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}]});
+        let both = json!({"matchExpressions": [
+            {"key": "kubernetes.io/os", "operator": "In", "values": ["linux", "windows"]}]});
+        let unrelated = json!({"matchExpressions": [
+            {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}]});
+        let cases = [
+            (json!([windows_term]), TargetOs::Windows),
+            (json!([not_linux]), TargetOs::Windows),
+            (json!([windows_term, not_linux]), TargetOs::Windows),
+            (json!([linux_term]), TargetOs::Linux),
+            (json!([windows_term, linux_term]), TargetOs::Unknown),
+            (json!([windows_term, unrelated]), TargetOs::Unknown),
+            (json!([both]), TargetOs::Unknown),
+        ];
+        for (terms, expected) in cases {
+            assert_eq!(resolve(affinity(terms.clone())).target, expected, "{terms}");
+        }
+        let beta = json!([{"matchExpressions": [
+            {"key": "beta.kubernetes.io/os", "operator": "In", "values": ["windows"]}]}]);
+        assert_eq!(resolve(affinity(beta)).target, TargetOs::Windows);
+    }
+
+    #[test]
+    fn runtime_class_from_settings() {
+        let settings = Settings::from_value(&json!({"runtimeClasses": {
+            "runhcs-wcow-hypervisor": {"nodeSelector": {"kubernetes.io/os": "windows"}}}}))
+        .unwrap();
+        let r = resolve_with(json!({"runtimeClassName": "runhcs-wcow-hypervisor"}), &settings);
+        assert_eq!(r.target, TargetOs::Windows);
+        assert!(r.has_scheduling_pin());
+        let r = resolve_with(json!({"runtimeClassName": "other"}), &settings);
+        assert_eq!(r.target, TargetOs::Unknown);
+    }
+
+    #[test]
+    fn hints_decide_only_without_pins() {
+        let windows_image = json!([{"name": "a", "image": "mcr.microsoft.com/windows/nanoserver:ltsc2022"}]);
+        let r = resolve(json!({"containers": windows_image}));
+        assert_eq!((r.target, r.has_scheduling_pin()), (TargetOs::Windows, false));
+        // A Windows image on a Linux-pinned pod cannot run.
+        let r = resolve(json!({"containers": windows_image, "nodeSelector": {"kubernetes.io/os": "linux"}}));
+        assert_eq!(r.target, TargetOs::Conflict);
+        let r = resolve(json!({"tolerations": [{"key": "os", "value": "windows"}]}));
+        assert_eq!(r.target, TargetOs::Windows);
+        // A blanket toleration says nothing about the OS.
+        let r = resolve(json!({"tolerations": [{"operator": "Exists"}]}));
+        assert_eq!(r.target, TargetOs::Unknown);
+        // Windows-only options are a hint, not a conflict, on a Linux pod (LNX-1 reports it).
+        let r = resolve(json!({"securityContext": {"windowsOptions": {"hostProcess": true}},
+            "nodeSelector": {"kubernetes.io/os": "linux"}}));
+        assert_eq!(r.target, TargetOs::Linux);
+        let r = resolve(json!({"containers": [{"name": "a", "securityContext": {"windowsOptions": {"runAsUserName": "x"}}}]}));
+        assert_eq!(r.target, TargetOs::Windows);
+    }
+}

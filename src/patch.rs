@@ -1,0 +1,343 @@
+//! A small RFC 6902 JSON Patch subset (`add`, `remove`, `replace`) over `serde_json::Value`.
+//!
+//! Rules propose patches against the *original* request object, so every field the
+//! rules do not name — including fields unknown to `k8s-openapi` — survives a mutation
+//! byte for byte. `diff` gives the minimal patch between two objects, used to show a
+//! mutation to people and to check that a mutated object needs no further change.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::fmt;
+
+/// One JSON Patch operation; `path` is a JSON pointer (RFC 6901).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(tag = "op", rename_all = "lowercase")]
+pub enum PatchOp {
+    Add { path: String, value: Value },
+    Remove { path: String },
+    Replace { path: String, value: Value },
+}
+
+impl PatchOp {
+    pub fn path(&self) -> &str {
+        match self {
+            PatchOp::Add { path, .. } | PatchOp::Remove { path } | PatchOp::Replace { path, .. } => {
+                path
+            }
+        }
+    }
+}
+
+impl fmt::Display for PatchOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PatchOp::Add { path, value } => write!(f, "add {path} {value}"),
+            PatchOp::Remove { path } => write!(f, "remove {path}"),
+            PatchOp::Replace { path, value } => write!(f, "replace {path} {value}"),
+        }
+    }
+}
+
+/// Why a patch could not be applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatchError {
+    pub path: String,
+    pub reason: String,
+}
+
+impl fmt::Display for PatchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot patch {}: {}", self.path, self.reason)
+    }
+}
+
+impl std::error::Error for PatchError {}
+
+/// Escapes one reference token of a JSON pointer (`~` → `~0`, `/` → `~1`).
+pub fn escape_token(token: &str) -> String {
+    token.replace('~', "~0").replace('/', "~1")
+}
+
+/// Builds a JSON pointer from plain (unescaped) tokens.
+pub fn pointer<I, S>(tokens: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    let mut out = String::new();
+    for token in tokens {
+        out.push('/');
+        out.push_str(&escape_token(token.as_ref()));
+    }
+    out
+}
+
+fn split_pointer(path: &str) -> Result<Vec<String>, PatchError> {
+    if path.is_empty() {
+        return Ok(Vec::new());
+    }
+    let Some(rest) = path.strip_prefix('/') else {
+        return Err(PatchError {
+            path: path.to_string(),
+            reason: "a JSON pointer must start with '/'".to_string(),
+        });
+    };
+    Ok(rest
+        .split('/')
+        .map(|t| t.replace("~1", "/").replace("~0", "~"))
+        .collect())
+}
+
+fn err(path: &str, reason: impl Into<String>) -> PatchError {
+    PatchError {
+        path: path.to_string(),
+        reason: reason.into(),
+    }
+}
+
+fn array_index(path: &str, token: &str, len: usize, allow_end: bool) -> Result<usize, PatchError> {
+    if allow_end && token == "-" {
+        return Ok(len);
+    }
+    // RFC 6901: no leading zeros, digits only.
+    if token.is_empty() || (token.len() > 1 && token.starts_with('0')) {
+        return Err(err(path, format!("'{token}' is not an array index")));
+    }
+    let index: usize = token
+        .parse()
+        .map_err(|_| err(path, format!("'{token}' is not an array index")))?;
+    let limit = if allow_end { len } else { len.saturating_sub(1) };
+    if index > limit || (!allow_end && len == 0) {
+        return Err(err(path, format!("index {index} is out of bounds")));
+    }
+    Ok(index)
+}
+
+/// Applies `ops` in order. On error `doc` may be partly patched: callers patch a copy.
+pub fn apply(doc: &mut Value, ops: &[PatchOp]) -> Result<(), PatchError> {
+    for op in ops {
+        apply_one(doc, op)?;
+    }
+    Ok(())
+}
+
+fn apply_one(doc: &mut Value, op: &PatchOp) -> Result<(), PatchError> {
+    let path = op.path();
+    let mut tokens = split_pointer(path)?;
+    let Some(last) = tokens.pop() else {
+        // The whole document.
+        return match op {
+            PatchOp::Add { value, .. } | PatchOp::Replace { value, .. } => {
+                *doc = value.clone();
+                Ok(())
+            }
+            PatchOp::Remove { .. } => Err(err(path, "cannot remove the whole document")),
+        };
+    };
+    let mut parent = &mut *doc;
+    for token in &tokens {
+        parent = match parent {
+            Value::Object(map) => map
+                .get_mut(token)
+                .ok_or_else(|| err(path, format!("'{token}' does not exist")))?,
+            Value::Array(items) => {
+                let index = array_index(path, token, items.len(), false)?;
+                &mut items[index]
+            }
+            _ => return Err(err(path, format!("'{token}' is not inside an object or array"))),
+        };
+    }
+    match (parent, op) {
+        (Value::Object(map), PatchOp::Add { value, .. }) => {
+            map.insert(last, value.clone());
+        }
+        (Value::Object(map), PatchOp::Replace { value, .. }) => match map.get_mut(&last) {
+            Some(slot) => *slot = value.clone(),
+            None => return Err(err(path, format!("'{last}' does not exist"))),
+        },
+        (Value::Object(map), PatchOp::Remove { .. }) => {
+            if map.shift_remove(&last).is_none() {
+                return Err(err(path, format!("'{last}' does not exist")));
+            }
+        }
+        (Value::Array(items), PatchOp::Add { value, .. }) => {
+            let index = array_index(path, &last, items.len(), true)?;
+            items.insert(index, value.clone());
+        }
+        (Value::Array(items), PatchOp::Replace { value, .. }) => {
+            let index = array_index(path, &last, items.len(), false)?;
+            items[index] = value.clone();
+        }
+        (Value::Array(items), PatchOp::Remove { .. }) => {
+            let index = array_index(path, &last, items.len(), false)?;
+            items.remove(index);
+        }
+        _ => return Err(err(path, "the parent is not an object or array")),
+    }
+    Ok(())
+}
+
+/// The minimal patch turning `from` into `to`: objects are compared key by key,
+/// arrays element by element (a grown or shrunk tail becomes `add`/`remove` at the end).
+pub fn diff(from: &Value, to: &Value) -> Vec<PatchOp> {
+    let mut ops = Vec::new();
+    diff_into(from, to, &mut String::new(), &mut ops);
+    ops
+}
+
+fn diff_into(from: &Value, to: &Value, path: &mut String, ops: &mut Vec<PatchOp>) {
+    if from == to {
+        return;
+    }
+    match (from, to) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (key, old) in a {
+                let len = path.len();
+                path.push('/');
+                path.push_str(&escape_token(key));
+                match b.get(key) {
+                    Some(new) => diff_into(old, new, path, ops),
+                    None => ops.push(PatchOp::Remove { path: path.clone() }),
+                }
+                path.truncate(len);
+            }
+            for (key, new) in b {
+                if !a.contains_key(key) {
+                    ops.push(PatchOp::Add {
+                        path: format!("{path}/{}", escape_token(key)),
+                        value: new.clone(),
+                    });
+                }
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            let common = a.len().min(b.len());
+            for i in 0..common {
+                let len = path.len();
+                path.push('/');
+                path.push_str(&i.to_string());
+                diff_into(&a[i], &b[i], path, ops);
+                path.truncate(len);
+            }
+            for (i, new) in b.iter().enumerate().skip(common) {
+                ops.push(PatchOp::Add {
+                    path: format!("{path}/{i}"),
+                    value: new.clone(),
+                });
+            }
+            // Remove from the end so the indices stay valid while applying.
+            for i in (common..a.len()).rev() {
+                ops.push(PatchOp::Remove {
+                    path: format!("{path}/{i}"),
+                });
+            }
+        }
+        _ => ops.push(PatchOp::Replace {
+            path: path.clone(),
+            value: to.clone(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn add_creates_key_and_appends_to_arrays() {
+        let mut doc = json!({"spec": {"tolerations": [{"key": "a"}], "x-unknown": 1}});
+        apply(
+            &mut doc,
+            &[
+                PatchOp::Add {
+                    path: "/spec/nodeSelector".into(),
+                    value: json!({"kubernetes.io/os": "linux"}),
+                },
+                PatchOp::Add {
+                    path: "/spec/tolerations/-".into(),
+                    value: json!({"key": "os"}),
+                },
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            doc,
+            json!({"spec": {"tolerations": [{"key": "a"}, {"key": "os"}], "x-unknown": 1,
+                "nodeSelector": {"kubernetes.io/os": "linux"}}})
+        );
+    }
+
+    #[test]
+    fn escaped_tokens_address_keys_with_slashes() {
+        let mut doc = json!({"nodeSelector": {"a~b": "1"}});
+        let path = pointer(["nodeSelector", "kubernetes.io/os"]);
+        assert_eq!(path, "/nodeSelector/kubernetes.io~1os");
+        apply(
+            &mut doc,
+            &[
+                PatchOp::Add {
+                    path,
+                    value: json!("windows"),
+                },
+                PatchOp::Remove {
+                    path: "/nodeSelector/a~0b".into(),
+                },
+            ],
+        )
+        .unwrap();
+        assert_eq!(doc, json!({"nodeSelector": {"kubernetes.io/os": "windows"}}));
+    }
+
+    #[test]
+    fn bad_paths_are_errors_not_panics() {
+        let mut doc = json!({"a": [1, 2], "s": "x"});
+        for path in ["a", "/missing/x", "/a/5", "/a/01", "/a/-1", "/s/x"] {
+            let op = PatchOp::Replace {
+                path: path.into(),
+                value: json!(0),
+            };
+            assert!(apply(&mut doc, &[op]).is_err(), "{path}");
+        }
+        assert!(apply(&mut doc, &[PatchOp::Remove { path: "".into() }]).is_err());
+        assert!(
+            apply(
+                &mut json!({"a": []}),
+                &[PatchOp::Remove {
+                    path: "/a/0".into()
+                }]
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn diff_round_trips() {
+        let from = json!({"a": 1, "b": {"c": [1, 2, 3], "d/e": "x"}, "gone": true});
+        let to = json!({"a": 2, "b": {"c": [1, 5], "d/e": "x", "new": {"k": null}}});
+        let ops = diff(&from, &to);
+        let mut patched = from.clone();
+        apply(&mut patched, &ops).unwrap();
+        assert_eq!(patched, to);
+        assert!(diff(&to, &to).is_empty());
+        assert_eq!(
+            diff(&json!({"s": {}}), &json!({"s": {"n": {"k": "v"}}})),
+            vec![PatchOp::Add {
+                path: "/s/n".into(),
+                value: json!({"k": "v"})
+            }]
+        );
+    }
+
+    #[test]
+    fn serialises_as_rfc6902() {
+        let op = PatchOp::Add {
+            path: "/a".into(),
+            value: json!(1),
+        };
+        assert_eq!(
+            serde_json::to_value(&op).unwrap(),
+            json!({"op": "add", "path": "/a", "value": 1})
+        );
+    }
+}

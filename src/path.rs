@@ -1,0 +1,112 @@
+//! Field paths: one value gives both the path people read in messages
+//! (`spec.template.spec.containers[1].securityContext.privileged`, map keys as
+//! `nodeSelector[kubernetes.io/os]`, as Kubernetes' own field errors write them) and the
+//! JSON pointer a patch uses (`/spec/template/spec/containers/1/securityContext/privileged`).
+
+use crate::patch::escape_token;
+use std::fmt;
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Segment {
+    /// A field of an object with a schema (`spec`, `containers`).
+    Field(&'static str),
+    /// An element of a list.
+    Index(usize),
+    /// A key of a free-form map (`nodeSelector`, `labels`).
+    Key(String),
+}
+
+/// The location of a field in the request object.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct FieldPath(Vec<Segment>);
+
+impl FieldPath {
+    pub fn root() -> Self {
+        FieldPath(Vec::new())
+    }
+
+    pub fn from_fields(fields: &[&'static str]) -> Self {
+        FieldPath(fields.iter().map(|f| Segment::Field(f)).collect())
+    }
+
+    pub fn field(&self, name: &'static str) -> Self {
+        self.with(Segment::Field(name))
+    }
+
+    pub fn index(&self, index: usize) -> Self {
+        self.with(Segment::Index(index))
+    }
+
+    pub fn key(&self, key: &str) -> Self {
+        self.with(Segment::Key(key.to_string()))
+    }
+
+    fn with(&self, segment: Segment) -> Self {
+        let mut segments = Vec::with_capacity(self.0.len() + 1);
+        segments.extend_from_slice(&self.0);
+        segments.push(segment);
+        FieldPath(segments)
+    }
+
+    /// The JSON pointer (RFC 6901) of this field.
+    pub fn pointer(&self) -> String {
+        let mut out = String::new();
+        for segment in &self.0 {
+            out.push('/');
+            match segment {
+                Segment::Field(name) => out.push_str(&escape_token(name)),
+                Segment::Index(i) => out.push_str(&i.to_string()),
+                Segment::Key(key) => out.push_str(&escape_token(key)),
+            }
+        }
+        out
+    }
+
+    /// The pointer of the end of this list, for appending (`.../tolerations/-`).
+    pub fn append_pointer(&self) -> String {
+        format!("{}/-", self.pointer())
+    }
+}
+
+impl fmt::Display for FieldPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, segment) in self.0.iter().enumerate() {
+            match segment {
+                Segment::Field(name) if i == 0 => f.write_str(name)?,
+                Segment::Field(name) => write!(f, ".{name}")?,
+                Segment::Index(index) => write!(f, "[{index}]")?,
+                Segment::Key(key) => write!(f, "[{key}]")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_message_path_and_pointer() {
+        let path = FieldPath::from_fields(&["spec", "template", "spec"])
+            .field("containers")
+            .index(1)
+            .field("securityContext")
+            .field("privileged");
+        assert_eq!(
+            path.to_string(),
+            "spec.template.spec.containers[1].securityContext.privileged"
+        );
+        assert_eq!(
+            path.pointer(),
+            "/spec/template/spec/containers/1/securityContext/privileged"
+        );
+        let selector = FieldPath::from_fields(&["spec", "nodeSelector"]).key("kubernetes.io/os");
+        assert_eq!(selector.to_string(), "spec.nodeSelector[kubernetes.io/os]");
+        assert_eq!(selector.pointer(), "/spec/nodeSelector/kubernetes.io~1os");
+        assert_eq!(
+            FieldPath::from_fields(&["spec", "tolerations"]).append_pointer(),
+            "/spec/tolerations/-"
+        );
+    }
+}

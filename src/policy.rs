@@ -1,0 +1,103 @@
+//! The entry points every policy module exposes, as plain functions over bytes, and the
+//! macro that registers them with waPC in a policy crate.
+//!
+//! The functions never fail: malformed input, bad settings or an internal error all
+//! become a well-formed response that says what is wrong, so a module never traps.
+
+use crate::engine::{Module, evaluate_request};
+use crate::request::decode_validation_request;
+use crate::response::to_response;
+use crate::settings::Settings;
+use kubewarden_policy_sdk::response::ValidationResponse;
+use kubewarden_policy_sdk::settings::SettingsValidationResponse;
+
+fn rejection(message: String) -> ValidationResponse {
+    ValidationResponse {
+        accepted: false,
+        message: Some(message),
+        code: Some(400),
+        mutated_object: None,
+        audit_annotations: None,
+        warnings: None,
+    }
+}
+
+fn to_bytes<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    // Serialising these plain structs cannot fail; fall back to a fixed answer anyway.
+    serde_json::to_vec(value).unwrap_or_else(|_| {
+        br#"{"accepted":false,"message":"internal error: cannot encode the response"}"#.to_vec()
+    })
+}
+
+/// The `validate` waPC function: a Kubewarden ValidationRequest in, a ValidationResponse out.
+pub fn validate(module: &Module, payload: &[u8]) -> Vec<u8> {
+    let request = match decode_validation_request(payload) {
+        Ok(r) => r,
+        Err(e) => return to_bytes(&rejection(format!("{}: {e}", module.name))),
+    };
+    let settings = match Settings::from_value(&request.settings)
+        .and_then(|s| s.validate_for(module.rules).map(|()| s))
+    {
+        Ok(s) => s,
+        Err(e) => {
+            return to_bytes(&rejection(format!(
+                "{}: invalid settings: {e}",
+                module.name
+            )));
+        }
+    };
+    let evaluation = evaluate_request(module, &settings, &request.request);
+    to_bytes(&to_response(&evaluation))
+}
+
+/// Validates settings for a module: known keys, good values, rules of this module.
+pub fn check_settings(module: &Module, payload: &[u8]) -> Result<Settings, String> {
+    let value: serde_json::Value = if payload.iter().all(u8::is_ascii_whitespace) {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(payload).map_err(|e| format!("settings are not JSON: {e}"))?
+    };
+    let settings = Settings::from_value(&value)?;
+    settings.validate_for(module.rules)?;
+    Ok(settings)
+}
+
+/// The `validate_settings` waPC function.
+pub fn validate_settings(module: &Module, payload: &[u8]) -> Vec<u8> {
+    let response = match check_settings(module, payload) {
+        Ok(_) => SettingsValidationResponse {
+            valid: true,
+            message: None,
+        },
+        Err(e) => SettingsValidationResponse {
+            valid: false,
+            message: Some(e),
+        },
+    };
+    to_bytes(&response)
+}
+
+/// Declares the waPC entry points of a policy module. Invoke it once, in the policy
+/// crate (never in this crate: every module would then export `wapc_init` twice).
+///
+/// ```text
+/// windows_workload_rules::policy_module!(windows_workload_rules::modules::OS_PLACEMENT);
+/// ```
+#[macro_export]
+macro_rules! policy_module {
+    ($module:expr) => {
+        #[unsafe(no_mangle)]
+        pub extern "C" fn wapc_init() {
+            $crate::wapc_guest::register_function("validate", |payload: &[u8]| {
+                Ok($crate::policy::validate(&$module, payload))
+            });
+            $crate::wapc_guest::register_function("validate_settings", |payload: &[u8]| {
+                Ok($crate::policy::validate_settings(&$module, payload))
+            });
+            $crate::wapc_guest::register_function(
+                "protocol_version",
+                $crate::kubewarden::protocol_version_guest,
+            );
+        }
+    };
+}

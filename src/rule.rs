@@ -1,0 +1,116 @@
+//! What a rule is: a stable id, a doc line, a default action, and a check that turns a
+//! workload into findings (field path, message, optional patch).
+
+use crate::os::OsResolution;
+use crate::patch::PatchOp;
+use crate::path::FieldPath;
+use crate::settings::Settings;
+use crate::workload::Workload;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::fmt;
+
+/// What a finding of a rule does to the request.
+#[derive(Deserialize, Serialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Reject the request, listing every rejecting finding.
+    Reject,
+    /// Accept, returning the finding as an API warning.
+    Warn,
+    /// Apply the finding's patch (a finding without a patch warns instead).
+    Mutate,
+    /// Do not run the rule.
+    Off,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Reject => "reject",
+            Action::Warn => "warn",
+            Action::Mutate => "mutate",
+            Action::Off => "off",
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The pods a rule looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppliesTo {
+    AllPods,
+    WindowsPods,
+    LinuxPods,
+    LinuxOrUnknownPods,
+    RuntimeClasses,
+}
+
+/// The static description of a rule: what the generated reference lists.
+#[derive(Debug)]
+pub struct RuleMeta {
+    /// Stable id, e.g. `OS-3`; never reused for another rule.
+    pub id: &'static str,
+    /// One line saying what the rule reports.
+    pub doc: &'static str,
+    pub applies_to: AppliesTo,
+    pub default_action: Action,
+    pub can_mutate: bool,
+    /// Where the constraint comes from (Kubernetes source, docs, issues).
+    pub source: &'static str,
+}
+
+/// Everything a rule may read about the request under review.
+pub struct Context<'a> {
+    /// The original object, as received (patches are made against it).
+    pub object: &'a Value,
+    pub workload: &'a Workload,
+    pub os: &'a OsResolution,
+    pub settings: &'a Settings,
+}
+
+/// One violation (or proposed fix) of a rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    pub rule: &'static str,
+    pub path: FieldPath,
+    pub message: String,
+    /// The patch that fixes it, against the original object; empty when the rule cannot fix it.
+    pub patch: Vec<PatchOp>,
+}
+
+impl Finding {
+    pub fn new(rule: &'static str, path: FieldPath, message: impl Into<String>) -> Self {
+        Finding {
+            rule,
+            path,
+            message: message.into(),
+            patch: Vec::new(),
+        }
+    }
+
+    pub fn with_patch(mut self, patch: Vec<PatchOp>) -> Self {
+        self.patch = patch;
+        self
+    }
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{}] {}: {}", self.rule, self.path, self.message)
+    }
+}
+
+/// A rule of the catalogue. Implementations are unit structs listed in the registry.
+pub trait Rule: Sync {
+    fn meta(&self) -> &'static RuleMeta;
+
+    /// Appends this rule's findings for the workload; called only for the pods the rule
+    /// applies to (see `RuleMeta::applies_to`).
+    fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>);
+}

@@ -1,0 +1,114 @@
+//! OS-1: a pod declares no target OS that the scheduler uses.
+//!
+//! The scheduler ignores `spec.os.name`; only a `kubernetes.io/os` node selector (or
+//! required node affinity, or a RuntimeClass's scheduling) keeps a pod off the other
+//! OS's nodes. The fix adds `nodeSelector[kubernetes.io/os]` from the inferred OS
+//! (`os.name` or hints), else the configured default OS.
+
+use crate::fix::set_os_selector;
+use crate::os::TargetOs;
+use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+
+pub struct NoTargetOsRule;
+
+static META: RuleMeta = RuleMeta {
+    id: "OS-1",
+    doc: "pod declares no target OS that the scheduler uses (no kubernetes.io/os node selector, affinity or RuntimeClass)",
+    applies_to: AppliesTo::AllPods,
+    default_action: Action::Mutate,
+    can_mutate: true,
+    source: "Kubernetes Windows user guide: the scheduler ignores spec.os.name; a kubernetes.io/os nodeSelector is the documented practice",
+};
+
+impl Rule for NoTargetOsRule {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>) {
+        if ctx.os.target == TargetOs::Conflict || ctx.os.has_scheduling_pin() {
+            return;
+        }
+        let (os, why) = match ctx.os.target.os() {
+            Some(os) => (os, format!("inferred from {}", ctx.os.explain())),
+            None => (ctx.settings.default_os, "the configured default OS".to_string()),
+        };
+        findings.push(
+            Finding::new(
+                META.id,
+                ctx.workload.spec_field("nodeSelector"),
+                format!(
+                    "the pod declares no target OS for the scheduler; set kubernetes.io/os={os} ({why})"
+                ),
+            )
+            .with_patch(vec![set_os_selector(ctx.workload, os)]),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::patch::PatchOp;
+    use crate::testing::{acted, findings};
+    use serde_json::json;
+
+    #[test]
+    fn adds_the_default_linux_selector_to_an_undeclared_deployment() {
+        let object = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "spec": {"template": {"spec": {"containers": [{"name": "a", "image": "nginx"}]}}}});
+        let found = findings(&NoTargetOsRule, &object);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].path.to_string(), "spec.template.spec.nodeSelector");
+        assert_eq!(
+            found[0].patch,
+            vec![PatchOp::Add {
+                path: "/spec/template/spec/nodeSelector".into(),
+                value: json!({"kubernetes.io/os": "linux"})
+            }]
+        );
+    }
+
+    #[test]
+    fn infers_windows_from_os_name_and_keeps_other_selectors() {
+        let object = json!({"kind": "Pod", "spec": {"os": {"name": "windows"},
+            "nodeSelector": {"agentpool": "win"}, "containers": [{"name": "a"}]}});
+        let found = findings(&NoTargetOsRule, &object);
+        assert_eq!(
+            found[0].patch,
+            vec![PatchOp::Add {
+                path: "/spec/nodeSelector/kubernetes.io~1os".into(),
+                value: json!("windows")
+            }]
+        );
+        assert!(found[0].message.contains("spec.os.name"), "{}", found[0].message);
+    }
+
+    #[test]
+    fn uses_the_configured_default() {
+        let object = json!({"kind": "Pod", "spec": {"containers": [{"name": "a"}]}});
+        let found = acted(&NoTargetOsRule, &object, json!({"defaultOs": "windows"}));
+        assert_eq!(found[0].finding.patch[0], PatchOp::Add {
+            path: "/spec/nodeSelector".into(),
+            value: json!({"kubernetes.io/os": "windows"})
+        });
+    }
+
+    #[test]
+    fn accepts_pinned_pods() {
+        for spec in [
+            json!({"nodeSelector": {"kubernetes.io/os": "linux"}}),
+            json!({"nodeSelector": {"beta.kubernetes.io/os": "windows"}}),
+            json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [{"matchExpressions": [
+                    {"key": "kubernetes.io/os", "operator": "In", "values": ["windows"]}]}]}}}}),
+            // Conflicts are OS-2's to report.
+            json!({"nodeSelector": {"kubernetes.io/os": "Linux"}}),
+        ] {
+            let mut spec = spec;
+            spec["containers"] = json!([{"name": "a"}]);
+            let object = json!({"kind": "Pod", "spec": spec});
+            assert!(findings(&NoTargetOsRule, &object).is_empty(), "{object}");
+        }
+    }
+}

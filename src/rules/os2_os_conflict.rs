@@ -1,0 +1,150 @@
+//! OS-2: the pod's OS signals disagree, or name no OS.
+//!
+//! `spec.os.name`, the `kubernetes.io/os` / `beta.kubernetes.io/os` selectors, required
+//! node affinity and the RuntimeClass's scheduling must name one OS, and a well-known
+//! Windows image cannot run on a Linux node. Otherwise no node can run the pod: the
+//! kubelet rejects it (`PodOSNotSupported`) or the scheduler finds no node.
+
+use crate::os::{Os, Signal, TargetOs};
+use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+
+pub struct OsConflictRule;
+
+static META: RuleMeta = RuleMeta {
+    id: "OS-2",
+    doc: "OS signals conflict (os.name, nodeSelector, node affinity, RuntimeClass, image) or name no OS",
+    applies_to: AppliesTo::AllPods,
+    default_action: Action::Reject,
+    can_mutate: false,
+    source: "kubelet admission rejects PodOSNotSupported; node labels are exactly linux or windows",
+};
+
+impl Rule for OsConflictRule {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>) {
+        if ctx.os.target != TargetOs::Conflict {
+            return;
+        }
+        let declared: Vec<_> = ctx
+            .os
+            .evidence
+            .iter()
+            .filter(|e| !e.signal.is_hint())
+            .collect();
+        for invalid in declared.iter().filter(|e| e.os.is_none()) {
+            findings.push(Finding::new(
+                META.id,
+                invalid.path.clone(),
+                format!(
+                    "{} names no OS: nodes are labelled exactly \"linux\" or \"windows\" (case-sensitive)",
+                    invalid.detail
+                ),
+            ));
+        }
+        let linux: Vec<String> = declared
+            .iter()
+            .filter(|e| e.os == Some(Os::Linux))
+            .map(|e| e.to_string())
+            .collect();
+        let windows: Vec<String> = declared
+            .iter()
+            .filter(|e| e.os == Some(Os::Windows))
+            .map(|e| e.to_string())
+            .collect();
+        if !linux.is_empty() && !windows.is_empty() {
+            findings.push(Finding::new(
+                META.id,
+                ctx.workload.spec_path.clone(),
+                format!(
+                    "OS signals disagree: linux by {}; windows by {}",
+                    linux.join(", "),
+                    windows.join(", ")
+                ),
+            ));
+        } else if !linux.is_empty() {
+            for image in ctx
+                .os
+                .evidence
+                .iter()
+                .filter(|e| e.signal == Signal::Image && e.os == Some(Os::Windows))
+            {
+                findings.push(Finding::new(
+                    META.id,
+                    image.path.clone(),
+                    format!(
+                        "{} but the pod targets linux by {}: it cannot run on a Linux node",
+                        image.detail,
+                        linux.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::findings;
+    use serde_json::json;
+
+    fn pod(spec: serde_json::Value) -> serde_json::Value {
+        let mut spec = spec;
+        if spec.get("containers").is_none() {
+            spec["containers"] = json!([{"name": "a", "image": "nginx"}]);
+        }
+        json!({"kind": "Pod", "spec": spec})
+    }
+
+    #[test]
+    fn rejects_os_name_against_selector() {
+        let found = findings(
+            &OsConflictRule,
+            &pod(json!({"os": {"name": "windows"}, "nodeSelector": {"kubernetes.io/os": "linux"}})),
+        );
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].path.to_string(), "spec");
+        assert_eq!(
+            found[0].message,
+            "OS signals disagree: linux by spec.nodeSelector[kubernetes.io/os] (kubernetes.io/os=linux); windows by spec.os.name (os.name=windows)"
+        );
+    }
+
+    #[test]
+    fn rejects_values_that_name_no_os() {
+        let found = findings(
+            &OsConflictRule,
+            &pod(json!({"nodeSelector": {"kubernetes.io/os": "Windows"}})),
+        );
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].path.to_string(), "spec.nodeSelector[kubernetes.io/os]");
+        assert!(found[0].message.contains("kubernetes.io/os=Windows names no OS"));
+    }
+
+    #[test]
+    fn rejects_a_windows_image_on_a_linux_pod() {
+        let found = findings(
+            &OsConflictRule,
+            &pod(json!({"nodeSelector": {"kubernetes.io/os": "linux"},
+                "containers": [{"name": "a", "image": "nginx"},
+                               {"name": "b", "image": "mcr.microsoft.com/windows/servercore:ltsc2022"}]})),
+        );
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].path.to_string(), "spec.containers[1].image");
+    }
+
+    #[test]
+    fn accepts_agreeing_signals() {
+        for spec in [
+            json!({"os": {"name": "windows"}, "nodeSelector": {"kubernetes.io/os": "windows",
+                "beta.kubernetes.io/os": "windows"}}),
+            json!({"nodeSelector": {"kubernetes.io/os": "linux"}}),
+            json!({}),
+        ] {
+            assert!(findings(&OsConflictRule, &pod(spec.clone())).is_empty(), "{spec}");
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! Policy settings, shared by every module (each module reads the parts its rules use).
+//! Unknown keys and bad values are errors that name the key.
+
+use crate::os::Os;
+use crate::rule::{Action, Rule};
+use crate::scheduling::Taint;
+use k8s_openapi::api::core::v1::Toleration;
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+#[derive(Deserialize, Debug, Clone, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct Settings {
+    /// The OS given to pods that declare none (OS-1). Default `linux`.
+    pub default_os: Os,
+    /// The taint that keeps ordinary pods off Windows nodes. Default `os=windows:NoSchedule`.
+    pub windows_taint: Taint,
+    /// What each RuntimeClass of the cluster pins, keyed by RuntimeClass name: its
+    /// `scheduling.nodeSelector` and `scheduling.tolerations`, merged into pods that name it.
+    pub runtime_classes: BTreeMap<String, RuntimeClassSettings>,
+    /// Per-rule action by rule id (`OS-1: warn`); rules not named keep their default.
+    pub rules: BTreeMap<String, Action>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            default_os: Os::Linux,
+            windows_taint: Taint::default(),
+            runtime_classes: BTreeMap::new(),
+            rules: BTreeMap::new(),
+        }
+    }
+}
+
+/// The scheduling of a RuntimeClass as the cluster defines it (`node.k8s.io/v1`).
+#[derive(Deserialize, Debug, Clone, PartialEq, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct RuntimeClassSettings {
+    pub node_selector: BTreeMap<String, String>,
+    pub tolerations: Vec<Toleration>,
+}
+
+impl Settings {
+    /// Decodes settings; `null` means all defaults. Errors name the offending key.
+    pub fn from_value(value: &Value) -> Result<Settings, String> {
+        match value {
+            Value::Null => return Ok(Settings::default()),
+            Value::Object(_) => {}
+            other => {
+                return Err(format!(
+                    "settings: expected a map of settings, got {}",
+                    json_type(other)
+                ));
+            }
+        }
+        serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if path == "." {
+                format!("settings: {inner}")
+            } else {
+                format!("settings.{path}: {inner}")
+            }
+        })
+    }
+
+    /// Checks that every rule named in `rules` belongs to the module and supports the
+    /// chosen action.
+    pub fn validate_for(&self, module_rules: &[&dyn Rule]) -> Result<(), String> {
+        let mut errors = Vec::new();
+        for (id, action) in &self.rules {
+            match module_rules.iter().find(|r| r.meta().id == id) {
+                None => {
+                    let known: Vec<&str> = module_rules.iter().map(|r| r.meta().id).collect();
+                    errors.push(format!(
+                        "settings.rules.{id}: unknown rule for this module (its rules: {})",
+                        known.join(", ")
+                    ));
+                }
+                Some(rule) if *action == Action::Mutate && !rule.meta().can_mutate => {
+                    errors.push(format!(
+                        "settings.rules.{id}: {id} cannot mutate; use reject, warn or off"
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        for (name, class) in &self.runtime_classes {
+            for key in ["kubernetes.io/os", "beta.kubernetes.io/os"] {
+                if let Some(os) = class.node_selector.get(key)
+                    && Os::from_label(os).is_none()
+                {
+                    errors.push(format!(
+                        "settings.runtimeClasses.{name}.nodeSelector.{key}: {os:?} is not an OS label value (linux or windows)"
+                    ));
+                }
+            }
+        }
+        if self.windows_taint.key.is_empty() {
+            errors.push("settings.windowsTaint.key: must not be empty".to_string());
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("; "))
+        }
+    }
+
+    /// The action of a rule: the configured one, else the rule's default.
+    pub fn action_of(&self, rule: &dyn Rule) -> Action {
+        let meta = rule.meta();
+        self.rules
+            .get(meta.id)
+            .copied()
+            .unwrap_or(meta.default_action)
+    }
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "a map",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn defaults_and_camel_case_keys() {
+        let s = Settings::from_value(&json!({})).unwrap();
+        assert_eq!(s, Settings::default());
+        assert_eq!(s.windows_taint.to_string(), "os=windows:NoSchedule");
+        let s = Settings::from_value(&json!({
+            "defaultOs": "windows",
+            "windowsTaint": {"key": "sku", "value": "Windows", "effect": "NoExecute"},
+            "runtimeClasses": {"hyperv": {"nodeSelector": {"kubernetes.io/os": "windows"}}},
+            "rules": {"OS-1": "warn"}
+        }))
+        .unwrap();
+        assert_eq!(s.default_os, Os::Windows);
+        assert_eq!(s.windows_taint.to_string(), "sku=Windows:NoExecute");
+        assert_eq!(s.rules["OS-1"], Action::Warn);
+        assert!(Settings::from_value(&Value::Null).is_ok());
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let err = Settings::from_value(&json!({"defaultOS": "linux"})).unwrap_err();
+        assert!(err.contains("unknown field `defaultOS`"), "{err}");
+        let err = Settings::from_value(&json!({"rules": {"OS-1": "rejct"}})).unwrap_err();
+        assert!(err.starts_with("settings.rules.OS-1:"), "{err}");
+        let err = Settings::from_value(&json!({"defaultOs": "Windows"})).unwrap_err();
+        assert!(err.starts_with("settings.defaultOs:"), "{err}");
+        let err = Settings::from_value(&json!({"windowsTaint": {"key": "os", "efect": "x"}}))
+            .unwrap_err();
+        assert!(err.contains("settings.windowsTaint") && err.contains("efect"), "{err}");
+        let err = Settings::from_value(&json!([1])).unwrap_err();
+        assert_eq!(err, "settings: expected a map of settings, got an array");
+    }
+}

@@ -1,0 +1,312 @@
+//! The workload model: where each of the eight workload kinds keeps its pod template,
+//! the typed pod spec read from there, and the one walker over its containers.
+
+use crate::path::FieldPath;
+use k8s_openapi::api::core::v1::{
+    Container, ContainerPort, EphemeralContainer, PodSpec, Probe, ResourceRequirements,
+    SecurityContext, VolumeDevice, VolumeMount,
+};
+use serde_json::Value;
+
+/// The kinds whose pod template the rules evaluate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WorkloadKind {
+    Pod,
+    Deployment,
+    ReplicaSet,
+    StatefulSet,
+    DaemonSet,
+    Job,
+    CronJob,
+    ReplicationController,
+}
+
+impl WorkloadKind {
+    pub const ALL: [WorkloadKind; 8] = [
+        WorkloadKind::Pod,
+        WorkloadKind::Deployment,
+        WorkloadKind::ReplicaSet,
+        WorkloadKind::StatefulSet,
+        WorkloadKind::DaemonSet,
+        WorkloadKind::Job,
+        WorkloadKind::CronJob,
+        WorkloadKind::ReplicationController,
+    ];
+
+    /// The workload kind of an API group and kind; `None` for anything else (a custom
+    /// resource that happens to be called `Deployment` in another group is not one).
+    pub fn from_group_kind(group: &str, kind: &str) -> Option<Self> {
+        let found = Self::ALL.into_iter().find(|k| k.kind() == kind)?;
+        (found.group() == group).then_some(found)
+    }
+
+    pub fn kind(self) -> &'static str {
+        match self {
+            WorkloadKind::Pod => "Pod",
+            WorkloadKind::Deployment => "Deployment",
+            WorkloadKind::ReplicaSet => "ReplicaSet",
+            WorkloadKind::StatefulSet => "StatefulSet",
+            WorkloadKind::DaemonSet => "DaemonSet",
+            WorkloadKind::Job => "Job",
+            WorkloadKind::CronJob => "CronJob",
+            WorkloadKind::ReplicationController => "ReplicationController",
+        }
+    }
+
+    pub fn group(self) -> &'static str {
+        match self {
+            WorkloadKind::Pod | WorkloadKind::ReplicationController => "",
+            WorkloadKind::Job | WorkloadKind::CronJob => "batch",
+            _ => "apps",
+        }
+    }
+
+    /// The fields leading from the object to its pod spec.
+    pub fn pod_spec_fields(self) -> &'static [&'static str] {
+        match self {
+            WorkloadKind::Pod => &["spec"],
+            WorkloadKind::CronJob => &["spec", "jobTemplate", "spec", "template", "spec"],
+            _ => &["spec", "template", "spec"],
+        }
+    }
+}
+
+/// A workload object with its pod spec decoded.
+#[derive(Debug, Clone)]
+pub struct Workload {
+    pub kind: WorkloadKind,
+    /// Where the pod spec sits in the object (`spec.template.spec`, ...).
+    pub spec_path: FieldPath,
+    pub spec: PodSpec,
+}
+
+/// Why a workload's pod spec could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkloadError {
+    pub path: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for WorkloadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+impl Workload {
+    /// Reads the pod spec of `object`. A missing template or a field of the wrong type is
+    /// an error naming the field, as the API server would name it.
+    pub fn from_object(kind: WorkloadKind, object: &Value) -> Result<Self, WorkloadError> {
+        let fields = kind.pod_spec_fields();
+        let spec_path = FieldPath::from_fields(fields);
+        let mut node = object;
+        for (depth, field) in fields.iter().enumerate() {
+            match node.get(field) {
+                Some(next) if !next.is_null() => node = next,
+                _ => {
+                    return Err(WorkloadError {
+                        path: FieldPath::from_fields(&fields[..=depth]).to_string(),
+                        message: format!("required value: a {} needs a pod spec", kind.kind()),
+                    });
+                }
+            }
+        }
+        let spec = serde_path_to_error::deserialize(node).map_err(|e| {
+            let inner = e.path().to_string();
+            let path = if inner == "." {
+                spec_path.to_string()
+            } else {
+                format!("{spec_path}.{inner}")
+            };
+            WorkloadError {
+                path,
+                message: e.into_inner().to_string(),
+            }
+        })?;
+        Ok(Workload {
+            kind,
+            spec_path,
+            spec,
+        })
+    }
+
+    /// The path of a field of the pod spec (`spec.template.spec.<name>`).
+    pub fn spec_field(&self, name: &'static str) -> FieldPath {
+        self.spec_path.field(name)
+    }
+
+    /// Every container of the pod: containers, then initContainers, then
+    /// ephemeralContainers. Rules walk containers only through this.
+    pub fn containers(&self) -> impl Iterator<Item = ContainerRef<'_>> {
+        let spec = &self.spec;
+        let regular = spec
+            .containers
+            .iter()
+            .enumerate()
+            .map(move |(i, c)| ContainerRef::regular(self, ContainerList::Containers, i, c));
+        let init = spec
+            .init_containers
+            .iter()
+            .flatten()
+            .enumerate()
+            .map(move |(i, c)| ContainerRef::regular(self, ContainerList::InitContainers, i, c));
+        let ephemeral = spec
+            .ephemeral_containers
+            .iter()
+            .flatten()
+            .enumerate()
+            .map(move |(i, c)| ContainerRef::ephemeral(self, i, c));
+        regular.chain(init).chain(ephemeral)
+    }
+}
+
+/// The three container lists of a pod spec.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ContainerList {
+    Containers,
+    InitContainers,
+    EphemeralContainers,
+}
+
+impl ContainerList {
+    pub fn field(self) -> &'static str {
+        match self {
+            ContainerList::Containers => "containers",
+            ContainerList::InitContainers => "initContainers",
+            ContainerList::EphemeralContainers => "ephemeralContainers",
+        }
+    }
+}
+
+/// A view of one container, the same for regular, init and ephemeral containers.
+#[derive(Clone, Copy, Debug)]
+pub struct ContainerRef<'a> {
+    pub list: ContainerList,
+    pub index: usize,
+    pub name: &'a str,
+    pub image: Option<&'a str>,
+    pub security_context: Option<&'a SecurityContext>,
+    pub ports: &'a [ContainerPort],
+    pub resources: Option<&'a ResourceRequirements>,
+    pub volume_mounts: &'a [VolumeMount],
+    pub volume_devices: &'a [VolumeDevice],
+    pub liveness_probe: Option<&'a Probe>,
+    pub startup_probe: Option<&'a Probe>,
+    spec_path: &'a FieldPath,
+}
+
+impl<'a> ContainerRef<'a> {
+    fn regular(w: &'a Workload, list: ContainerList, index: usize, c: &'a Container) -> Self {
+        ContainerRef {
+            list,
+            index,
+            name: &c.name,
+            image: c.image.as_deref(),
+            security_context: c.security_context.as_ref(),
+            ports: c.ports.as_deref().unwrap_or_default(),
+            resources: c.resources.as_ref(),
+            volume_mounts: c.volume_mounts.as_deref().unwrap_or_default(),
+            volume_devices: c.volume_devices.as_deref().unwrap_or_default(),
+            liveness_probe: c.liveness_probe.as_ref(),
+            startup_probe: c.startup_probe.as_ref(),
+            spec_path: &w.spec_path,
+        }
+    }
+
+    fn ephemeral(w: &'a Workload, index: usize, c: &'a EphemeralContainer) -> Self {
+        ContainerRef {
+            list: ContainerList::EphemeralContainers,
+            index,
+            name: &c.name,
+            image: c.image.as_deref(),
+            security_context: c.security_context.as_ref(),
+            ports: c.ports.as_deref().unwrap_or_default(),
+            resources: c.resources.as_ref(),
+            volume_mounts: c.volume_mounts.as_deref().unwrap_or_default(),
+            volume_devices: c.volume_devices.as_deref().unwrap_or_default(),
+            liveness_probe: c.liveness_probe.as_ref(),
+            startup_probe: c.startup_probe.as_ref(),
+            spec_path: &w.spec_path,
+        }
+    }
+
+    /// `spec.template.spec.initContainers[2]`
+    pub fn path(&self) -> FieldPath {
+        self.spec_path.field(self.list.field()).index(self.index)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn finds_the_pod_spec_of_every_kind() {
+        let spec = json!({"containers": [{"name": "a", "image": "nginx"}]});
+        let cases = [
+            ("", "Pod", json!({"spec": spec}), "spec"),
+            (
+                "apps",
+                "Deployment",
+                json!({"spec": {"template": {"spec": spec}}}),
+                "spec.template.spec",
+            ),
+            (
+                "batch",
+                "CronJob",
+                json!({"spec": {"jobTemplate": {"spec": {"template": {"spec": spec}}}}}),
+                "spec.jobTemplate.spec.template.spec",
+            ),
+            (
+                "",
+                "ReplicationController",
+                json!({"spec": {"template": {"spec": spec}}}),
+                "spec.template.spec",
+            ),
+        ];
+        for (group, kind, object, path) in cases {
+            let kind = WorkloadKind::from_group_kind(group, kind).unwrap();
+            let workload = Workload::from_object(kind, &object).unwrap();
+            assert_eq!(workload.spec_path.to_string(), path);
+            assert_eq!(workload.spec.containers[0].name, "a");
+        }
+        assert_eq!(WorkloadKind::from_group_kind("example.com", "Deployment"), None);
+        assert_eq!(WorkloadKind::from_group_kind("", "ConfigMap"), None);
+    }
+
+    #[test]
+    fn missing_or_mistyped_specs_name_the_field() {
+        let kind = WorkloadKind::Deployment;
+        let err = Workload::from_object(kind, &json!({"spec": {}})).unwrap_err();
+        assert_eq!(err.path, "spec.template");
+        let err = Workload::from_object(WorkloadKind::Pod, &json!({"kind": "Pod"})).unwrap_err();
+        assert_eq!(err.path, "spec");
+        let object = json!({"spec": {"containers": [{"name": "a", "image": 5}]}});
+        let err = Workload::from_object(WorkloadKind::Pod, &object).unwrap_err();
+        assert_eq!(err.path, "spec.containers[0].image", "{err}");
+    }
+
+    #[test]
+    fn walks_all_three_container_lists() {
+        let object = json!({"spec": {
+            "containers": [{"name": "a"}, {"name": "b"}],
+            "initContainers": [{"name": "i"}],
+            "ephemeralContainers": [{"name": "e", "targetContainerName": "a"}]}});
+        let workload = Workload::from_object(WorkloadKind::Pod, &object).unwrap();
+        let seen: Vec<(String, String)> = workload
+            .containers()
+            .map(|c| (c.name.to_string(), c.path().to_string()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("a", "spec.containers[0]"),
+                ("b", "spec.containers[1]"),
+                ("i", "spec.initContainers[0]"),
+                ("e", "spec.ephemeralContainers[0]"),
+            ]
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+        );
+    }
+}

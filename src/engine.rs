@@ -230,8 +230,7 @@ pub fn evaluate_request(
     if !request.sub_resource.is_empty() && request.sub_resource != "ephemeralcontainers" {
         return Evaluation::accept();
     }
-    let Some(kind) = WorkloadKind::from_group_kind(&request.kind.group, &request.kind.kind)
-    else {
+    let Some(kind) = WorkloadKind::from_group_kind(&request.kind.group, &request.kind.kind) else {
         return Evaluation::accept();
     };
     if !request.object.is_object() {
@@ -297,12 +296,20 @@ mod tests {
             "containers": [{"name": "a"}]}});
         let evaluation = evaluate(&OS_PLACEMENT, &object, json!({}));
         assert_eq!(evaluation.decision, Decision::Reject);
-        let paths: Vec<String> = evaluation.rejections().map(|f| f.path.to_string()).collect();
+        let paths: Vec<String> = evaluation
+            .rejections()
+            .map(|f| f.path.to_string())
+            .collect();
         assert_eq!(paths, ["spec.nodeSelector[beta.kubernetes.io/os]", "spec"]);
         let response = crate::response::to_response(&evaluation);
         assert!(!response.accepted);
         let message = response.message.unwrap();
-        assert!(message.starts_with("2 Windows workload violations: [OS-2] spec.nodeSelector[beta.kubernetes.io/os]: "), "{message}");
+        assert!(
+            message.starts_with(
+                "2 Windows workload violations: [OS-2] spec.nodeSelector[beta.kubernetes.io/os]: "
+            ),
+            "{message}"
+        );
     }
 
     #[test]
@@ -334,13 +341,22 @@ mod tests {
             ..Default::default()
         };
         request.kind.kind = "ConfigMap".into();
-        assert_eq!(evaluate_request(&OS_PLACEMENT, &settings, &request).decision, Decision::Accept);
+        assert_eq!(
+            evaluate_request(&OS_PLACEMENT, &settings, &request).decision,
+            Decision::Accept
+        );
         request.kind.kind = "Pod".into();
         request.operation = "DELETE".into();
-        assert_eq!(evaluate_request(&OS_PLACEMENT, &settings, &request).decision, Decision::Accept);
+        assert_eq!(
+            evaluate_request(&OS_PLACEMENT, &settings, &request).decision,
+            Decision::Accept
+        );
         request.operation = "UPDATE".into();
         request.sub_resource = "status".into();
-        assert_eq!(evaluate_request(&OS_PLACEMENT, &settings, &request).decision, Decision::Accept);
+        assert_eq!(
+            evaluate_request(&OS_PLACEMENT, &settings, &request).decision,
+            Decision::Accept
+        );
         request.sub_resource = "ephemeralcontainers".into();
         request.object = json!(null);
         let evaluation = evaluate_request(&OS_PLACEMENT, &settings, &request);

@@ -28,7 +28,11 @@ pub struct ImageReferenceError {
 
 impl fmt::Display for ImageReferenceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid image reference {:?}: {}", self.reference, self.reason)
+        write!(
+            f,
+            "invalid image reference {:?}: {}",
+            self.reference, self.reason
+        )
     }
 }
 
@@ -97,7 +101,9 @@ fn is_domain(s: &str) -> bool {
             !label.is_empty()
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
 }
 
@@ -118,19 +124,25 @@ fn is_digest(s: &str) -> bool {
         return false;
     };
     let algorithm_ok = !algorithm.is_empty()
-        && algorithm
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'+' | b'.' | b'_' | b'-'));
+        && algorithm.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'+' | b'.' | b'_' | b'-')
+        });
     let encoded_ok = encoded.len() >= 32
         && encoded
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'=' | b'_' | b'-'));
     let sha_ok = match algorithm {
         "sha256" => {
-            encoded.len() == 64 && encoded.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            encoded.len() == 64
+                && encoded
+                    .bytes()
+                    .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
         }
         "sha512" => {
-            encoded.len() == 128 && encoded.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            encoded.len() == 128
+                && encoded
+                    .bytes()
+                    .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
         }
         _ => true,
     };
@@ -275,9 +287,7 @@ impl WindowsBuild {
     }
 
     fn from_version(tag: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|b| tag.contains(b.node_label()))
+        Self::ALL.into_iter().find(|b| tag.contains(b.node_label()))
     }
 }
 
@@ -322,9 +332,16 @@ pub fn classify(image: &ImageReference) -> ImageOs {
     let full = format!("{}/{}", image.registry, image.repository);
     let windows_repository = WINDOWS_REPOSITORY_PREFIXES.iter().any(|p| {
         let p = p.trim_end_matches('/');
-        full == p || full.strip_prefix(p).is_some_and(|rest| rest.starts_with('/'))
+        full == p
+            || full
+                .strip_prefix(p)
+                .is_some_and(|rest| rest.starts_with('/'))
     });
-    let tag = image.tag.as_deref().unwrap_or_default().to_ascii_lowercase();
+    let tag = image
+        .tag
+        .as_deref()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     let tokens: Vec<&str> = tag.split(['-', '_', '.']).collect();
     let windows_tag = tokens.iter().any(|t| WINDOWS_TAG_TOKENS.contains(t))
         || WindowsBuild::from_version(&tag).is_some();
@@ -350,7 +367,12 @@ mod tests {
     fn parses_the_reference_grammar() {
         let r = parse("nginx");
         assert_eq!(
-            (r.registry.as_str(), r.repository.as_str(), r.tag.clone(), r.digest.clone()),
+            (
+                r.registry.as_str(),
+                r.repository.as_str(),
+                r.tag.clone(),
+                r.digest.clone()
+            ),
             ("docker.io", "library/nginx", None, None)
         );
         assert_eq!(r.effective_tag(), Some("latest"));
@@ -359,7 +381,9 @@ mod tests {
         assert_eq!(r.repository, "team/app");
         assert_eq!(r.tag.as_deref(), Some("v1.2-rc_1"));
         let digest = format!("sha256:{}", "a".repeat(64));
-        let r = parse(&format!("mcr.microsoft.com/windows/servercore:ltsc2022@{digest}"));
+        let r = parse(&format!(
+            "mcr.microsoft.com/windows/servercore:ltsc2022@{digest}"
+        ));
         assert_eq!(r.repository, "windows/servercore");
         assert_eq!(r.tag.as_deref(), Some("ltsc2022"));
         assert_eq!(r.digest.as_deref(), Some(digest.as_str()));
@@ -392,20 +416,47 @@ mod tests {
     #[test]
     fn classifies_windows_images() {
         let cases = [
-            ("mcr.microsoft.com/windows/servercore:ltsc2019", ImageOs::Windows(Some(WindowsBuild::Ltsc2019))),
-            ("mcr.microsoft.com/windows/nanoserver:ltsc2022", ImageOs::Windows(Some(WindowsBuild::Ltsc2022))),
-            ("mcr.microsoft.com/windows/server:ltsc2025", ImageOs::Windows(Some(WindowsBuild::Ltsc2025))),
-            ("mcr.microsoft.com/windows:1809", ImageOs::Windows(Some(WindowsBuild::Ltsc2019))),
-            ("mcr.microsoft.com/dotnet/framework/aspnet:4.8", ImageOs::Windows(None)),
-            ("mcr.microsoft.com/powershell:lts-nanoserver-ltsc2022", ImageOs::Windows(Some(WindowsBuild::Ltsc2022))),
-            ("mcr.microsoft.com/windows/servercore:10.0.17763.6054", ImageOs::Windows(Some(WindowsBuild::Ltsc2019))),
-            ("example.com/app:1.0-windowsservercore-ltsc2019", ImageOs::Windows(Some(WindowsBuild::Ltsc2019))),
+            (
+                "mcr.microsoft.com/windows/servercore:ltsc2019",
+                ImageOs::Windows(Some(WindowsBuild::Ltsc2019)),
+            ),
+            (
+                "mcr.microsoft.com/windows/nanoserver:ltsc2022",
+                ImageOs::Windows(Some(WindowsBuild::Ltsc2022)),
+            ),
+            (
+                "mcr.microsoft.com/windows/server:ltsc2025",
+                ImageOs::Windows(Some(WindowsBuild::Ltsc2025)),
+            ),
+            (
+                "mcr.microsoft.com/windows:1809",
+                ImageOs::Windows(Some(WindowsBuild::Ltsc2019)),
+            ),
+            (
+                "mcr.microsoft.com/dotnet/framework/aspnet:4.8",
+                ImageOs::Windows(None),
+            ),
+            (
+                "mcr.microsoft.com/powershell:lts-nanoserver-ltsc2022",
+                ImageOs::Windows(Some(WindowsBuild::Ltsc2022)),
+            ),
+            (
+                "mcr.microsoft.com/windows/servercore:10.0.17763.6054",
+                ImageOs::Windows(Some(WindowsBuild::Ltsc2019)),
+            ),
+            (
+                "example.com/app:1.0-windowsservercore-ltsc2019",
+                ImageOs::Windows(Some(WindowsBuild::Ltsc2019)),
+            ),
             ("microsoft/iis", ImageOs::Windows(None)),
             ("microsoft/windowsservercore:1709", ImageOs::Windows(None)),
             ("microsoft/iisfoo:1", ImageOs::Unknown),
             ("nginx:1.25", ImageOs::Unknown),
             ("registry.k8s.io/pause:3.9", ImageOs::Unknown),
-            ("mcr.microsoft.com/oss/kubernetes/kube-proxy:v1.30.0", ImageOs::Unknown),
+            (
+                "mcr.microsoft.com/oss/kubernetes/kube-proxy:v1.30.0",
+                ImageOs::Unknown,
+            ),
             ("mcr.microsoft.com/windowsfoo/app:1", ImageOs::Unknown),
         ];
         for (reference, expected) in cases {

@@ -24,7 +24,8 @@ pub struct LinuxOnlyField {
 pub fn linux_only_fields(workload: &Workload) -> Vec<LinuxOnlyField> {
     let spec = &workload.spec;
     let mut found = Vec::new();
-    let mut push = |path: FieldPath, field: &'static str| found.push(LinuxOnlyField { path, field });
+    let mut push =
+        |path: FieldPath, field: &'static str| found.push(LinuxOnlyField { path, field });
 
     if spec.host_pid == Some(true) {
         push(workload.spec_field("hostPID"), "hostPID");
@@ -49,13 +50,13 @@ pub fn linux_only_fields(workload: &Workload) -> Vec<LinuxOnlyField> {
             ("appArmorProfile", sc.app_armor_profile.is_some()),
             ("fsGroup", sc.fs_group.is_some()),
             ("fsGroupChangePolicy", sc.fs_group_change_policy.is_some()),
-            ("sysctls", sc.sysctls.as_ref().is_some_and(|s| !s.is_empty())),
+            (
+                "sysctls",
+                sc.sysctls.as_ref().is_some_and(|s| !s.is_empty()),
+            ),
             ("runAsUser", sc.run_as_user.is_some()),
             ("runAsGroup", sc.run_as_group.is_some()),
-            (
-                "supplementalGroups",
-                sc.supplemental_groups.is_some(),
-            ),
+            ("supplementalGroups", sc.supplemental_groups.is_some()),
             (
                 "supplementalGroupsPolicy",
                 sc.supplemental_groups_policy.is_some(),
@@ -78,7 +79,10 @@ pub fn linux_only_fields(workload: &Workload) -> Vec<LinuxOnlyField> {
             ("seccompProfile", sc.seccomp_profile.is_some()),
             ("appArmorProfile", sc.app_armor_profile.is_some()),
             ("capabilities", sc.capabilities.is_some()),
-            ("readOnlyRootFilesystem", sc.read_only_root_filesystem.is_some()),
+            (
+                "readOnlyRootFilesystem",
+                sc.read_only_root_filesystem.is_some(),
+            ),
             ("privileged", sc.privileged.is_some()),
             (
                 "allowPrivilegeEscalation",

@@ -158,7 +158,9 @@ impl OsResolution {
 
     /// Evidence that constrains scheduling.
     pub fn pins(&self) -> impl Iterator<Item = &Evidence> {
-        self.evidence.iter().filter(|e| e.signal.is_scheduling_pin())
+        self.evidence
+            .iter()
+            .filter(|e| e.signal.is_scheduling_pin())
     }
 
     /// The OS every scheduling pin agrees on, if there is a pin and they agree.
@@ -225,7 +227,10 @@ pub fn resolve_target_os(workload: &Workload, settings: &Settings) -> OsResoluti
         .affinity
         .as_ref()
         .and_then(|a| a.node_affinity.as_ref())
-        .and_then(|n| n.required_during_scheduling_ignored_during_execution.as_ref())
+        .and_then(|n| {
+            n.required_during_scheduling_ignored_during_execution
+                .as_ref()
+        })
         .map(|r| &r.node_selector_terms)
         && let Some((value, os)) = affinity_pin(terms)
     {
@@ -471,10 +476,15 @@ mod tests {
             TargetOs::Linux
         );
         let r = resolve(json!({"os": {"name": "windows"}}));
-        assert_eq!((r.target, r.has_scheduling_pin()), (TargetOs::Windows, false));
         assert_eq!(
-            resolve(json!({"os": {"name": "windows"}, "nodeSelector": {"kubernetes.io/os": "linux"}}))
-                .target,
+            (r.target, r.has_scheduling_pin()),
+            (TargetOs::Windows, false)
+        );
+        assert_eq!(
+            resolve(
+                json!({"os": {"name": "windows"}, "nodeSelector": {"kubernetes.io/os": "linux"}})
+            )
+            .target,
             TargetOs::Conflict
         );
         // Label values are case-sensitive: `Windows` selects no node.
@@ -521,7 +531,10 @@ mod tests {
         let settings = Settings::from_value(&json!({"runtimeClasses": {
             "runhcs-wcow-hypervisor": {"nodeSelector": {"kubernetes.io/os": "windows"}}}}))
         .unwrap();
-        let r = resolve_with(json!({"runtimeClassName": "runhcs-wcow-hypervisor"}), &settings);
+        let r = resolve_with(
+            json!({"runtimeClassName": "runhcs-wcow-hypervisor"}),
+            &settings,
+        );
         assert_eq!(r.target, TargetOs::Windows);
         assert!(r.has_scheduling_pin());
         let r = resolve_with(json!({"runtimeClassName": "other"}), &settings);
@@ -530,11 +543,17 @@ mod tests {
 
     #[test]
     fn hints_decide_only_without_pins() {
-        let windows_image = json!([{"name": "a", "image": "mcr.microsoft.com/windows/nanoserver:ltsc2022"}]);
+        let windows_image =
+            json!([{"name": "a", "image": "mcr.microsoft.com/windows/nanoserver:ltsc2022"}]);
         let r = resolve(json!({"containers": windows_image}));
-        assert_eq!((r.target, r.has_scheduling_pin()), (TargetOs::Windows, false));
+        assert_eq!(
+            (r.target, r.has_scheduling_pin()),
+            (TargetOs::Windows, false)
+        );
         // A Windows image on a Linux-pinned pod cannot run.
-        let r = resolve(json!({"containers": windows_image, "nodeSelector": {"kubernetes.io/os": "linux"}}));
+        let r = resolve(
+            json!({"containers": windows_image, "nodeSelector": {"kubernetes.io/os": "linux"}}),
+        );
         assert_eq!(r.target, TargetOs::Conflict);
         let r = resolve(json!({"tolerations": [{"key": "os", "value": "windows"}]}));
         assert_eq!(r.target, TargetOs::Windows);
@@ -542,10 +561,14 @@ mod tests {
         let r = resolve(json!({"tolerations": [{"operator": "Exists"}]}));
         assert_eq!(r.target, TargetOs::Unknown);
         // Windows-only options are a hint, not a conflict, on a Linux pod (LNX-1 reports it).
-        let r = resolve(json!({"securityContext": {"windowsOptions": {"hostProcess": true}},
-            "nodeSelector": {"kubernetes.io/os": "linux"}}));
+        let r = resolve(
+            json!({"securityContext": {"windowsOptions": {"hostProcess": true}},
+            "nodeSelector": {"kubernetes.io/os": "linux"}}),
+        );
         assert_eq!(r.target, TargetOs::Linux);
-        let r = resolve(json!({"containers": [{"name": "a", "securityContext": {"windowsOptions": {"runAsUserName": "x"}}}]}));
+        let r = resolve(
+            json!({"containers": [{"name": "a", "securityContext": {"windowsOptions": {"runAsUserName": "x"}}}]}),
+        );
         assert_eq!(r.target, TargetOs::Windows);
     }
 }

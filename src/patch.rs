@@ -21,9 +21,9 @@ pub enum PatchOp {
 impl PatchOp {
     pub fn path(&self) -> &str {
         match self {
-            PatchOp::Add { path, .. } | PatchOp::Remove { path } | PatchOp::Replace { path, .. } => {
-                path
-            }
+            PatchOp::Add { path, .. }
+            | PatchOp::Remove { path }
+            | PatchOp::Replace { path, .. } => path,
         }
     }
 }
@@ -106,7 +106,11 @@ fn array_index(path: &str, token: &str, len: usize, allow_end: bool) -> Result<u
     let index: usize = token
         .parse()
         .map_err(|_| err(path, format!("'{token}' is not an array index")))?;
-    let limit = if allow_end { len } else { len.saturating_sub(1) };
+    let limit = if allow_end {
+        len
+    } else {
+        len.saturating_sub(1)
+    };
     if index > limit || (!allow_end && len == 0) {
         return Err(err(path, format!("index {index} is out of bounds")));
     }
@@ -144,7 +148,12 @@ fn apply_one(doc: &mut Value, op: &PatchOp) -> Result<(), PatchError> {
                 let index = array_index(path, token, items.len(), false)?;
                 &mut items[index]
             }
-            _ => return Err(err(path, format!("'{token}' is not inside an object or array"))),
+            _ => {
+                return Err(err(
+                    path,
+                    format!("'{token}' is not inside an object or array"),
+                ));
+            }
         };
     }
     match (parent, op) {
@@ -286,7 +295,10 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(doc, json!({"nodeSelector": {"kubernetes.io/os": "windows"}}));
+        assert_eq!(
+            doc,
+            json!({"nodeSelector": {"kubernetes.io/os": "windows"}})
+        );
     }
 
     #[test]

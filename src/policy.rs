@@ -35,9 +35,7 @@ pub fn validate(module: &Module, payload: &[u8]) -> Vec<u8> {
         Ok(r) => r,
         Err(e) => return to_bytes(&rejection(format!("{}: {e}", module.name))),
     };
-    let settings = match Settings::from_value(&request.settings)
-        .and_then(|s| s.validate_for(module.rules).map(|()| s))
-    {
+    let settings = match Settings::for_module(&request.settings, module.rules) {
         Ok(s) => s,
         Err(e) => {
             return to_bytes(&rejection(format!(
@@ -57,9 +55,7 @@ pub fn check_settings(module: &Module, payload: &[u8]) -> Result<Settings, Strin
     } else {
         serde_json::from_slice(payload).map_err(|e| format!("settings are not JSON: {e}"))?
     };
-    let settings = Settings::from_value(&value)?;
-    settings.validate_for(module.rules)?;
-    Ok(settings)
+    Settings::for_module(&value, module.rules)
 }
 
 /// The `validate_settings` waPC function.

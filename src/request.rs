@@ -55,8 +55,8 @@ impl std::error::Error for DecodeError {}
 /// the wrong type give an error that names the field; nothing here panics.
 pub fn decode_validation_request(payload: &[u8]) -> Result<ValidationRequest, DecodeError> {
     let mut deserializer = serde_json::Deserializer::from_slice(payload);
-    let request: ValidationRequest = serde_path_to_error::deserialize(&mut deserializer)
-        .map_err(|e| {
+    let request: ValidationRequest =
+        serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner();
             if path == "." || path.is_empty() {
@@ -93,7 +93,10 @@ mod tests {
     #[test]
     fn malformed_payloads_are_clear_errors() {
         let err = decode_validation_request(b"{not json").unwrap_err();
-        assert!(err.0.contains("cannot decode the validation request"), "{err}");
+        assert!(
+            err.0.contains("cannot decode the validation request"),
+            "{err}"
+        );
         let err = decode_validation_request(br#"{"settings": {}}"#).unwrap_err();
         assert!(err.0.contains("missing field `request`"), "{err}");
         let err = decode_validation_request(br#"{"request": {"operation": 5}}"#).unwrap_err();

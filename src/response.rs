@@ -32,11 +32,12 @@ pub fn to_response(evaluation: &Evaluation) -> ValidationResponse {
                     let rejections: Vec<String> =
                         evaluation.rejections().map(|f| f.to_string()).collect();
                     let count = rejections.len();
-                    let noun = if count == 1 { "violation" } else { "violations" };
-                    format!(
-                        "{count} Windows workload {noun}: {}",
-                        rejections.join("; ")
-                    )
+                    let noun = if count == 1 {
+                        "violation"
+                    } else {
+                        "violations"
+                    };
+                    format!("{count} Windows workload {noun}: {}", rejections.join("; "))
                 }
             };
             ValidationResponse {

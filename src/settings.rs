@@ -42,7 +42,41 @@ pub struct RuntimeClassSettings {
     pub tolerations: Vec<Toleration>,
 }
 
+/// Which rules read each top-level settings key; `"*"` means every module (OS resolution
+/// reads it). A module refuses keys that none of its rules reads, so a setting meant for
+/// another module is not silently ignored. New settings are added here with their rules.
+pub const SETTING_READERS: &[(&str, &[&str])] = &[
+    ("defaultOs", &["OS-1"]),
+    ("windowsTaint", &["*"]),
+    ("runtimeClasses", &["*"]),
+    ("rules", &["*"]),
+];
+
 impl Settings {
+    /// Decodes settings for a module: every key must be one the module's rules read,
+    /// and `rules` may only name the module's rules.
+    pub fn for_module(value: &Value, module_rules: &[&dyn Rule]) -> Result<Settings, String> {
+        if let Value::Object(map) = value {
+            for key in map.keys() {
+                let Some((_, readers)) = SETTING_READERS.iter().find(|(k, _)| k == key) else {
+                    continue; // decoding below names unknown keys
+                };
+                let read = readers
+                    .iter()
+                    .any(|r| *r == "*" || module_rules.iter().any(|rule| rule.meta().id == *r));
+                if !read {
+                    return Err(format!(
+                        "settings.{key}: not a setting of this module (it configures {})",
+                        readers.join(", ")
+                    ));
+                }
+            }
+        }
+        let settings = Settings::from_value(value)?;
+        settings.validate_for(module_rules)?;
+        Ok(settings)
+    }
+
     /// Decodes settings; `null` means all defaults. Errors name the offending key.
     pub fn from_value(value: &Value) -> Result<Settings, String> {
         match value {
@@ -153,6 +187,30 @@ mod tests {
     }
 
     #[test]
+    fn modules_refuse_keys_of_other_modules() {
+        use crate::rules::{NoTargetOsRule, OsConflictRule};
+        let only_os2: &[&dyn Rule] = &[&OsConflictRule];
+        let err = Settings::for_module(&json!({"defaultOs": "linux"}), only_os2).unwrap_err();
+        assert_eq!(
+            err,
+            "settings.defaultOs: not a setting of this module (it configures OS-1)"
+        );
+        let with_os1: &[&dyn Rule] = &[&NoTargetOsRule, &OsConflictRule];
+        assert!(Settings::for_module(&json!({"defaultOs": "linux"}), with_os1).is_ok());
+        let err = Settings::for_module(&json!({"rules": {"WIN-1": "warn"}}), with_os1).unwrap_err();
+        assert!(
+            err.starts_with("settings.rules.WIN-1: unknown rule for this module"),
+            "{err}"
+        );
+        let err =
+            Settings::for_module(&json!({"rules": {"OS-2": "mutate"}}), with_os1).unwrap_err();
+        assert_eq!(
+            err,
+            "settings.rules.OS-2: OS-2 cannot mutate; use reject, warn or off"
+        );
+    }
+
+    #[test]
     fn errors_name_the_key() {
         let err = Settings::from_value(&json!({"defaultOS": "linux"})).unwrap_err();
         assert!(err.contains("unknown field `defaultOS`"), "{err}");
@@ -162,7 +220,10 @@ mod tests {
         assert!(err.starts_with("settings.defaultOs:"), "{err}");
         let err = Settings::from_value(&json!({"windowsTaint": {"key": "os", "efect": "x"}}))
             .unwrap_err();
-        assert!(err.contains("settings.windowsTaint") && err.contains("efect"), "{err}");
+        assert!(
+            err.contains("settings.windowsTaint") && err.contains("efect"),
+            "{err}"
+        );
         let err = Settings::from_value(&json!([1])).unwrap_err();
         assert_eq!(err, "settings: expected a map of settings, got an array");
     }

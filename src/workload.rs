@@ -271,7 +271,10 @@ mod tests {
             assert_eq!(workload.spec_path.to_string(), path);
             assert_eq!(workload.spec.containers[0].name, "a");
         }
-        assert_eq!(WorkloadKind::from_group_kind("example.com", "Deployment"), None);
+        assert_eq!(
+            WorkloadKind::from_group_kind("example.com", "Deployment"),
+            None
+        );
         assert_eq!(WorkloadKind::from_group_kind("", "ConfigMap"), None);
     }
 

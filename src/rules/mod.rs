@@ -34,7 +34,11 @@ mod tests {
         for rule in ALL_RULES {
             let meta = rule.meta();
             assert!(seen.insert(meta.id), "duplicate id {}", meta.id);
-            assert!(!meta.doc.is_empty() && !meta.source.is_empty(), "{}", meta.id);
+            assert!(
+                !meta.doc.is_empty() && !meta.source.is_empty(),
+                "{}",
+                meta.id
+            );
             assert!(
                 meta.default_action != crate::rule::Action::Mutate || meta.can_mutate,
                 "{} defaults to mutate but cannot",

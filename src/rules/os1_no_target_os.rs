@@ -31,7 +31,10 @@ impl Rule for NoTargetOsRule {
         }
         let (os, why) = match ctx.os.target.os() {
             Some(os) => (os, format!("inferred from {}", ctx.os.explain())),
-            None => (ctx.settings.default_os, "the configured default OS".to_string()),
+            None => (
+                ctx.settings.default_os,
+                "the configured default OS".to_string(),
+            ),
         };
         findings.push(
             Finding::new(
@@ -81,17 +84,24 @@ mod tests {
                 value: json!("windows")
             }]
         );
-        assert!(found[0].message.contains("spec.os.name"), "{}", found[0].message);
+        assert!(
+            found[0].message.contains("spec.os.name"),
+            "{}",
+            found[0].message
+        );
     }
 
     #[test]
     fn uses_the_configured_default() {
         let object = json!({"kind": "Pod", "spec": {"containers": [{"name": "a"}]}});
         let found = acted(&NoTargetOsRule, &object, json!({"defaultOs": "windows"}));
-        assert_eq!(found[0].finding.patch[0], PatchOp::Add {
-            path: "/spec/nodeSelector".into(),
-            value: json!({"kubernetes.io/os": "windows"})
-        });
+        assert_eq!(
+            found[0].finding.patch[0],
+            PatchOp::Add {
+                path: "/spec/nodeSelector".into(),
+                value: json!({"kubernetes.io/os": "windows"})
+            }
+        );
     }
 
     #[test]

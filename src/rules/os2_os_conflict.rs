@@ -120,8 +120,15 @@ mod tests {
             &pod(json!({"nodeSelector": {"kubernetes.io/os": "Windows"}})),
         );
         assert_eq!(found.len(), 1);
-        assert_eq!(found[0].path.to_string(), "spec.nodeSelector[kubernetes.io/os]");
-        assert!(found[0].message.contains("kubernetes.io/os=Windows names no OS"));
+        assert_eq!(
+            found[0].path.to_string(),
+            "spec.nodeSelector[kubernetes.io/os]"
+        );
+        assert!(
+            found[0]
+                .message
+                .contains("kubernetes.io/os=Windows names no OS")
+        );
     }
 
     #[test]
@@ -144,7 +151,10 @@ mod tests {
             json!({"nodeSelector": {"kubernetes.io/os": "linux"}}),
             json!({}),
         ] {
-            assert!(findings(&OsConflictRule, &pod(spec.clone())).is_empty(), "{spec}");
+            assert!(
+                findings(&OsConflictRule, &pod(spec.clone())).is_empty(),
+                "{spec}"
+            );
         }
     }
 }

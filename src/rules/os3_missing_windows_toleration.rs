@@ -90,7 +90,9 @@ mod tests {
     fn a_capitalised_value_does_not_tolerate_the_taint() {
         let found = findings(
             &MissingWindowsTolerationRule,
-            &windows_pod(json!([{"key": "os", "operator": "Equal", "value": "Windows", "effect": "NoSchedule"}])),
+            &windows_pod(
+                json!([{"key": "os", "operator": "Equal", "value": "Windows", "effect": "NoSchedule"}]),
+            ),
         );
         assert_eq!(found.len(), 1);
     }
@@ -120,7 +122,14 @@ mod tests {
             json!([{"key": "os", "operator": "Exists"}]),
             json!([{"operator": "Exists"}]),
         ] {
-            assert!(findings(&MissingWindowsTolerationRule, &windows_pod(tolerations.clone())).is_empty(), "{tolerations}");
+            assert!(
+                findings(
+                    &MissingWindowsTolerationRule,
+                    &windows_pod(tolerations.clone())
+                )
+                .is_empty(),
+                "{tolerations}"
+            );
         }
         // The RuntimeClass brings the toleration.
         let object = json!({"kind": "Pod", "spec": {"runtimeClassName": "windows-2022",

@@ -82,7 +82,11 @@ mod tests {
             "spec.template.spec.tolerations[1]"
         );
         // Configured to mutate, it adds the Linux selector.
-        let found = acted(&WindowsTaintToleratedRule, &object, json!({"rules": {"OS-5": "mutate"}}));
+        let found = acted(
+            &WindowsTaintToleratedRule,
+            &object,
+            json!({"rules": {"OS-5": "mutate"}}),
+        );
         assert_eq!(found[0].action, Action::Mutate);
         assert_eq!(
             found[0].finding.patch,
@@ -95,7 +99,8 @@ mod tests {
 
     #[test]
     fn linux_by_os_name_alone_is_not_kept_off_windows_nodes() {
-        let object = daemonset(json!({"os": {"name": "linux"}, "tolerations": [{"operator": "Exists"}]}));
+        let object =
+            daemonset(json!({"os": {"name": "linux"}, "tolerations": [{"operator": "Exists"}]}));
         assert_eq!(findings(&WindowsTaintToleratedRule, &object).len(), 1);
     }
 
@@ -107,7 +112,10 @@ mod tests {
             json!({"tolerations": [{"key": "os", "value": "Windows"}]}),
             json!({}),
         ] {
-            assert!(findings(&WindowsTaintToleratedRule, &daemonset(spec.clone())).is_empty(), "{spec}");
+            assert!(
+                findings(&WindowsTaintToleratedRule, &daemonset(spec.clone())).is_empty(),
+                "{spec}"
+            );
         }
         // A toleration naming the Windows taint makes the pod a Windows pod: OS-5 is silent.
         let windows = daemonset(json!({"tolerations": [{"key": "os", "value": "windows"}]}));

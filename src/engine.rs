@@ -1,6 +1,10 @@
 //! The rule engine: decode once, resolve the OS once, run the module's enabled rules,
 //! and combine their findings into one decision.
 //!
+//! A finding takes its rule's action, with two per-finding exceptions: an advisory
+//! finding warns where its rule would reject, and a fix the settings opted in to
+//! (WIN-6 `stripLinuxNoOps`) is applied whatever the action.
+//!
 //! Any rejecting finding rejects (all of them are listed). Otherwise the patches of
 //! mutating findings are applied to the original object, and the result is evaluated
 //! again until no rule proposes a patch: one rule's fix can make another rule apply (an
@@ -126,11 +130,16 @@ pub(crate) fn run_rules(
         rule.check(&ctx, &mut findings);
         for mut finding in findings.drain(..) {
             let action = match action {
+                _ if finding.opted_in_fix && !finding.patch.is_empty() => Action::Mutate,
                 Action::Mutate if finding.patch.is_empty() => Action::Warn,
                 Action::Mutate => Action::Mutate,
                 other => {
                     finding.patch.clear();
-                    other
+                    if other == Action::Reject && finding.advisory {
+                        Action::Warn
+                    } else {
+                        other
+                    }
                 }
             };
             acted.push(ActedFinding { finding, action });

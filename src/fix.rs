@@ -59,3 +59,18 @@ pub fn set_os_selector(workload: &Workload, os: crate::os::Os) -> PatchOp {
         os.as_str(),
     )
 }
+
+/// Removes the field at `path` (which must be present).
+pub fn remove_field(path: &crate::path::FieldPath) -> PatchOp {
+    PatchOp::Remove {
+        path: path.pointer(),
+    }
+}
+
+/// Replaces the value of the field at `path` (which must be present).
+pub fn replace_value(path: &crate::path::FieldPath, value: Value) -> PatchOp {
+    PatchOp::Replace {
+        path: path.pointer(),
+        value,
+    }
+}

@@ -5,6 +5,8 @@
 
 use crate::path::FieldPath;
 use crate::workload::Workload;
+use serde::Serialize;
+use serde_json::{Value, json};
 
 /// One Linux-only field set in a pod spec.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,6 +14,37 @@ pub struct LinuxOnlyField {
     pub path: FieldPath,
     /// The field's name as the API documents it (`seccompProfile`).
     pub field: &'static str,
+    /// The value set, as JSON.
+    pub value: Value,
+    /// The value changes nothing on Windows, so removing it is safe: `false` for
+    /// `privileged`, `allowPrivilegeEscalation` and `readOnlyRootFilesystem`, a
+    /// `RuntimeDefault` seccomp profile, capabilities that add none, `procMount: Default`.
+    pub no_op: bool,
+}
+
+/// Whether `value` of `field` is one of the no-op values listed on [`LinuxOnlyField::no_op`].
+fn is_no_op(field: &str, value: &Value) -> bool {
+    match field {
+        "privileged" | "allowPrivilegeEscalation" | "readOnlyRootFilesystem" => {
+            *value == Value::Bool(false)
+        }
+        "seccompProfile" => {
+            value["type"] == "RuntimeDefault" && value.get("localhostProfile").is_none()
+        }
+        "capabilities" => value
+            .get("add")
+            .and_then(Value::as_array)
+            .is_none_or(|add| add.is_empty()),
+        "procMount" => *value == "Default",
+        _ => false,
+    }
+}
+
+/// The JSON of a set field.
+fn set<T: Serialize>(field: &Option<T>) -> Option<Value> {
+    field
+        .as_ref()
+        .map(|v| serde_json::to_value(v).unwrap_or(Value::Null))
 }
 
 /// Every Linux-only field set in the pod: pod level first, then per container
@@ -24,48 +57,56 @@ pub struct LinuxOnlyField {
 pub fn linux_only_fields(workload: &Workload) -> Vec<LinuxOnlyField> {
     let spec = &workload.spec;
     let mut found = Vec::new();
-    let mut push =
-        |path: FieldPath, field: &'static str| found.push(LinuxOnlyField { path, field });
+    let mut push = |path: FieldPath, field: &'static str, value: Value| {
+        let no_op = is_no_op(field, &value);
+        found.push(LinuxOnlyField {
+            path,
+            field,
+            value,
+            no_op,
+        })
+    };
 
     if spec.host_pid == Some(true) {
-        push(workload.spec_field("hostPID"), "hostPID");
+        push(workload.spec_field("hostPID"), "hostPID", json!(true));
     }
     if spec.host_ipc == Some(true) {
-        push(workload.spec_field("hostIPC"), "hostIPC");
+        push(workload.spec_field("hostIPC"), "hostIPC", json!(true));
     }
-    if spec.host_users.is_some() {
-        push(workload.spec_field("hostUsers"), "hostUsers");
+    if let Some(value) = spec.host_users {
+        push(workload.spec_field("hostUsers"), "hostUsers", json!(value));
     }
-    if spec.share_process_namespace.is_some() {
+    if let Some(value) = spec.share_process_namespace {
         push(
             workload.spec_field("shareProcessNamespace"),
             "shareProcessNamespace",
+            json!(value),
         );
     }
     if let Some(sc) = &spec.security_context {
         let base = workload.spec_field("securityContext");
-        let pod_fields: [(&'static str, bool); 11] = [
-            ("seLinuxOptions", sc.se_linux_options.is_some()),
-            ("seccompProfile", sc.seccomp_profile.is_some()),
-            ("appArmorProfile", sc.app_armor_profile.is_some()),
-            ("fsGroup", sc.fs_group.is_some()),
-            ("fsGroupChangePolicy", sc.fs_group_change_policy.is_some()),
+        let pod_fields: [(&'static str, Option<Value>); 11] = [
+            ("seLinuxOptions", set(&sc.se_linux_options)),
+            ("seccompProfile", set(&sc.seccomp_profile)),
+            ("appArmorProfile", set(&sc.app_armor_profile)),
+            ("fsGroup", set(&sc.fs_group)),
+            ("fsGroupChangePolicy", set(&sc.fs_group_change_policy)),
             (
                 "sysctls",
-                sc.sysctls.as_ref().is_some_and(|s| !s.is_empty()),
+                set(&sc.sysctls).filter(|s| s.as_array().is_some_and(|s| !s.is_empty())),
             ),
-            ("runAsUser", sc.run_as_user.is_some()),
-            ("runAsGroup", sc.run_as_group.is_some()),
-            ("supplementalGroups", sc.supplemental_groups.is_some()),
+            ("runAsUser", set(&sc.run_as_user)),
+            ("runAsGroup", set(&sc.run_as_group)),
+            ("supplementalGroups", set(&sc.supplemental_groups)),
             (
                 "supplementalGroupsPolicy",
-                sc.supplemental_groups_policy.is_some(),
+                set(&sc.supplemental_groups_policy),
             ),
-            ("seLinuxChangePolicy", sc.se_linux_change_policy.is_some()),
+            ("seLinuxChangePolicy", set(&sc.se_linux_change_policy)),
         ];
-        for (field, set) in pod_fields {
-            if set {
-                push(base.field(field), field);
+        for (field, value) in pod_fields {
+            if let Some(value) = value {
+                push(base.field(field), field, value);
             }
         }
     }
@@ -74,27 +115,24 @@ pub fn linux_only_fields(workload: &Workload) -> Vec<LinuxOnlyField> {
             continue;
         };
         let base = container.path().field("securityContext");
-        let container_fields: [(&'static str, bool); 10] = [
-            ("seLinuxOptions", sc.se_linux_options.is_some()),
-            ("seccompProfile", sc.seccomp_profile.is_some()),
-            ("appArmorProfile", sc.app_armor_profile.is_some()),
-            ("capabilities", sc.capabilities.is_some()),
-            (
-                "readOnlyRootFilesystem",
-                sc.read_only_root_filesystem.is_some(),
-            ),
-            ("privileged", sc.privileged.is_some()),
+        let container_fields: [(&'static str, Option<Value>); 10] = [
+            ("seLinuxOptions", set(&sc.se_linux_options)),
+            ("seccompProfile", set(&sc.seccomp_profile)),
+            ("appArmorProfile", set(&sc.app_armor_profile)),
+            ("capabilities", set(&sc.capabilities)),
+            ("readOnlyRootFilesystem", set(&sc.read_only_root_filesystem)),
+            ("privileged", set(&sc.privileged)),
             (
                 "allowPrivilegeEscalation",
-                sc.allow_privilege_escalation.is_some(),
+                set(&sc.allow_privilege_escalation),
             ),
-            ("procMount", sc.proc_mount.is_some()),
-            ("runAsUser", sc.run_as_user.is_some()),
-            ("runAsGroup", sc.run_as_group.is_some()),
+            ("procMount", set(&sc.proc_mount)),
+            ("runAsUser", set(&sc.run_as_user)),
+            ("runAsGroup", set(&sc.run_as_group)),
         ];
-        for (field, set) in container_fields {
-            if set {
-                push(base.field(field), field);
+        for (field, value) in container_fields {
+            if let Some(value) = value {
+                push(base.field(field), field, value);
             }
         }
     }
@@ -140,5 +178,42 @@ mod tests {
             "containers": [{"name": "a", "securityContext": {"runAsNonRoot": false}}]}});
         let workload = Workload::from_object(WorkloadKind::Pod, &object).unwrap();
         assert!(linux_only_fields(&workload).is_empty());
+    }
+
+    #[test]
+    fn tells_no_op_values_from_values_that_do_something() {
+        let object = json!({"spec": {
+            "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}, "runAsUser": 1000},
+            "containers": [{"name": "a", "securityContext": {
+                "privileged": false, "allowPrivilegeEscalation": true,
+                "readOnlyRootFilesystem": false, "capabilities": {"drop": ["ALL"]},
+                "procMount": "Default", "seccompProfile": {"type": "Localhost", "localhostProfile": "p.json"}}},
+                {"name": "b", "securityContext": {"privileged": true,
+                "capabilities": {"add": ["NET_ADMIN"], "drop": ["ALL"]}, "procMount": "Unmasked"}}]}});
+        let workload = Workload::from_object(WorkloadKind::Pod, &object).unwrap();
+        let no_ops: Vec<(String, bool)> = linux_only_fields(&workload)
+            .iter()
+            .map(|f| (f.path.to_string(), f.no_op))
+            .collect();
+        let expected = [
+            ("spec.securityContext.seccompProfile", true),
+            ("spec.securityContext.runAsUser", false),
+            ("spec.containers[0].securityContext.seccompProfile", false),
+            ("spec.containers[0].securityContext.capabilities", true),
+            (
+                "spec.containers[0].securityContext.readOnlyRootFilesystem",
+                true,
+            ),
+            ("spec.containers[0].securityContext.privileged", true),
+            (
+                "spec.containers[0].securityContext.allowPrivilegeEscalation",
+                false,
+            ),
+            ("spec.containers[0].securityContext.procMount", true),
+            ("spec.containers[1].securityContext.capabilities", false),
+            ("spec.containers[1].securityContext.privileged", false),
+            ("spec.containers[1].securityContext.procMount", false),
+        ];
+        assert_eq!(no_ops, expected.map(|(p, n)| (p.to_string(), n)));
     }
 }

@@ -14,3 +14,23 @@ pub static OS_PLACEMENT: Module = Module {
         &WindowsTaintToleratedRule,
     ],
 };
+
+/// Pod compatibility: stop pods that cannot run on the OS they target (WIN-1 to WIN-11,
+/// LNX-1).
+pub static POD_COMPATIBILITY: Module = Module {
+    name: "windows-pod-compatibility",
+    rules: &[
+        &PrivilegedRule,
+        &CapabilitiesRule,
+        &HostNamespacesRule,
+        &HostNetworkRule,
+        &HostPortRule,
+        &LinuxSecurityContextRule,
+        &LinuxOnlyVolumesRule,
+        &HostPathRule,
+        &StorageFeaturesRule,
+        &DnsPolicyRule,
+        &HostProcessStructureRule,
+        &WindowsOptionsOnLinuxRule,
+    ],
+};

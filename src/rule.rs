@@ -82,6 +82,12 @@ pub struct Finding {
     pub message: String,
     /// The patch that fixes it, against the original object; empty when the rule cannot fix it.
     pub patch: Vec<PatchOp>,
+    /// Advisory: the finding never rejects; under the rule's `reject` action it warns
+    /// (WIN-7's nfs volumes, WIN-9's subPath).
+    pub advisory: bool,
+    /// The settings opted in to this fix explicitly (WIN-6 `stripLinuxNoOps`): its patch
+    /// is applied whatever the rule's action, unless the rule is off.
+    pub opted_in_fix: bool,
 }
 
 impl Finding {
@@ -91,11 +97,26 @@ impl Finding {
             path,
             message: message.into(),
             patch: Vec::new(),
+            advisory: false,
+            opted_in_fix: false,
         }
     }
 
     pub fn with_patch(mut self, patch: Vec<PatchOp>) -> Self {
         self.patch = patch;
+        self
+    }
+
+    /// Marks the finding advisory: it warns where its rule would reject.
+    pub fn advisory(mut self) -> Self {
+        self.advisory = true;
+        self
+    }
+
+    /// A patch the settings opted in to: applied under any action but `off`.
+    pub fn with_opted_in_patch(mut self, patch: Vec<PatchOp>) -> Self {
+        self.patch = patch;
+        self.opted_in_fix = true;
         self
     }
 }

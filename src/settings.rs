@@ -21,6 +21,14 @@ pub struct Settings {
     pub runtime_classes: BTreeMap<String, RuntimeClassSettings>,
     /// Per-rule action by rule id (`OS-1: warn`); rules not named keep their default.
     pub rules: BTreeMap<String, Action>,
+    /// Volume types that WIN-7 rejects on Windows pods. Default `cephfs`, `glusterfs`, `rbd`.
+    pub linux_only_volume_types: Vec<String>,
+    /// Volume types that WIN-7 only warns about on Windows pods. Default `nfs`.
+    pub warn_volume_types: Vec<String>,
+    /// WIN-6: remove the Linux-only values that are no-ops on Windows (`privileged: false`,
+    /// `RuntimeDefault` seccomp, drop-only capabilities, ...) instead of rejecting them;
+    /// the other Linux-only fields keep WIN-6's action. Default `false`.
+    pub strip_linux_no_ops: bool,
 }
 
 impl Default for Settings {
@@ -30,6 +38,9 @@ impl Default for Settings {
             windows_taint: Taint::default(),
             runtime_classes: BTreeMap::new(),
             rules: BTreeMap::new(),
+            linux_only_volume_types: ["cephfs", "glusterfs", "rbd"].map(String::from).to_vec(),
+            warn_volume_types: vec!["nfs".to_string()],
+            strip_linux_no_ops: false,
         }
     }
 }
@@ -50,6 +61,9 @@ pub const SETTING_READERS: &[(&str, &[&str])] = &[
     ("windowsTaint", &["*"]),
     ("runtimeClasses", &["*"]),
     ("rules", &["*"]),
+    ("linuxOnlyVolumeTypes", &["WIN-7"]),
+    ("warnVolumeTypes", &["WIN-7"]),
+    ("stripLinuxNoOps", &["WIN-6"]),
 ];
 
 impl Settings {
@@ -132,6 +146,7 @@ impl Settings {
                 }
             }
         }
+        self.validate_volume_types(&mut errors);
         if self.windows_taint.key.is_empty() {
             errors.push("settings.windowsTaint.key: must not be empty".to_string());
         }
@@ -139,6 +154,30 @@ impl Settings {
             Ok(())
         } else {
             Err(errors.join("; "))
+        }
+    }
+
+    /// WIN-7's lists: known volume types (as the pod spec spells them), each in one list.
+    fn validate_volume_types(&self, errors: &mut Vec<String>) {
+        use crate::rules::VOLUME_TYPES;
+        for (key, list) in [
+            ("linuxOnlyVolumeTypes", &self.linux_only_volume_types),
+            ("warnVolumeTypes", &self.warn_volume_types),
+        ] {
+            for (i, name) in list.iter().enumerate() {
+                if !VOLUME_TYPES.contains(&name.as_str()) {
+                    errors.push(format!(
+                        "settings.{key}[{i}]: {name:?} is not a volume type of the pod spec (e.g. cephfs, glusterfs, rbd, nfs, iscsi, hostPath)"
+                    ));
+                }
+            }
+        }
+        for name in &self.warn_volume_types {
+            if self.linux_only_volume_types.contains(name) {
+                errors.push(format!(
+                    "settings.warnVolumeTypes: {name:?} is also in linuxOnlyVolumeTypes; list each volume type once"
+                ));
+            }
         }
     }
 

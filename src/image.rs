@@ -241,6 +241,86 @@ impl fmt::Display for ImageReference {
     }
 }
 
+/// An entry of an image allow-list (WIN-12's `hostProcessImageAllowList`), matched
+/// against the parsed image reference, so `nginx` and `docker.io/library/nginx` name the
+/// same repository:
+///
+/// - `REPOSITORY` (`ghcr.io/kubernetes-sigs/sig-windows/csi-proxy`): any tag or digest;
+/// - `REPOSITORY:TAG`: that tag only; `REPOSITORY@DIGEST`: that digest only;
+/// - `PREFIX/*` (`sigwindowstools/*`, `mcr.microsoft.com/oss/kubernetes/*`): every
+///   repository below that path, at any depth; `REGISTRY/*` for a whole registry.
+///
+/// Registry hosts compare without regard to case; repositories, tags and digests exactly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImagePattern {
+    /// One repository, optionally pinned to a tag and/or digest.
+    Repository(ImageReference),
+    /// Every repository of `registry` whose path starts with `prefix/` (any, if empty).
+    Under { registry: String, prefix: String },
+}
+
+impl ImagePattern {
+    pub fn parse(entry: &str) -> Result<ImagePattern, String> {
+        if let Some(prefix) = entry.strip_suffix("/*") {
+            let probe = format!("{prefix}/x");
+            let reference = ImageReference::parse(&probe)
+                .ok()
+                .filter(|r| r.tag.is_none() && r.digest.is_none())
+                .ok_or_else(|| {
+                    format!("{entry:?}: {prefix:?} is not a registry or repository path (a prefix takes no tag or digest)")
+                })?;
+            let repository = reference.repository;
+            let prefix = if repository == "x"
+                || (reference.registry == DEFAULT_REGISTRY
+                    && repository == "library/x"
+                    && !prefix.ends_with("library"))
+            {
+                String::new()
+            } else {
+                repository
+                    .strip_suffix("/x")
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            return Ok(ImagePattern::Under {
+                registry: reference.registry,
+                prefix,
+            });
+        }
+        ImageReference::parse(entry)
+            .map(ImagePattern::Repository)
+            .map_err(|e| {
+                format!("{e}; write a repository (registry.example.com/team/agent), optionally with :tag or @digest, or a prefix ending in /*")
+            })
+    }
+
+    /// Whether `image` matches this entry.
+    pub fn matches(&self, image: &ImageReference) -> bool {
+        match self {
+            ImagePattern::Repository(pattern) => {
+                pattern.registry.eq_ignore_ascii_case(&image.registry)
+                    && pattern.repository == image.repository
+                    && pattern
+                        .tag
+                        .as_ref()
+                        .is_none_or(|t| image.tag.as_ref() == Some(t))
+                    && pattern
+                        .digest
+                        .as_ref()
+                        .is_none_or(|d| image.digest.as_ref() == Some(d))
+            }
+            ImagePattern::Under { registry, prefix } => {
+                registry.eq_ignore_ascii_case(&image.registry)
+                    && (prefix.is_empty()
+                        || image
+                            .repository
+                            .strip_prefix(prefix.as_str())
+                            .is_some_and(|rest| rest.starts_with('/')))
+            }
+        }
+    }
+}
+
 /// A Windows Server build that container images target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum WindowsBuild {
@@ -410,6 +490,60 @@ mod tests {
             "bad_host.io_/app",
         ] {
             assert!(ImageReference::parse(bad).is_err(), "{bad:?} should fail");
+        }
+    }
+
+    #[test]
+    fn image_patterns_match_parsed_references() {
+        let matches = |pattern: &str, image: &str| {
+            ImagePattern::parse(pattern)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .matches(&parse(image))
+        };
+        assert!(matches("nginx", "docker.io/library/nginx:1.25"));
+        assert!(matches("docker.io/library/nginx", "nginx"));
+        assert!(matches("nginx:1.25", "nginx:1.25"));
+        assert!(!matches("nginx:1.25", "nginx:1.26"));
+        assert!(!matches("nginx", "nginx-unprivileged"));
+        let digest = format!("sha256:{}", "b".repeat(64));
+        assert!(matches(
+            &format!("ghcr.io/a/b@{digest}"),
+            &format!("ghcr.io/a/b:v1@{digest}")
+        ));
+        assert!(!matches(&format!("ghcr.io/a/b@{digest}"), "ghcr.io/a/b:v1"));
+        assert!(matches(
+            "sigwindowstools/*",
+            "sigwindowstools/kube-proxy:v1.30-calico-hostprocess"
+        ));
+        assert!(!matches("sigwindowstools/*", "sigwindowstoolsx/kube-proxy"));
+        assert!(matches(
+            "ghcr.io/kubernetes-sigs/sig-windows/*",
+            "ghcr.io/kubernetes-sigs/sig-windows/csi-proxy:v1.1.2"
+        ));
+        assert!(matches(
+            "mcr.microsoft.com/oss/*",
+            "MCR.microsoft.com/oss/kubernetes/pause:3.9"
+        ));
+        assert!(!matches(
+            "mcr.microsoft.com/oss/*",
+            "mcr.microsoft.com/ossx/a"
+        ));
+        assert!(matches(
+            "mcr.microsoft.com/*",
+            "mcr.microsoft.com/windows/nanoserver:ltsc2022"
+        ));
+        assert!(!matches(
+            "mcr.microsoft.com/*",
+            "ghcr.io/windows/nanoserver"
+        ));
+        assert!(matches("docker.io/*", "calico/windows:v3.25.2"));
+        assert!(matches("localhost:5000/*", "localhost:5000/agent:1"));
+        assert!(!matches(
+            "sigwindowstools/kube-proxy",
+            "ghcr.io/sigwindowstools/kube-proxy"
+        ));
+        for bad in ["*", "/*", "Nginx", "nginx:1.25/*", "a//b/*", ""] {
+            assert!(ImagePattern::parse(bad).is_err(), "{bad:?}");
         }
     }
 

@@ -16,12 +16,14 @@ pub mod os;
 pub mod patch;
 pub mod path;
 pub mod policy;
+pub mod quantity;
 pub mod request;
 pub mod response;
 pub mod rule;
 pub mod rules;
 pub mod scheduling;
 pub mod settings;
+pub mod windows_names;
 pub mod workload;
 
 #[cfg(test)]

@@ -34,3 +34,22 @@ pub static POD_COMPATIBILITY: Module = Module {
         &WindowsOptionsOnLinuxRule,
     ],
 };
+
+/// Resources and startup: bounded, non-overcommitted Windows containers with time to
+/// start (RES-1 to RES-4). Mutating: RES-2 can copy limits into missing requests.
+pub static RESOURCES: Module = Module {
+    name: "windows-resources",
+    rules: &[
+        &MissingLimitsRule,
+        &OvercommitRule,
+        &HugepagesRule,
+        &StartupBudgetRule,
+    ],
+};
+
+/// Identity and HostProcess: who a Windows container runs as (ID-1, ID-2) and whether it
+/// may run on the host (WIN-12).
+pub static IDENTITY: Module = Module {
+    name: "windows-identity",
+    rules: &[&RunAsUserNameRule, &GmsaRule, &HostProcessAllowedRule],
+};

@@ -2,6 +2,7 @@
 //! Unknown keys and bad values are errors that name the key.
 
 use crate::os::Os;
+use crate::quantity::Quantity;
 use crate::rule::{Action, Rule};
 use crate::scheduling::Taint;
 use k8s_openapi::api::core::v1::Toleration;
@@ -29,6 +30,25 @@ pub struct Settings {
     /// `RuntimeDefault` seccomp, drop-only capabilities, ...) instead of rejecting them;
     /// the other Linux-only fields keep WIN-6's action. Default `false`.
     pub strip_linux_no_ops: bool,
+    /// RES-1: optional floors and ceilings of Windows containers' cpu and memory limits
+    /// (`windowsLimits.memory.min: 512Mi`). Default none.
+    pub windows_limits: WindowsLimits,
+    /// RES-4: the shortest startup budget, in seconds, a Windows container may have before
+    /// its liveness probe can restart it. `0` turns the check off. Default 60.
+    pub min_startup_budget_seconds: u32,
+    /// ID-1: when set, every `runAsUserName` a container runs as must match an entry (a
+    /// name, or `DOMAIN\*`); when absent, any well-formed name is allowed. Default absent.
+    pub allowed_run_as_user_names: Option<Vec<String>>,
+    /// ID-1: refuse containers that run as `ContainerAdministrator`, explicitly or through
+    /// the image's default user. Default `false`.
+    pub forbid_container_administrator: bool,
+    /// ID-2: the GMSACredentialSpec names pods may use. Default empty: no gMSA at all.
+    pub allowed_gmsa_credential_spec_names: Vec<String>,
+    /// WIN-12: allow HostProcess containers. Default `false`.
+    pub allow_host_process: bool,
+    /// WIN-12: with `allowHostProcess`, only HostProcess containers whose image matches
+    /// an entry (see `crate::image::ImagePattern`); empty means any image. Default empty.
+    pub host_process_image_allow_list: Vec<String>,
 }
 
 impl Default for Settings {
@@ -41,8 +61,31 @@ impl Default for Settings {
             linux_only_volume_types: ["cephfs", "glusterfs", "rbd"].map(String::from).to_vec(),
             warn_volume_types: vec!["nfs".to_string()],
             strip_linux_no_ops: false,
+            windows_limits: WindowsLimits::default(),
+            min_startup_budget_seconds: 60,
+            allowed_run_as_user_names: None,
+            forbid_container_administrator: false,
+            allowed_gmsa_credential_spec_names: Vec::new(),
+            allow_host_process: false,
+            host_process_image_allow_list: Vec::new(),
         }
     }
+}
+
+/// RES-1's optional bounds of Windows containers' limits.
+#[derive(Deserialize, Debug, Clone, PartialEq, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct WindowsLimits {
+    pub cpu: LimitBounds,
+    pub memory: LimitBounds,
+}
+
+/// A floor and a ceiling of one limit, both optional.
+#[derive(Deserialize, Debug, Clone, PartialEq, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct LimitBounds {
+    pub min: Option<Quantity>,
+    pub max: Option<Quantity>,
 }
 
 /// The scheduling of a RuntimeClass as the cluster defines it (`node.k8s.io/v1`).
@@ -64,6 +107,13 @@ pub const SETTING_READERS: &[(&str, &[&str])] = &[
     ("linuxOnlyVolumeTypes", &["WIN-7"]),
     ("warnVolumeTypes", &["WIN-7"]),
     ("stripLinuxNoOps", &["WIN-6"]),
+    ("windowsLimits", &["RES-1"]),
+    ("minStartupBudgetSeconds", &["RES-4"]),
+    ("allowedRunAsUserNames", &["ID-1"]),
+    ("forbidContainerAdministrator", &["ID-1"]),
+    ("allowedGmsaCredentialSpecNames", &["ID-2"]),
+    ("allowHostProcess", &["WIN-12"]),
+    ("hostProcessImageAllowList", &["WIN-12"]),
 ];
 
 impl Settings {
@@ -147,6 +197,7 @@ impl Settings {
             }
         }
         self.validate_volume_types(&mut errors);
+        self.validate_limits_and_identity(&mut errors);
         if self.windows_taint.key.is_empty() {
             errors.push("settings.windowsTaint.key: must not be empty".to_string());
         }
@@ -178,6 +229,54 @@ impl Settings {
                     "settings.warnVolumeTypes: {name:?} is also in linuxOnlyVolumeTypes; list each volume type once"
                 ));
             }
+        }
+    }
+
+    /// RES-1's bounds, and the allow-lists of ID-1, ID-2 and WIN-12: every entry must be
+    /// able to match something valid.
+    fn validate_limits_and_identity(&self, errors: &mut Vec<String>) {
+        use crate::image::ImagePattern;
+        use crate::windows_names::{UserNamePattern, dns1123_subdomain_error};
+        for (name, bounds) in [
+            ("cpu", &self.windows_limits.cpu),
+            ("memory", &self.windows_limits.memory),
+        ] {
+            for (key, bound) in [("min", &bounds.min), ("max", &bounds.max)] {
+                if bound.as_ref().is_some_and(Quantity::is_negative) {
+                    errors.push(format!(
+                        "settings.windowsLimits.{name}.{key}: must not be negative"
+                    ));
+                }
+            }
+            if let (Some(min), Some(max)) = (&bounds.min, &bounds.max)
+                && min > max
+            {
+                errors.push(format!(
+                    "settings.windowsLimits.{name}: min {min} is above max {max}"
+                ));
+            }
+        }
+        for (i, entry) in self.allowed_run_as_user_names.iter().flatten().enumerate() {
+            if let Err(e) = UserNamePattern::parse(entry) {
+                errors.push(format!("settings.allowedRunAsUserNames[{i}]: {e}"));
+            }
+        }
+        for (i, name) in self.allowed_gmsa_credential_spec_names.iter().enumerate() {
+            if let Some(e) = dns1123_subdomain_error(name) {
+                errors.push(format!(
+                    "settings.allowedGmsaCredentialSpecNames[{i}]: {name:?} is not a GMSACredentialSpec name: {e}"
+                ));
+            }
+        }
+        for (i, entry) in self.host_process_image_allow_list.iter().enumerate() {
+            if let Err(e) = ImagePattern::parse(entry) {
+                errors.push(format!("settings.hostProcessImageAllowList[{i}]: {e}"));
+            }
+        }
+        if !self.allow_host_process && !self.host_process_image_allow_list.is_empty() {
+            errors.push(
+                "settings.hostProcessImageAllowList: has no effect while allowHostProcess is false; set allowHostProcess: true to allow HostProcess containers with these images".to_string(),
+            );
         }
     }
 
@@ -265,5 +364,87 @@ mod tests {
         );
         let err = Settings::from_value(&json!([1])).unwrap_err();
         assert_eq!(err, "settings: expected a map of settings, got an array");
+    }
+
+    #[test]
+    fn resource_and_identity_settings_name_the_bad_value() {
+        use crate::modules::{IDENTITY, RESOURCES};
+        let check = |module: &crate::engine::Module, value: Value| {
+            Settings::for_module(&value, module.rules).unwrap_err()
+        };
+        let err = check(
+            &RESOURCES,
+            json!({"windowsLimits": {"memory": {"min": "512MB"}}}),
+        );
+        assert!(
+            err.starts_with(
+                "settings.windowsLimits.memory.min: \"512MB\" is not a Kubernetes quantity: unknown suffix \"MB\""
+            ),
+            "{err}"
+        );
+        let err = check(
+            &RESOURCES,
+            json!({"windowsLimits": {"cpu": {"min": 4, "max": "500m"}, "memory": {"max": "-1Gi"}}}),
+        );
+        assert_eq!(
+            err,
+            "settings.windowsLimits.cpu: min 4 is above max 500m; settings.windowsLimits.memory.max: must not be negative"
+        );
+        let err = check(&RESOURCES, json!({"minStartupBudgetSeconds": -5}));
+        assert!(
+            err.starts_with("settings.minStartupBudgetSeconds:"),
+            "{err}"
+        );
+        let err = check(&RESOURCES, json!({"allowHostProcess": true}));
+        assert_eq!(
+            err,
+            "settings.allowHostProcess: not a setting of this module (it configures WIN-12)"
+        );
+        let err = check(
+            &IDENTITY,
+            json!({"allowedGmsaCredentialSpecNames": ["gmsa1", "WebApp_1"],
+                "allowedRunAsUserNames": ["ContainerUser", "user@contoso.com", "CONTOSO\\*"],
+                "hostProcessImageAllowList": ["sigwindowstools/*", "Bad/Image"]}),
+        );
+        let errors: Vec<&str> = err.split("; settings.").collect();
+        assert!(
+            errors[0].starts_with(
+                "settings.allowedRunAsUserNames[1]: \"user@contoso.com\" is not a valid runAsUserName"
+            ),
+            "{err}"
+        );
+        assert!(
+            errors.iter().any(|e| e.starts_with(
+                "allowedGmsaCredentialSpecNames[1]: \"WebApp_1\" is not a GMSACredentialSpec name"
+            )),
+            "{err}"
+        );
+        assert!(
+            errors.iter().any(|e| e.starts_with(
+                "hostProcessImageAllowList[1]: invalid image reference \"Bad/Image\""
+            )),
+            "{err}"
+        );
+        assert!(
+            errors.iter().any(|e| e.starts_with(
+                "hostProcessImageAllowList: has no effect while allowHostProcess is false"
+            )),
+            "{err}"
+        );
+        let ok = Settings::for_module(
+            &json!({"allowedRunAsUserNames": ["ContainerUser", "NT AUTHORITY\\*"],
+                "forbidContainerAdministrator": true,
+                "allowedGmsaCredentialSpecNames": ["gmsa1"],
+                "allowHostProcess": true,
+                "hostProcessImageAllowList": ["sigwindowstools/*"]}),
+            IDENTITY.rules,
+        )
+        .unwrap();
+        assert_eq!(ok.allowed_run_as_user_names.unwrap().len(), 2);
+        let defaults = Settings::default();
+        assert_eq!(defaults.min_startup_budget_seconds, 60);
+        assert!(defaults.allowed_run_as_user_names.is_none());
+        assert!(defaults.allowed_gmsa_credential_spec_names.is_empty());
+        assert!(!defaults.allow_host_process && !defaults.forbid_container_administrator);
     }
 }

@@ -4,7 +4,7 @@
 use crate::path::FieldPath;
 use k8s_openapi::api::core::v1::{
     Container, ContainerPort, EphemeralContainer, PodSpec, Probe, ResourceRequirements,
-    SecurityContext, VolumeDevice, VolumeMount,
+    SecurityContext, VolumeDevice, VolumeMount, WindowsSecurityContextOptions,
 };
 use serde_json::Value;
 
@@ -158,6 +158,55 @@ impl Workload {
             .map(move |(i, c)| ContainerRef::ephemeral(self, i, c));
         regular.chain(init).chain(ephemeral)
     }
+
+    /// `<pod spec>.securityContext.windowsOptions`
+    pub fn pod_windows_options_path(&self) -> FieldPath {
+        self.spec_field("securityContext").field("windowsOptions")
+    }
+
+    /// The pod-level `securityContext.windowsOptions`, when set.
+    pub fn pod_windows_options(&self) -> Option<&WindowsSecurityContextOptions> {
+        self.spec
+            .security_context
+            .as_ref()
+            .and_then(|s| s.windows_options.as_ref())
+    }
+
+    /// One field of `windowsOptions` as it applies to `container`: the container's own
+    /// value overrides the pod's field by field (the kubelet's effective security
+    /// context), with the path where the value is written. `field` is the field's API
+    /// name (`runAsUserName`) and `get` reads it.
+    pub fn windows_option<'a, T: ?Sized>(
+        &'a self,
+        container: &ContainerRef<'a>,
+        field: &'static str,
+        get: impl Fn(&'a WindowsSecurityContextOptions) -> Option<&'a T>,
+    ) -> Option<EffectiveOption<'a, T>> {
+        if let Some(value) = container.windows_options().and_then(&get) {
+            return Some(EffectiveOption {
+                value,
+                path: container.windows_options_path().field(field),
+                inherited: false,
+            });
+        }
+        let value = self.pod_windows_options().and_then(&get)?;
+        Some(EffectiveOption {
+            value,
+            path: self.pod_windows_options_path().field(field),
+            inherited: true,
+        })
+    }
+}
+
+/// A `windowsOptions` field as it applies to one container (see
+/// [`Workload::windows_option`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EffectiveOption<'a, T: ?Sized> {
+    pub value: &'a T,
+    /// Where the value is written: the container's own `windowsOptions`, or the pod's.
+    pub path: FieldPath,
+    /// The value comes from the pod-level security context.
+    pub inherited: bool,
 }
 
 /// The three container lists of a pod spec.
@@ -234,6 +283,17 @@ impl<'a> ContainerRef<'a> {
     pub fn path(&self) -> FieldPath {
         self.spec_path.field(self.list.field()).index(self.index)
     }
+
+    /// The container's own `securityContext.windowsOptions`, when set.
+    pub fn windows_options(&self) -> Option<&'a WindowsSecurityContextOptions> {
+        self.security_context
+            .and_then(|s| s.windows_options.as_ref())
+    }
+
+    /// `<container>.securityContext.windowsOptions`
+    pub fn windows_options_path(&self) -> FieldPath {
+        self.path().field("securityContext").field("windowsOptions")
+    }
 }
 
 #[cfg(test)]
@@ -288,6 +348,52 @@ mod tests {
         let object = json!({"spec": {"containers": [{"name": "a", "image": 5}]}});
         let err = Workload::from_object(WorkloadKind::Pod, &object).unwrap_err();
         assert_eq!(err.path, "spec.containers[0].image", "{err}");
+    }
+
+    #[test]
+    fn container_windows_options_override_the_pods_field_by_field() {
+        let object = json!({"spec": {"template": {"spec": {
+            "securityContext": {"windowsOptions": {"runAsUserName": "ContainerUser",
+                "gmsaCredentialSpecName": "webapp1"}},
+            "containers": [
+                {"name": "a", "securityContext": {"windowsOptions": {"runAsUserName": "ContainerAdministrator"}}},
+                {"name": "b"}]}}}});
+        let workload = Workload::from_object(WorkloadKind::Deployment, &object).unwrap();
+        let containers: Vec<ContainerRef> = workload.containers().collect();
+        let user = |c| {
+            workload
+                .windows_option(c, "runAsUserName", |o| o.run_as_user_name.as_deref())
+                .map(|e| (e.value.to_string(), e.path.to_string(), e.inherited))
+        };
+        assert_eq!(
+            user(&containers[0]),
+            Some((
+                "ContainerAdministrator".to_string(),
+                "spec.template.spec.containers[0].securityContext.windowsOptions.runAsUserName"
+                    .to_string(),
+                false
+            ))
+        );
+        assert_eq!(
+            user(&containers[1]),
+            Some((
+                "ContainerUser".to_string(),
+                "spec.template.spec.securityContext.windowsOptions.runAsUserName".to_string(),
+                true
+            ))
+        );
+        // The container sets other windowsOptions but not this one: the pod's applies.
+        let gmsa = workload
+            .windows_option(&containers[0], "gmsaCredentialSpecName", |o| {
+                o.gmsa_credential_spec_name.as_deref()
+            })
+            .unwrap();
+        assert_eq!((gmsa.value, gmsa.inherited), ("webapp1", true));
+        assert!(
+            workload
+                .windows_option(&containers[1], "hostProcess", |o| o.host_process.as_ref())
+                .is_none()
+        );
     }
 
     #[test]

@@ -1,10 +1,20 @@
 //! The rule registry: every rule of the catalogue, one per file, listed once here.
 
+mod id1_run_as_user_name;
+mod id2_gmsa;
+mod lnx1_windows_options_on_linux;
 mod os1_no_target_os;
 mod os2_os_conflict;
 mod os3_missing_windows_toleration;
 mod os4_missing_os_name;
 mod os5_windows_taint_tolerated;
+mod res1_missing_limits;
+mod res2_overcommit;
+mod res3_hugepages;
+mod res4_startup_budget;
+mod win10_dns_policy;
+mod win11_host_process;
+mod win12_host_process_allowed;
 mod win1_privileged;
 mod win2_capabilities;
 mod win3_host_namespaces;
@@ -14,15 +24,19 @@ mod win6_linux_security_context;
 mod win7_linux_only_volumes;
 mod win8_host_path;
 mod win9_storage_features;
-mod win10_dns_policy;
-mod win11_host_process;
-mod lnx1_windows_options_on_linux;
 
+pub use id1_run_as_user_name::RunAsUserNameRule;
+pub use id2_gmsa::GmsaRule;
+pub use lnx1_windows_options_on_linux::WindowsOptionsOnLinuxRule;
 pub use os1_no_target_os::NoTargetOsRule;
 pub use os2_os_conflict::OsConflictRule;
 pub use os3_missing_windows_toleration::MissingWindowsTolerationRule;
 pub use os4_missing_os_name::MissingOsNameRule;
 pub use os5_windows_taint_tolerated::WindowsTaintToleratedRule;
+pub use res1_missing_limits::MissingLimitsRule;
+pub use res2_overcommit::OvercommitRule;
+pub use res3_hugepages::HugepagesRule;
+pub use res4_startup_budget::StartupBudgetRule;
 pub use win1_privileged::PrivilegedRule;
 pub use win2_capabilities::CapabilitiesRule;
 pub use win3_host_namespaces::HostNamespacesRule;
@@ -34,7 +48,7 @@ pub use win8_host_path::HostPathRule;
 pub use win9_storage_features::StorageFeaturesRule;
 pub use win10_dns_policy::DnsPolicyRule;
 pub use win11_host_process::{HOST_PROCESS_USERS, HostProcessStructureRule};
-pub use lnx1_windows_options_on_linux::WindowsOptionsOnLinuxRule;
+pub use win12_host_process_allowed::HostProcessAllowedRule;
 
 use crate::rule::Rule;
 
@@ -56,7 +70,14 @@ pub static ALL_RULES: &[&dyn Rule] = &[
     &StorageFeaturesRule,
     &DnsPolicyRule,
     &HostProcessStructureRule,
+    &HostProcessAllowedRule,
     &WindowsOptionsOnLinuxRule,
+    &MissingLimitsRule,
+    &OvercommitRule,
+    &HugepagesRule,
+    &StartupBudgetRule,
+    &RunAsUserNameRule,
+    &GmsaRule,
 ];
 
 #[cfg(test)]

@@ -1,0 +1,208 @@
+//! RES-1: a Windows container does not declare cpu and memory limits (or declares them
+//! outside the bounds the settings give).
+//!
+//! Windows has no OOM killer as Linux has: memory beyond what the node holds is paged to
+//! the mandatory pagefile, so one unbounded container slows every pod of the node, and
+//! the kubelet's reservations only work when containers are bounded. Every container and
+//! init container must therefore set `resources.limits.cpu` and `resources.limits.memory`;
+//! ephemeral containers cannot set resources and are not checked. Optional floors (e.g.
+//! the memory a Windows container needs to start) and ceilings come from
+//! `settings.windowsLimits`. A limit that is not a Kubernetes quantity is reported here.
+
+use crate::quantity::Quantity;
+use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::settings::LimitBounds;
+use crate::workload::ContainerList;
+
+pub struct MissingLimitsRule;
+
+static META: RuleMeta = RuleMeta {
+    id: "RES-1",
+    doc: "Windows container (init containers too) without cpu and memory limits, or with limits outside settings.windowsLimits",
+    applies_to: AppliesTo::WindowsPods,
+    default_action: Action::Reject,
+    can_mutate: false,
+    source: "Azure built-in policy \"Windows containers should not overcommit cpu and memory\"; Kubernetes Windows resource management (no OOM killer, mandatory pagefile)",
+};
+
+/// Why a missing limit matters, per resource.
+fn why(resource: &str) -> &'static str {
+    if resource == "memory" {
+        "Windows pages memory out instead of OOM-killing, so an unbounded container slows every pod of the node"
+    } else {
+        "an unbounded container competes for all of the node's CPU"
+    }
+}
+
+impl Rule for MissingLimitsRule {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>) {
+        let bounds = &ctx.settings.windows_limits;
+        for container in ctx.workload.containers() {
+            if container.list == ContainerList::EphemeralContainers {
+                continue;
+            }
+            let limits = container.resources.and_then(|r| r.limits.as_ref());
+            let base = container.path().field("resources").field("limits");
+            for (resource, bounds) in [("cpu", &bounds.cpu), ("memory", &bounds.memory)] {
+                let path = base.key(resource);
+                let Some(limit) = limits.and_then(|l| l.get(resource)) else {
+                    findings.push(Finding::new(
+                        META.id,
+                        path,
+                        format!(
+                            "container {:?} declares no {resource} limit: {}; set resources.limits.{resource}",
+                            container.name,
+                            why(resource)
+                        ),
+                    ));
+                    continue;
+                };
+                match Quantity::parse(&limit.0) {
+                    Err(e) => findings.push(Finding::new(
+                        META.id,
+                        path,
+                        format!("container {:?}: {e}", container.name),
+                    )),
+                    Ok(limit) => {
+                        if let Some(message) = out_of_bounds(resource, &limit, bounds) {
+                            findings.push(Finding::new(
+                                META.id,
+                                path,
+                                format!("container {:?}: {message}", container.name),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn out_of_bounds(resource: &str, limit: &Quantity, bounds: &LimitBounds) -> Option<String> {
+    if let Some(min) = &bounds.min
+        && limit < min
+    {
+        return Some(format!(
+            "{resource} limit {limit} is below the minimum {min} (settings.windowsLimits.{resource}.min)"
+        ));
+    }
+    if let Some(max) = &bounds.max
+        && limit > max
+    {
+        return Some(format!(
+            "{resource} limit {limit} is above the maximum {max} (settings.windowsLimits.{resource}.max)"
+        ));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{acted, findings};
+    use serde_json::{Value, json};
+
+    fn windows_deployment(containers: Value, init: Value) -> Value {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"template": {"spec": {
+            "nodeSelector": {"kubernetes.io/os": "windows"},
+            "containers": containers, "initContainers": init}}}})
+    }
+
+    fn paths(found: &[Finding]) -> Vec<String> {
+        found.iter().map(|f| f.path.to_string()).collect()
+    }
+
+    #[test]
+    fn reports_each_missing_limit_with_its_path() {
+        let object = windows_deployment(
+            json!([{"name": "iis", "resources": {"limits": {"memory": "1Gi"}, "requests": {"cpu": "1"}}}]),
+            json!([{"name": "setup"}]),
+        );
+        let found = findings(&MissingLimitsRule, &object);
+        assert_eq!(
+            paths(&found),
+            [
+                "spec.template.spec.containers[0].resources.limits[cpu]",
+                "spec.template.spec.initContainers[0].resources.limits[cpu]",
+                "spec.template.spec.initContainers[0].resources.limits[memory]",
+            ]
+        );
+        assert_eq!(
+            found[2].message,
+            "container \"setup\" declares no memory limit: Windows pages memory out instead of OOM-killing, so an unbounded container slows every pod of the node; set resources.limits.memory"
+        );
+    }
+
+    #[test]
+    fn accepts_bounded_containers_and_skips_ephemeral_ones() {
+        let object = json!({"kind": "Pod", "spec": {"os": {"name": "windows"},
+            "containers": [{"name": "a", "resources": {"limits": {"cpu": 2, "memory": "512Mi"}}}],
+            "ephemeralContainers": [{"name": "debug", "targetContainerName": "a"}]}});
+        assert!(findings(&MissingLimitsRule, &object).is_empty());
+        // Linux and undeclared pods are not this rule's concern.
+        let linux = json!({"kind": "Pod", "spec": {"nodeSelector": {"kubernetes.io/os": "linux"},
+            "containers": [{"name": "a"}]}});
+        assert!(findings(&MissingLimitsRule, &linux).is_empty());
+    }
+
+    #[test]
+    fn a_malformed_limit_is_a_clear_error() {
+        let object = windows_deployment(
+            json!([{"name": "web", "resources": {"limits": {"cpu": "1", "memory": "2Gb"}}}]),
+            json!([]),
+        );
+        let found = findings(&MissingLimitsRule, &object);
+        assert_eq!(
+            paths(&found),
+            ["spec.template.spec.containers[0].resources.limits[memory]"]
+        );
+        assert!(
+            found[0].message.starts_with(
+                "container \"web\": \"2Gb\" is not a Kubernetes quantity: unknown suffix \"Gb\""
+            ),
+            "{}",
+            found[0].message
+        );
+    }
+
+    #[test]
+    fn enforces_floors_and_ceilings_exactly() {
+        let object = windows_deployment(
+            json!([
+                {"name": "small", "resources": {"limits": {"cpu": "250m", "memory": "511Mi"}}},
+                {"name": "exact", "resources": {"limits": {"cpu": "0.5", "memory": "0.5Gi"}}},
+                {"name": "big", "resources": {"limits": {"cpu": "4001m", "memory": "8Gi"}}}
+            ]),
+            json!([]),
+        );
+        let settings = json!({"windowsLimits": {
+            "cpu": {"min": "500m", "max": 4}, "memory": {"min": "512Mi", "max": "8Gi"}}});
+        let found = acted(&MissingLimitsRule, &object, settings);
+        let messages: Vec<(String, String)> = found
+            .iter()
+            .map(|a| (a.finding.path.to_string(), a.finding.message.clone()))
+            .collect();
+        assert_eq!(
+            messages,
+            [
+                (
+                    "spec.template.spec.containers[0].resources.limits[cpu]".to_string(),
+                    "container \"small\": cpu limit 250m is below the minimum 500m (settings.windowsLimits.cpu.min)".to_string()
+                ),
+                (
+                    "spec.template.spec.containers[0].resources.limits[memory]".to_string(),
+                    "container \"small\": memory limit 511Mi is below the minimum 512Mi (settings.windowsLimits.memory.min)".to_string()
+                ),
+                (
+                    "spec.template.spec.containers[2].resources.limits[cpu]".to_string(),
+                    "container \"big\": cpu limit 4001m is above the maximum 4 (settings.windowsLimits.cpu.max)".to_string()
+                ),
+            ]
+        );
+        assert!(found.iter().all(|a| a.action == Action::Reject));
+    }
+}

@@ -1,0 +1,234 @@
+//! Shared by the end-to-end tests: the corpus, the expectation files and the checks.
+#![allow(dead_code)] // each test binary uses a part of it
+
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use wapc_test_host::{
+    Decision, Evaluator, Input, Outcome, PatchOp, evaluate_one, input_files, load_file,
+    workspace_root,
+};
+
+/// The expected decision of a module for one corpus object.
+#[derive(Deserialize, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Expectation {
+    /// Path relative to `tests/corpus/`.
+    pub file: String,
+    /// `Kind/namespace/name`.
+    pub object: String,
+    /// The resolved OS before mutation (documentation of the reasoning).
+    pub os: String,
+    /// accept | warn | mutate | reject
+    pub decision: String,
+    /// Every rule with a finding.
+    pub rules: Vec<String>,
+    /// The rules whose findings are warnings (not mutations).
+    #[serde(default)]
+    pub warns: Vec<String>,
+    /// A JSON patch from the original to the mutated object (any ops giving it).
+    #[serde(default)]
+    pub patch: Option<Vec<PatchOp>>,
+    /// Field paths that must appear in the message or warnings.
+    #[serde(default)]
+    pub paths: Vec<String>,
+    pub reason: String,
+}
+
+pub fn corpus_dir() -> PathBuf {
+    workspace_root().join("tests/corpus")
+}
+
+pub fn load_expectations(name: &str) -> Vec<Expectation> {
+    let path = workspace_root()
+        .join("tests/wapc-host/tests/expected")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Every object of the corpus, wrapped into a CREATE request.
+pub fn corpus_inputs() -> Vec<Input> {
+    let mut inputs = Vec::new();
+    for file in input_files(corpus_dir()).expect("the corpus is readable") {
+        inputs.extend(load_file(&file).unwrap_or_else(|e| panic!("{}: {e:#}", file.display())));
+    }
+    assert!(
+        inputs.len() > 100,
+        "corpus loaded ({} objects)",
+        inputs.len()
+    );
+    inputs
+}
+
+fn relative(source: &str) -> String {
+    let corpus = corpus_dir();
+    Path::new(source)
+        .strip_prefix(&corpus)
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| source.to_string())
+}
+
+const WORKLOAD_KINDS: &[&str] = &[
+    "Pod",
+    "Deployment",
+    "ReplicaSet",
+    "StatefulSet",
+    "DaemonSet",
+    "Job",
+    "CronJob",
+    "ReplicationController",
+];
+
+/// The rule ids named in an outcome's message and warnings (`[OS-3] ...`), sorted.
+pub fn rule_ids(outcome: &Outcome) -> Vec<String> {
+    let mut ids = BTreeSet::new();
+    let texts = outcome
+        .message()
+        .into_iter()
+        .chain(outcome.warnings.iter().map(String::as_str));
+    for text in texts {
+        for piece in text.split('[').skip(1) {
+            if let Some((id, _)) = piece.split_once(']')
+                && id.contains('-')
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-')
+            {
+                ids.insert(id.to_string());
+            }
+        }
+    }
+    ids.into_iter().collect()
+}
+
+/// The rule ids of warnings that are not applied mutations.
+pub fn warning_rule_ids(outcome: &Outcome) -> Vec<String> {
+    let mut ids = BTreeSet::new();
+    for warning in outcome
+        .warnings
+        .iter()
+        .filter(|w| !w.starts_with("mutated: "))
+    {
+        if let Some(id) = warning
+            .strip_prefix('[')
+            .and_then(|w| w.split_once(']'))
+            .map(|(id, _)| id)
+        {
+            ids.insert(id.to_string());
+        }
+    }
+    ids.into_iter().collect()
+}
+
+fn decision_name(outcome: &Outcome) -> &'static str {
+    match &outcome.decision {
+        Decision::Accepted if outcome.warnings.is_empty() => "accept",
+        Decision::Accepted => "warn",
+        Decision::Mutated { .. } => "mutate",
+        Decision::Rejected { .. } => "reject",
+        Decision::Error { .. } => "error",
+    }
+}
+
+/// Evaluates every corpus object and compares with the expectations; reports every
+/// mismatch at once. Objects of other kinds must be accepted untouched.
+pub fn check_corpus(module: &impl Evaluator, settings: &Value, expectations: &[Expectation]) {
+    let mut failures = Vec::new();
+    let mut used = vec![false; expectations.len()];
+    for input in corpus_inputs() {
+        let outcome = evaluate_one(module, settings, &input);
+        let file = relative(&input.origin.source);
+        let kind = input.request["kind"]["kind"].as_str().unwrap_or_default();
+        if !WORKLOAD_KINDS.contains(&kind) {
+            if !(outcome.is_accepted() && outcome.warnings.is_empty()) {
+                failures.push(format!(
+                    "{file} {}: a {kind} must be accepted untouched, got {:?}",
+                    outcome.label, outcome.decision
+                ));
+            }
+            continue;
+        }
+        let found = expectations
+            .iter()
+            .enumerate()
+            .find(|(i, e)| !used[*i] && e.file == file && e.object == outcome.label);
+        let Some((index, expected)) = found else {
+            failures.push(format!("{file} {}: no expectation", outcome.label));
+            continue;
+        };
+        used[index] = true;
+        let mut problems = Vec::new();
+        let decision = decision_name(&outcome);
+        if decision != expected.decision {
+            problems.push(format!(
+                "decision {decision}, expected {} ({:?})",
+                expected.decision,
+                outcome.message()
+            ));
+        }
+        let rules = rule_ids(&outcome);
+        if rules != expected.rules {
+            problems.push(format!("rules {rules:?}, expected {:?}", expected.rules));
+        }
+        let warns = warning_rule_ids(&outcome);
+        if warns != expected.warns {
+            problems.push(format!(
+                "warning rules {warns:?}, expected {:?}",
+                expected.warns
+            ));
+        }
+        if let Some(patch) = &expected.patch {
+            let mut want = input.request["object"].clone();
+            match wapc_test_host_patch(&mut want, patch) {
+                Err(e) => problems.push(format!("expected patch does not apply: {e}")),
+                Ok(()) => {
+                    if outcome.mutated_object() != Some(&want) {
+                        problems.push(format!(
+                            "patch {:?} differs from the expected {:?}",
+                            outcome.patch(),
+                            patch
+                        ));
+                    }
+                }
+            }
+        }
+        let texts: Vec<&str> = outcome
+            .message()
+            .into_iter()
+            .chain(outcome.warnings.iter().map(String::as_str))
+            .collect();
+        for path in &expected.paths {
+            if !texts.iter().any(|t| t.contains(path.as_str())) {
+                problems.push(format!("no message names {path}"));
+            }
+        }
+        if !problems.is_empty() {
+            failures.push(format!(
+                "{file} {}: {}\n    reason expected: {}",
+                outcome.label,
+                problems.join("; "),
+                expected.reason
+            ));
+        }
+    }
+    for (i, e) in expectations.iter().enumerate() {
+        if !used[i] {
+            failures.push(format!(
+                "{} {}: expectation matched no corpus object",
+                e.file, e.object
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} corpus mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+fn wapc_test_host_patch(doc: &mut Value, ops: &[PatchOp]) -> Result<(), String> {
+    windows_workload_rules::patch::apply(doc, ops).map_err(|e| e.to_string())
+}

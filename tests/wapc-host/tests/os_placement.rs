@@ -1,0 +1,399 @@
+//! End-to-end tests of the windows-os-placement module: the built `.wasm` runs in the
+//! waPC host (wasmtime, WASI), as Kubewarden's policy evaluator runs it.
+//!
+//! The expected decision for every workload of the corpus is in
+//! `expected/os_placement.yaml`, reasoned from the catalogue (DESIGN.md, OS-1…OS-5) and
+//! the manifests, each with its reason.
+
+mod common;
+
+use common::{Expectation, check_corpus, rule_ids};
+use serde_json::{Value, json};
+use wapc_test_host::{Decision, PolicyModule, built_policy, evaluate_one, parse_inputs};
+
+const MODULE: &str = "windows-os-placement";
+
+fn module() -> PolicyModule {
+    built_policy(MODULE).expect("the module builds and loads")
+}
+
+fn eval_yaml(module: &PolicyModule, settings: Value, yaml: &str) -> wapc_test_host::Outcome {
+    let inputs = parse_inputs(yaml, "inline.yaml").expect("valid manifest");
+    assert_eq!(inputs.len(), 1);
+    evaluate_one(module, &settings, &inputs[0])
+}
+
+#[test]
+fn speaks_the_kubewarden_protocol() {
+    let module = module();
+    assert_eq!(module.protocol_version().unwrap(), "v1");
+    assert!(module.validate_settings(&json!({})).unwrap().valid);
+    let example = std::fs::read_to_string(
+        wapc_test_host::workspace_root()
+            .join("policies/windows-os-placement/settings.example.yaml"),
+    )
+    .unwrap();
+    let example: Value = serde_yaml::from_str(&example).unwrap();
+    let verdict = module.validate_settings(&example).unwrap();
+    assert!(verdict.valid, "{:?}", verdict.message);
+}
+
+#[test]
+fn corpus_decisions_match_the_catalogue() {
+    let expectations: Vec<Expectation> = common::load_expectations("os_placement.yaml");
+    assert_eq!(
+        expectations.len(),
+        78,
+        "every corpus workload has an expectation"
+    );
+    check_corpus(&module(), &json!({}), &expectations);
+}
+
+#[test]
+fn mutated_corpus_objects_need_no_further_patch() {
+    // With every mutating rule set to mutate, the mutated object evaluated again must
+    // come back without a patch (idempotence), over the whole corpus.
+    let module = module();
+    let all_mutate =
+        json!({"rules": {"OS-1": "mutate", "OS-3": "mutate", "OS-4": "mutate", "OS-5": "mutate"}});
+    let mut mutated_count = 0;
+    for settings in [json!({}), all_mutate] {
+        for input in common::corpus_inputs() {
+            let outcome = evaluate_one(&module, &settings, &input);
+            let Decision::Mutated { mutated_object, .. } = &outcome.decision else {
+                continue;
+            };
+            mutated_count += 1;
+            let again =
+                wapc_test_host::Input::from_object(mutated_object.clone(), "again").unwrap();
+            let second = evaluate_one(&module, &settings, &again);
+            assert!(
+                second.is_accepted(),
+                "{} ({}) changed again or was rejected after mutation: {:?}",
+                outcome.label,
+                outcome.origin,
+                second.decision
+            );
+        }
+    }
+    assert!(
+        mutated_count > 100,
+        "the corpus exercises mutation ({mutated_count})"
+    );
+}
+
+#[test]
+fn a_blanket_toleration_without_linux_selector_gets_os5() {
+    let module = module();
+    let yaml = r#"
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: log-agent, namespace: logging}
+spec:
+  selector: {matchLabels: {app: log-agent}}
+  template:
+    metadata: {labels: {app: log-agent}}
+    spec:
+      tolerations: [{operator: Exists}]
+      containers: [{name: agent, image: example.com/log-agent:3}]
+"#;
+    let outcome = eval_yaml(&module, json!({}), yaml);
+    assert!(outcome.is_mutated(), "{:?}", outcome.decision);
+    assert_eq!(rule_ids(&outcome), ["OS-1", "OS-5"]);
+    let os5 = outcome
+        .warnings
+        .iter()
+        .find(|w| w.starts_with("[OS-5]"))
+        .unwrap();
+    assert!(
+        os5.starts_with("[OS-5] spec.template.spec.tolerations[0]: tolerates the Windows node taint os=windows:NoSchedule"),
+        "{os5}"
+    );
+    // With OS-1 off, OS-5 alone only warns.
+    let outcome = eval_yaml(&module, json!({"rules": {"OS-1": "off"}}), yaml);
+    assert!(outcome.is_accepted(), "{:?}", outcome.decision);
+    assert_eq!(outcome.warnings.len(), 1);
+}
+
+#[test]
+fn a_capitalised_toleration_value_does_not_count() {
+    let module = module();
+    let yaml = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: win, namespace: default}
+spec:
+  os: {name: windows}
+  nodeSelector: {kubernetes.io/os: windows}
+  tolerations: [{key: os, operator: Equal, value: Windows, effect: NoSchedule}]
+  containers: [{name: app, image: mcr.microsoft.com/windows/nanoserver:ltsc2022}]
+"#;
+    let outcome = eval_yaml(&module, json!({}), yaml);
+    assert_eq!(
+        outcome.patch(),
+        [wapc_test_host::PatchOp::Add {
+            path: "/spec/tolerations/1".into(),
+            value: json!({"key": "os", "operator": "Equal", "value": "windows", "effect": "NoSchedule"})
+        }]
+    );
+}
+
+#[test]
+fn conflicts_are_rejected_with_every_finding() {
+    let module = module();
+    let yaml = r#"
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: report, namespace: default}
+spec:
+  schedule: "0 * * * *"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          os: {name: windows}
+          nodeSelector: {kubernetes.io/os: linux, beta.kubernetes.io/os: Windows}
+          restartPolicy: Never
+          containers: [{name: report, image: example.com/report:1}]
+"#;
+    let outcome = eval_yaml(&module, json!({}), yaml);
+    let message = outcome.message().expect("rejected");
+    assert!(outcome.is_rejected());
+    assert!(
+        message.starts_with("2 Windows workload violations: "),
+        "{message}"
+    );
+    assert!(message.contains("[OS-2] spec.jobTemplate.spec.template.spec.nodeSelector[beta.kubernetes.io/os]: beta.kubernetes.io/os=Windows names no OS"), "{message}");
+    assert!(
+        message.contains("[OS-2] spec.jobTemplate.spec.template.spec: OS signals disagree"),
+        "{message}"
+    );
+}
+
+#[test]
+fn node_affinity_alone_makes_a_windows_pod() {
+    let module = module();
+    let yaml = r#"
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db, namespace: default}
+spec:
+  serviceName: db
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      affinity:
+        nodeAffinity:
+          requiredDuringSchedulingIgnoredDuringExecution:
+            nodeSelectorTerms:
+              - matchExpressions: [{key: kubernetes.io/os, operator: NotIn, values: [linux]}]
+      containers: [{name: db, image: example.com/db:1}]
+"#;
+    let outcome = eval_yaml(&module, json!({}), yaml);
+    assert_eq!(rule_ids(&outcome), ["OS-3", "OS-4"]);
+    let warning = outcome
+        .warnings
+        .iter()
+        .find(|w| w.contains("[OS-3]"))
+        .unwrap();
+    assert!(
+        warning.contains("every required term selects kubernetes.io/os windows"),
+        "{warning}"
+    );
+}
+
+#[test]
+fn unknown_fields_survive_a_mutation() {
+    let module = module();
+    let yaml = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: default, annotations: {a: b}}
+x-vendor-extension: {keep: [1, 2, {deep: true}]}
+spec:
+  futureSpecField: 7
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      futurePodField: {x: 1}
+      containers: [{name: web, image: nginx, futureContainerField: "y"}]
+"#;
+    let outcome = eval_yaml(&module, json!({}), yaml);
+    assert_eq!(
+        outcome.patch(),
+        [wapc_test_host::PatchOp::Add {
+            path: "/spec/template/spec/nodeSelector".into(),
+            value: json!({"kubernetes.io/os": "linux"})
+        }]
+    );
+}
+
+#[test]
+fn bad_input_gets_a_clear_answer_never_a_trap() {
+    let module = module();
+    // Malformed JSON.
+    let response = module.validate_raw(b"{\"request\": ").unwrap();
+    assert!(!response.accepted);
+    assert!(
+        response
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("cannot decode the validation request")
+    );
+    // Not UTF-8.
+    let response = module.validate_raw(b"\xff\xfe\x00").unwrap();
+    assert!(!response.accepted);
+    // A kind the module does not evaluate is accepted untouched.
+    let outcome = eval_yaml(
+        &module,
+        json!({}),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: d}\ndata: {a: b}\n",
+    );
+    assert!(
+        outcome.is_accepted() && outcome.warnings.is_empty(),
+        "{:?}",
+        outcome.decision
+    );
+    let outcome = eval_yaml(
+        &module,
+        json!({}),
+        "apiVersion: example.com/v1\nkind: Deployment\nmetadata: {name: c, namespace: d}\nspec: 5\n",
+    );
+    assert!(
+        outcome.is_accepted(),
+        "a custom resource named Deployment: {:?}",
+        outcome.decision
+    );
+    // A pod without spec.
+    let outcome = eval_yaml(
+        &module,
+        json!({}),
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: d}\n",
+    );
+    assert_eq!(
+        outcome.message(),
+        Some("invalid Pod: spec: required value: a Pod needs a pod spec")
+    );
+    // A field of the wrong type.
+    let outcome = eval_yaml(
+        &module,
+        json!({}),
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: d}\nspec: {containers: [{name: a, image: 5}]}\n",
+    );
+    let message = outcome.message().unwrap();
+    assert!(
+        message.starts_with("invalid Pod: spec.containers[0].image: invalid type: integer `5`"),
+        "{message}"
+    );
+    // An UPDATE without an object.
+    let request = json!({"settings": {}, "request": {"uid": "1", "operation": "UPDATE",
+        "kind": {"group": "", "version": "v1", "kind": "Pod"}, "object": null}});
+    let response = module.validate(&request).unwrap();
+    assert!(!response.accepted);
+    assert!(response.message.unwrap().contains("request.object"));
+    // Invalid settings inside a validation request.
+    let request = json!({"settings": {"defaultOS": "linux"}, "request": {"uid": "1", "operation": "CREATE",
+        "kind": {"group": "", "version": "v1", "kind": "Pod"}, "object": {"spec": {"containers": []}}}});
+    let response = module.validate(&request).unwrap();
+    assert!(
+        response
+            .message
+            .unwrap()
+            .contains("unknown field `defaultOS`")
+    );
+    // The module still answers after all that.
+    assert!(module.validate_settings(&json!({})).unwrap().valid);
+}
+
+#[test]
+fn bad_settings_are_refused_naming_the_key() {
+    let module = module();
+    let cases = [
+        (json!({"defaultOS": "linux"}), "unknown field `defaultOS`"),
+        (
+            json!({"defaultOs": "macos"}),
+            "settings.defaultOs: unknown variant `macos`",
+        ),
+        (
+            json!({"windowsTaint": {"key": "os", "value": "windows", "effect": "NoSchedul"}}),
+            "settings.windowsTaint.effect",
+        ),
+        (
+            json!({"rules": {"OS-9": "warn"}}),
+            "settings.rules.OS-9: unknown rule for this module",
+        ),
+        (
+            json!({"rules": {"OS-2": "mutate"}}),
+            "settings.rules.OS-2: OS-2 cannot mutate",
+        ),
+        (
+            json!({"rules": {"WIN-1": "reject"}}),
+            "settings.rules.WIN-1",
+        ),
+        (
+            json!({"runtimeClasses": {"rc": {"nodeSelector": {"kubernetes.io/os": "Windows"}}}}),
+            "settings.runtimeClasses.rc.nodeSelector.kubernetes.io/os",
+        ),
+        (
+            json!(["not", "a", "map"]),
+            "settings: expected a map of settings",
+        ),
+    ];
+    for (settings, expected) in cases {
+        let verdict = module.validate_settings(&settings).unwrap();
+        assert!(!verdict.valid, "{settings} should be refused");
+        let message = verdict.message.unwrap_or_default();
+        assert!(message.contains(expected), "{settings}: {message}");
+    }
+}
+
+#[test]
+fn runtime_class_settings_pin_the_os_and_bring_tolerations() {
+    let module = module();
+    let settings = json!({"runtimeClasses": {"windows-2022": {
+        "nodeSelector": {"kubernetes.io/os": "windows"},
+        "tolerations": [{"key": "os", "operator": "Equal", "value": "windows", "effect": "NoSchedule"}]}}});
+    let yaml = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: p, namespace: default}
+spec:
+  runtimeClassName: windows-2022
+  os: {name: windows}
+  containers: [{name: a, image: example.com/a:1}]
+"#;
+    let outcome = eval_yaml(&module, settings, yaml);
+    assert!(
+        outcome.is_accepted() && outcome.warnings.is_empty(),
+        "{:?} {:?}",
+        outcome.decision,
+        outcome.warnings
+    );
+    // Without the settings, the same pod is undeclared for the scheduler.
+    let outcome = eval_yaml(&module, json!({}), yaml);
+    assert_eq!(rule_ids(&outcome), ["OS-1", "OS-3"]);
+}
+
+#[test]
+fn sample_manifests_of_the_module_behave_as_documented() {
+    let module = module();
+    let dir = wapc_test_host::workspace_root().join("policies/windows-os-placement/test_data");
+    let decide = |file: &str| {
+        let inputs = wapc_test_host::load_file(dir.join(file)).unwrap();
+        evaluate_one(&module, &json!({}), &inputs[0])
+    };
+    let o = decide("windows-deployment.yaml");
+    assert_eq!(rule_ids(&o), ["OS-3", "OS-4"]);
+    let o = decide("undeclared-deployment.yaml");
+    assert_eq!(rule_ids(&o), ["OS-1"]);
+    let o = decide("tolerate-everything-daemonset.yaml");
+    assert_eq!(rule_ids(&o), ["OS-1", "OS-5"]);
+    let o = decide("conflicting-pod.yaml");
+    assert!(o.is_rejected());
+    assert_eq!(rule_ids(&o), ["OS-2"]);
+    let o = decide("windows-deployment-request.json");
+    assert_eq!(rule_ids(&o), ["OS-3", "OS-4"]);
+}

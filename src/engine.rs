@@ -11,6 +11,7 @@
 //! OS selector added by OS-1 makes the pod a Windows pod for OS-3), and a mutated object
 //! must come back unchanged when it is reviewed again.
 
+use crate::host::HostCalls;
 use crate::os::{TargetOs, resolve_target_os};
 use crate::patch;
 use crate::request::AdmissionRequest;
@@ -108,6 +109,7 @@ fn applies(applies_to: AppliesTo, target: TargetOs) -> bool {
 pub(crate) fn run_rules(
     module: &Module,
     settings: &Settings,
+    host: &dyn HostCalls,
     object: &Value,
     workload: &Workload,
 ) -> (TargetOs, Vec<ActedFinding>) {
@@ -117,6 +119,7 @@ pub(crate) fn run_rules(
         workload,
         os: &os,
         settings,
+        host,
     };
     let mut acted = Vec::new();
     let mut findings = Vec::new();
@@ -152,6 +155,7 @@ pub(crate) fn run_rules(
 pub fn evaluate_workload(
     module: &Module,
     settings: &Settings,
+    host: &dyn HostCalls,
     kind: WorkloadKind,
     object: &Value,
 ) -> Evaluation {
@@ -159,7 +163,7 @@ pub fn evaluate_workload(
         Ok(w) => w,
         Err(e) => return Evaluation::error(format!("invalid {}: {e}", kind.kind())),
     };
-    let (target, mut all) = run_rules(module, settings, object, &workload);
+    let (target, mut all) = run_rules(module, settings, host, object, &workload);
     let mut evaluation = Evaluation {
         decision: Decision::Accept,
         findings: Vec::new(),
@@ -209,7 +213,7 @@ pub fn evaluate_workload(
                 ));
             }
         };
-        let (_, findings) = run_rules(module, settings, &next, &workload);
+        let (_, findings) = run_rules(module, settings, host, &next, &workload);
         // Report each finding once, as first seen.
         pending = Vec::new();
         for f in findings {
@@ -231,6 +235,7 @@ pub fn evaluate_workload(
 pub fn evaluate_request(
     module: &Module,
     settings: &Settings,
+    host: &dyn HostCalls,
     request: &AdmissionRequest,
 ) -> Evaluation {
     if matches!(request.operation.as_str(), "DELETE" | "CONNECT") {
@@ -248,12 +253,13 @@ pub fn evaluate_request(
             request.kind.kind, request.operation
         ));
     }
-    evaluate_workload(module, settings, kind, &request.object)
+    evaluate_workload(module, settings, host, kind, &request.object)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::NoHostCalls;
     use crate::modules::OS_PLACEMENT;
     use crate::patch::{PatchOp, diff};
     use crate::testing::evaluate;
@@ -351,24 +357,24 @@ mod tests {
         };
         request.kind.kind = "ConfigMap".into();
         assert_eq!(
-            evaluate_request(&OS_PLACEMENT, &settings, &request).decision,
+            evaluate_request(&OS_PLACEMENT, &settings, &NoHostCalls, &request).decision,
             Decision::Accept
         );
         request.kind.kind = "Pod".into();
         request.operation = "DELETE".into();
         assert_eq!(
-            evaluate_request(&OS_PLACEMENT, &settings, &request).decision,
+            evaluate_request(&OS_PLACEMENT, &settings, &NoHostCalls, &request).decision,
             Decision::Accept
         );
         request.operation = "UPDATE".into();
         request.sub_resource = "status".into();
         assert_eq!(
-            evaluate_request(&OS_PLACEMENT, &settings, &request).decision,
+            evaluate_request(&OS_PLACEMENT, &settings, &NoHostCalls, &request).decision,
             Decision::Accept
         );
         request.sub_resource = "ephemeralcontainers".into();
         request.object = json!(null);
-        let evaluation = evaluate_request(&OS_PLACEMENT, &settings, &request);
+        let evaluation = evaluate_request(&OS_PLACEMENT, &settings, &NoHostCalls, &request);
         assert_eq!(evaluation.decision, Decision::Reject);
         assert!(evaluation.error.unwrap().starts_with("request.object:"));
     }

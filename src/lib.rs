@@ -8,6 +8,7 @@
 
 pub mod engine;
 pub mod fix;
+pub mod host;
 pub mod host_process;
 pub mod image;
 pub mod linux_only;

@@ -5,6 +5,7 @@
 //! become a well-formed response that says what is wrong, so a module never traps.
 
 use crate::engine::{Module, evaluate_request};
+use crate::host::HostCalls;
 use crate::request::decode_validation_request;
 use crate::response::to_response;
 use crate::settings::Settings;
@@ -29,8 +30,9 @@ fn to_bytes<T: serde::Serialize>(value: &T) -> Vec<u8> {
     })
 }
 
-/// The `validate` waPC function: a Kubewarden ValidationRequest in, a ValidationResponse out.
-pub fn validate(module: &Module, payload: &[u8]) -> Vec<u8> {
+/// The `validate` waPC function: a Kubewarden ValidationRequest in, a ValidationResponse
+/// out; `host` answers the host capabilities rules may call.
+pub fn validate(module: &Module, host: &dyn HostCalls, payload: &[u8]) -> Vec<u8> {
     let request = match decode_validation_request(payload) {
         Ok(r) => r,
         Err(e) => return to_bytes(&rejection(format!("{}: {e}", module.name))),
@@ -44,7 +46,7 @@ pub fn validate(module: &Module, payload: &[u8]) -> Vec<u8> {
             )));
         }
     };
-    let evaluation = evaluate_request(module, &settings, &request.request);
+    let evaluation = evaluate_request(module, &settings, host, &request.request);
     to_bytes(&to_response(&evaluation))
 }
 
@@ -84,8 +86,21 @@ macro_rules! policy_module {
     ($module:expr) => {
         #[unsafe(no_mangle)]
         pub extern "C" fn wapc_init() {
+            /// Host capabilities through waPC host calls, as Kubewarden provides them.
+            struct WapcHostCalls;
+            impl $crate::host::HostCalls for WapcHostCalls {
+                fn call(
+                    &self,
+                    namespace: &str,
+                    operation: &str,
+                    payload: &[u8],
+                ) -> ::std::result::Result<::std::vec::Vec<u8>, ::std::string::String> {
+                    $crate::wapc_guest::host_call("kubewarden", namespace, operation, payload)
+                        .map_err(|e| e.to_string())
+                }
+            }
             $crate::wapc_guest::register_function("validate", |payload: &[u8]| {
-                Ok($crate::policy::validate(&$module, payload))
+                Ok($crate::policy::validate(&$module, &WapcHostCalls, payload))
             });
             $crate::wapc_guest::register_function("validate_settings", |payload: &[u8]| {
                 Ok($crate::policy::validate_settings(&$module, payload))

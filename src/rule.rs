@@ -1,6 +1,7 @@
 //! What a rule is: a stable id, a doc line, a default action, and a check that turns a
 //! workload into findings (field path, message, optional patch).
 
+use crate::host::HostCalls;
 use crate::os::OsResolution;
 use crate::patch::PatchOp;
 use crate::path::FieldPath;
@@ -72,6 +73,8 @@ pub struct Context<'a> {
     pub workload: &'a Workload,
     pub os: &'a OsResolution,
     pub settings: &'a Settings,
+    /// Host capabilities for rules that look things up (OCI registry, cluster).
+    pub host: &'a dyn HostCalls,
 }
 
 /// One violation (or proposed fix) of a rule.

@@ -1,6 +1,7 @@
 //! Helpers for the rules' unit tests.
 
 use crate::engine::{ActedFinding, Evaluation, Module, evaluate_workload, run_rules};
+use crate::host::NoHostCalls;
 use crate::rule::{Finding, Rule};
 use crate::settings::Settings;
 use crate::workload::{Workload, WorkloadKind};
@@ -31,7 +32,14 @@ fn single_rule_module(rule: &'static dyn Rule) -> Module {
 pub fn acted(rule: &'static dyn Rule, object: &Value, settings_value: Value) -> Vec<ActedFinding> {
     let settings = settings(settings_value);
     let workload = Workload::from_object(kind_of(object), object).expect("a valid workload");
-    run_rules(&single_rule_module(rule), &settings, object, &workload).1
+    run_rules(
+        &single_rule_module(rule),
+        &settings,
+        &NoHostCalls,
+        object,
+        &workload,
+    )
+    .1
 }
 
 /// The findings of one rule with default settings.
@@ -44,7 +52,13 @@ pub fn findings(rule: &'static dyn Rule, object: &Value) -> Vec<Finding> {
 
 /// A full evaluation (all passes) of `object` by `module`.
 pub fn evaluate(module: &Module, object: &Value, settings_value: Value) -> Evaluation {
-    evaluate_workload(module, &settings(settings_value), kind_of(object), object)
+    evaluate_workload(
+        module,
+        &settings(settings_value),
+        &NoHostCalls,
+        kind_of(object),
+        object,
+    )
 }
 
 /// The object after applying every patch of `findings`.

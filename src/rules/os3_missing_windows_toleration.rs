@@ -43,7 +43,7 @@ impl Rule for MissingWindowsTolerationRule {
                 META.id,
                 ctx.workload.spec_field("tolerations"),
                 format!(
-                    "the pod targets windows ({}) but does not tolerate the Windows node taint {taint}; add a toleration for it",
+                    "the pod targets windows by {} but does not tolerate the Windows node taint {taint}; add a toleration for it",
                     ctx.os.explain()
                 ),
             )

@@ -38,7 +38,7 @@ impl Rule for MissingOsNameRule {
                     META.id,
                     path,
                     format!(
-                        "the pod targets windows ({}) but does not set os.name: windows, so the API server skips its Windows checks; set it",
+                        "the pod targets windows by {} but does not set os.name: windows, so the API server skips its Windows checks; set it",
                         ctx.os.explain()
                     ),
                 )
@@ -53,7 +53,7 @@ impl Rule for MissingOsNameRule {
                 META.id,
                 path,
                 format!(
-                    "the pod targets windows ({}) but does not set os.name: windows; it cannot be set while Linux-only fields are set, which the API server would reject: {}",
+                    "the pod targets windows by {} but does not set os.name: windows; it cannot be set while Linux-only fields are set, which the API server would reject: {}",
                     ctx.os.explain(),
                     fields.join(", ")
                 ),

@@ -19,6 +19,7 @@ use crate::rule::{Action, AppliesTo, Context, Finding, Rule};
 use crate::settings::Settings;
 use crate::workload::{Workload, WorkloadKind};
 use serde_json::Value;
+use std::collections::HashSet;
 
 /// A policy module: a name and the rules it carries.
 pub struct Module {
@@ -151,6 +152,14 @@ pub(crate) fn run_rules(
     (os.target, acted)
 }
 
+fn finding_key(finding: &Finding) -> (&'static str, String, String) {
+    (
+        finding.rule,
+        finding.path.to_string(),
+        finding.message.clone(),
+    )
+}
+
 /// Evaluates a workload object of a known kind.
 pub fn evaluate_workload(
     module: &Module,
@@ -164,46 +173,44 @@ pub fn evaluate_workload(
         Err(e) => return Evaluation::error(format!("invalid {}: {e}", kind.kind())),
     };
     let (target, mut all) = run_rules(module, settings, host, object, &workload);
-    let mut evaluation = Evaluation {
-        decision: Decision::Accept,
-        findings: Vec::new(),
+    let finish = |decision: Decision, findings: Vec<ActedFinding>| Evaluation {
+        decision,
+        findings,
         target_os: Some(target),
         error: None,
     };
+    // The findings of the latest pass; `None` while that is the first pass (`all`).
+    let mut latest: Option<Vec<ActedFinding>> = None;
     let mut current: Option<Value> = None;
-    let mut pending: Vec<ActedFinding> = all.clone();
+    let mut seen: HashSet<(&'static str, String, String)> = HashSet::new();
     for _ in 0..MAX_PASSES {
-        if pending.iter().any(|f| f.action == Action::Reject) {
-            evaluation.decision = Decision::Reject;
-            evaluation.findings = all;
-            return evaluation;
+        let pass = latest.as_deref().unwrap_or(&all);
+        if pass.iter().any(|f| f.action == Action::Reject) {
+            return finish(Decision::Reject, all);
         }
-        let patches: Vec<&Finding> = pending
+        let mut fixes = pass
             .iter()
             .filter(|f| f.action == Action::Mutate)
             .map(|f| &f.finding)
-            .collect();
-        if patches.is_empty() {
-            evaluation.decision = match current {
+            .peekable();
+        if fixes.peek().is_none() {
+            let decision = match current {
                 Some(mutated) if mutated != *object => Decision::Mutate(mutated),
                 _ => Decision::Accept,
             };
-            evaluation.findings = all;
-            return evaluation;
+            return finish(decision, all);
         }
         let mut next = current.take().unwrap_or_else(|| object.clone());
-        for finding in patches {
+        for finding in fixes {
             // Each finding's patch is applied whole or not at all.
             let mut attempt = next.clone();
-            match patch::apply(&mut attempt, &finding.patch) {
-                Ok(()) => next = attempt,
-                Err(e) => {
-                    return Evaluation::error(format!(
-                        "internal error: the patch of {} could not be applied ({e})",
-                        finding.rule
-                    ));
-                }
+            if let Err(e) = patch::apply(&mut attempt, &finding.patch) {
+                return Evaluation::error(format!(
+                    "internal error: the patch of {} could not be applied ({e})",
+                    finding.rule
+                ));
             }
+            next = attempt;
         }
         let workload = match Workload::from_object(kind, &next) {
             Ok(w) => w,
@@ -214,15 +221,17 @@ pub fn evaluate_workload(
             }
         };
         let (_, findings) = run_rules(module, settings, host, &next, &workload);
-        // Report each finding once, as first seen.
-        pending = Vec::new();
-        for f in findings {
-            if !all.iter().any(|seen| seen.finding == f.finding) {
+        // Report each finding once, as first seen (a set, not a scan: a pod may have
+        // thousands of containers, each with findings).
+        if seen.is_empty() {
+            seen.extend(all.iter().map(|f| finding_key(&f.finding)));
+        }
+        for f in &findings {
+            if seen.insert(finding_key(&f.finding)) {
                 all.push(f.clone());
             }
-            pending.push(f);
         }
-        pending.retain(|f| f.action != Action::Warn);
+        latest = Some(findings);
         current = Some(next);
     }
     Evaluation::error(format!(

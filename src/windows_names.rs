@@ -118,6 +118,22 @@ fn is_lower_alnum(b: u8) -> bool {
     b.is_ascii_lowercase() || b.is_ascii_digit()
 }
 
+/// A Windows name in double quotes for messages: backslashes stay as they are
+/// (`"NT AUTHORITY\SYSTEM"`, not Rust's escaped form), control characters are escaped.
+pub fn quoted(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 2);
+    out.push('"');
+    for c in name.chars() {
+        if c.is_control() || c == '"' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// An entry of a `runAsUserName` allow-list: a name, or `DOMAIN\*` for every user of a
 /// domain. Windows account names are case-insensitive, and so is matching.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,7 +150,9 @@ impl UserNamePattern {
                 return Ok(UserNamePattern::AnyUserOf(domain.to_lowercase()));
             }
             return Err(format!(
-                "{entry:?}: {domain:?} is not a domain in NetBIOS or DNS form"
+                "{}: {} is not a domain in NetBIOS or DNS form",
+                quoted(entry),
+                quoted(domain)
             ));
         }
         let errors = run_as_user_name_errors(entry);
@@ -142,7 +160,8 @@ impl UserNamePattern {
             Ok(UserNamePattern::Exact(entry.to_lowercase()))
         } else {
             Err(format!(
-                "{entry:?} is not a valid runAsUserName ({}); write a name such as ContainerUser or CONTOSO\\svc-web, or DOMAIN\\* for every user of a domain",
+                "{} is not a valid runAsUserName ({}); write a name such as ContainerUser or CONTOSO\\svc-web, or DOMAIN\\* for every user of a domain",
+                quoted(entry),
                 errors.join("; ")
             ))
         }
@@ -278,6 +297,12 @@ mod tests {
         ] {
             assert!(dns1123_subdomain_error(bad).is_some(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn names_are_quoted_without_escaping_backslashes() {
+        assert_eq!(quoted("NT AUTHORITY\\SYSTEM"), "\"NT AUTHORITY\\SYSTEM\"");
+        assert_eq!(quoted("a\tb\"c"), "\"a\\tb\\\"c\"");
     }
 
     #[test]

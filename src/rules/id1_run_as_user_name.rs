@@ -23,7 +23,7 @@
 use crate::image::ImageReference;
 use crate::path::FieldPath;
 use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
-use crate::windows_names::{UserNamePattern, run_as_user_name_errors};
+use crate::windows_names::{UserNamePattern, quoted, run_as_user_name_errors};
 use crate::workload::ContainerRef;
 
 pub struct RunAsUserNameRule;
@@ -113,7 +113,11 @@ impl Rule for RunAsUserNameRule {
                 findings.push(Finding::new(
                     META.id,
                     base.field("runAsUserName"),
-                    format!("runAsUserName {name:?} is invalid: {}", errors.join("; ")),
+                    format!(
+                        "runAsUserName {} is invalid: {}",
+                        quoted(name),
+                        errors.join("; ")
+                    ),
                 ));
             }
         }
@@ -156,8 +160,8 @@ impl Rule for RunAsUserNameRule {
                         META.id,
                         u.path.clone(),
                         format!(
-                            "runAsUserName {:?} ({}) is not in settings.allowedRunAsUserNames ({listed})",
-                            u.name,
+                            "runAsUserName {} ({}) is not in settings.allowedRunAsUserNames ({listed})",
+                            quoted(u.name),
                             containers_phrase(&u.containers)
                         ),
                     ));
@@ -172,8 +176,8 @@ impl Rule for RunAsUserNameRule {
                         META.id,
                         u.path.clone(),
                         format!(
-                            "runAsUserName {:?} ({}) is refused by settings.forbidContainerAdministrator; run as ContainerUser or another unprivileged account",
-                            u.name,
+                            "runAsUserName {} ({}) is refused by settings.forbidContainerAdministrator; run as ContainerUser or another unprivileged account",
+                            quoted(u.name),
                             containers_phrase(&u.containers)
                         ),
                     ));
@@ -238,7 +242,7 @@ mod tests {
             [
                 (
                     "spec.securityContext.windowsOptions.runAsUserName".to_string(),
-                    "runAsUserName \"CONTOSO\\\\svc\\\\web\" is invalid: runAsUserName cannot contain more than one backslash".to_string()
+                    "runAsUserName \"CONTOSO\\svc\\web\" is invalid: runAsUserName cannot contain more than one backslash".to_string()
                 ),
                 (
                     "spec.containers[0].securityContext.windowsOptions.runAsUserName".to_string(),
@@ -277,7 +281,7 @@ mod tests {
             summary(json!({"allowedRunAsUserNames": ["CONTOSO\\*"]}), &object),
             [(
                 "spec.template.spec.securityContext.windowsOptions.runAsUserName".to_string(),
-                "runAsUserName \"FABRIKAM\\\\svc-web\" (containers \"web\", \"sidecar\") is not in settings.allowedRunAsUserNames (CONTOSO\\*)".to_string()
+                "runAsUserName \"FABRIKAM\\svc-web\" (containers \"web\", \"sidecar\") is not in settings.allowedRunAsUserNames (CONTOSO\\*)".to_string()
             )]
         );
     }

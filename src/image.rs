@@ -4,12 +4,13 @@
 //! Grammar (github.com/distribution/reference, `reference.go`):
 //! `reference := name [ ":" tag ] [ "@" digest ]`, `name := [domain "/"] path-component
 //! ["/" path-component]*`; a first component is a domain when it contains `.` or `:`, or is
-//! `localhost`; otherwise the registry is `docker.io`, and one-component names live in
-//! `library/`.
+//! `localhost`; otherwise the registry is `docker.io` (also written `index.docker.io`), and
+//! one-component names on it live in `library/`.
 
 use std::fmt;
 
 pub const DEFAULT_REGISTRY: &str = "docker.io";
+const LEGACY_DEFAULT_REGISTRY: &str = "index.docker.io";
 
 /// A parsed image reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -196,7 +197,13 @@ impl ImageReference {
                 if !is_domain(first) {
                     return Err(fail("malformed registry host"));
                 }
-                (first.to_string(), rest.to_string())
+                // Docker's legacy name of its default registry.
+                let registry = if first == LEGACY_DEFAULT_REGISTRY {
+                    DEFAULT_REGISTRY
+                } else {
+                    first
+                };
+                (registry.to_string(), rest.to_string())
             }
             _ => (DEFAULT_REGISTRY.to_string(), name.to_string()),
         };
@@ -321,61 +328,164 @@ impl ImagePattern {
     }
 }
 
-/// A Windows Server build that container images target.
+/// A Windows build (`major.minor.build`, as the `node.kubernetes.io/windows-build` node
+/// label and an image's `os.version` write it; the revision after it does not matter for
+/// compatibility). Ordered by version, so Hyper-V's "host at least the image" compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum WindowsBuild {
-    /// Windows Server 2019 / 1809, 10.0.17763
-    Ltsc2019,
-    /// Windows Server 2022, 10.0.20348
-    Ltsc2022,
-    /// Windows Server 2025, 10.0.26100
-    Ltsc2025,
+pub struct WindowsBuild {
+    major: u16,
+    minor: u16,
+    build: u32,
 }
 
+/// Windows Server releases that container images are built for: release name and build.
+const RELEASES: &[(&str, u32)] = &[
+    ("ltsc2016", 14393),
+    ("1709", 16299),
+    ("1803", 17134),
+    ("ltsc2019", 17763),
+    ("1903", 18362),
+    ("1909", 18363),
+    ("2004", 19041),
+    ("20h2", 19042),
+    ("ltsc2022", 20348),
+    ("23h2", 25398),
+    ("ltsc2025", 26100),
+];
+
 impl WindowsBuild {
-    pub const ALL: [WindowsBuild; 3] = [
-        WindowsBuild::Ltsc2019,
-        WindowsBuild::Ltsc2022,
-        WindowsBuild::Ltsc2025,
-    ];
+    /// Windows Server 2019 / 1809
+    pub const LTSC2019: WindowsBuild = WindowsBuild::windows10(17763);
+    /// Windows Server 2022
+    pub const LTSC2022: WindowsBuild = WindowsBuild::windows10(20348);
+    /// Windows Server 2025
+    pub const LTSC2025: WindowsBuild = WindowsBuild::windows10(26100);
+    /// The oldest build Kubernetes supports for Windows nodes (Windows Server 2019): an
+    /// image of an older build runs on no node under process isolation.
+    pub const OLDEST_NODE: WindowsBuild = WindowsBuild::LTSC2019;
 
-    /// The value of the `node.kubernetes.io/windows-build` node label (major.minor.build).
-    pub fn node_label(self) -> &'static str {
-        match self {
-            WindowsBuild::Ltsc2019 => "10.0.17763",
-            WindowsBuild::Ltsc2022 => "10.0.20348",
-            WindowsBuild::Ltsc2025 => "10.0.26100",
+    /// Build `build` of Windows 10.0 (every Windows Server release since 2016).
+    pub const fn windows10(build: u32) -> Self {
+        WindowsBuild {
+            major: 10,
+            minor: 0,
+            build,
         }
     }
 
-    pub fn name(self) -> &'static str {
-        match self {
-            WindowsBuild::Ltsc2019 => "ltsc2019",
-            WindowsBuild::Ltsc2022 => "ltsc2022",
-            WindowsBuild::Ltsc2025 => "ltsc2025",
-        }
+    /// The value of the `node.kubernetes.io/windows-build` node label (`10.0.17763`).
+    pub fn node_label(self) -> String {
+        format!("{}.{}.{}", self.major, self.minor, self.build)
     }
 
-    /// Tag tokens that name this build.
+    /// The release name (`ltsc2019`, `1709`), for builds of a known release.
+    pub fn name(self) -> Option<&'static str> {
+        if (self.major, self.minor) != (10, 0) {
+            return None;
+        }
+        RELEASES
+            .iter()
+            .find(|(_, b)| *b == self.build)
+            .map(|(name, _)| *name)
+    }
+
+    /// Parses `10.0.17763` (a revision such as `.6054` is ignored) or a release name
+    /// (`ltsc2019`, `1809`, `ltsc2022`, `ltsc2025`, `1709`, `20H2`, ...; case-insensitive).
+    pub fn parse(text: &str) -> Option<Self> {
+        let lower = text.trim().to_ascii_lowercase();
+        if let Some(build) = Self::from_token(&lower) {
+            return Some(build);
+        }
+        let mut parts = lower.split('.');
+        let major = parts.next()?.parse().ok()?;
+        let minor = parts.next()?.parse().ok()?;
+        let build = parts.next()?.parse().ok()?;
+        match parts.next() {
+            None => {}
+            Some(revision) if revision.parse::<u32>().is_ok() && parts.next().is_none() => {}
+            Some(_) => return None,
+        }
+        Some(WindowsBuild {
+            major,
+            minor,
+            build,
+        })
+    }
+
+    /// Tag tokens that name a build (bare years and SAC versions count only once the
+    /// image is known to be a Windows image).
     fn from_token(token: &str) -> Option<Self> {
-        match token {
-            "ltsc2019" | "1809" | "2019" => Some(WindowsBuild::Ltsc2019),
-            "ltsc2022" | "2022" => Some(WindowsBuild::Ltsc2022),
-            "ltsc2025" | "2025" => Some(WindowsBuild::Ltsc2025),
-            _ => None,
-        }
+        let release = match token {
+            "1809" | "2019" => "ltsc2019",
+            "2022" => "ltsc2022",
+            "2025" => "ltsc2025",
+            "2016" => "ltsc2016",
+            other => other,
+        };
+        RELEASES
+            .iter()
+            .find(|(name, _)| *name == release)
+            .map(|(_, build)| WindowsBuild::windows10(*build))
     }
 
+    /// A `10.0.NNNNN` version inside a tag (`10.0.17763.6054`, `nanoserver-10.0.20348`).
     fn from_version(tag: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|b| tag.contains(b.node_label()))
+        let mut rest = tag;
+        while let Some(at) = rest.find("10.0.") {
+            let before = rest[..at].chars().next_back();
+            let digits: String = rest[at + 5..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            if !before.is_some_and(|c| c.is_ascii_digit() || c == '.')
+                && digits.len() >= 4
+                && let Ok(build) = digits.parse()
+            {
+                return Some(WindowsBuild::windows10(build));
+            }
+            rest = &rest[at + 5..];
+        }
+        None
+    }
+}
+
+impl fmt::Display for WindowsBuild {
+    /// `10.0.17763 (ltsc2019)`, or the bare version for builds of no known release.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.node_label())?;
+        if let Some(name) = self.name() {
+            write!(f, " ({name})")?;
+        }
+        Ok(())
+    }
+}
+
+impl TryFrom<String> for WindowsBuild {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        WindowsBuild::parse(&text).ok_or_else(|| {
+            format!(
+                "{text:?} is not a Windows build: write major.minor.build (10.0.20348) or a release name (ltsc2019, ltsc2022, ltsc2025, 1809)"
+            )
+        })
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for WindowsBuild {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        WindowsBuild::try_from(text).map_err(serde::de::Error::custom)
     }
 }
 
 /// What a reference says about the image's platform.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ImageOs {
-    /// A well-known Windows image, with its build when the reference names it.
+    /// A Windows image, with its build when the reference names it.
     Windows(Option<WindowsBuild>),
+    /// A Linux image: only a settings mapping says so (the reference alone never does).
+    Linux,
     /// The reference alone does not tell (most images, including multi-platform ones).
     Unknown,
 }
@@ -398,6 +508,7 @@ const WINDOWS_TAG_TOKENS: &[&str] = &[
     "nanoserver",
     "windowsservercore",
     "servercore",
+    "ltsc2016",
     "ltsc2019",
     "ltsc2022",
     "ltsc2025",
@@ -433,6 +544,120 @@ pub fn classify(image: &ImageReference) -> ImageOs {
         tokens.iter().find_map(|t| WindowsBuild::from_token(t))
     });
     ImageOs::Windows(build)
+}
+
+/// A user's mapping of images to a platform (settings `imageMappings`), for images the
+/// built-in classification does not know: `image` is an [`ImagePattern`] (a repository,
+/// optionally with tag or digest, or a `PREFIX/*`), `tag` an optional glob over the tag
+/// (`*` matches any run of characters: `*-win2022`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageMapping {
+    pub image: ImagePattern,
+    /// The entry as written, for messages.
+    pub image_text: String,
+    pub tag: Option<String>,
+    pub os: crate::os::Os,
+    pub build: Option<WindowsBuild>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawImageMapping {
+    image: String,
+    #[serde(default)]
+    tag: Option<String>,
+    os: crate::os::Os,
+    #[serde(default)]
+    build: Option<WindowsBuild>,
+}
+
+impl TryFrom<RawImageMapping> for ImageMapping {
+    type Error = String;
+
+    fn try_from(raw: RawImageMapping) -> Result<Self, String> {
+        let image = ImagePattern::parse(&raw.image).map_err(|e| format!("image: {e}"))?;
+        if let Some(tag) = &raw.tag
+            && (tag.is_empty()
+                || !tag
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'*')))
+        {
+            return Err(format!(
+                "tag: {tag:?} is not a tag pattern (tag characters and * only)"
+            ));
+        }
+        if raw.os == crate::os::Os::Linux && raw.build.is_some() {
+            return Err("build: only a Windows image has a Windows build".to_string());
+        }
+        Ok(ImageMapping {
+            image,
+            image_text: raw.image,
+            tag: raw.tag,
+            os: raw.os,
+            build: raw.build,
+        })
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ImageMapping {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = RawImageMapping::deserialize(deserializer)?;
+        ImageMapping::try_from(raw).map_err(serde::de::Error::custom)
+    }
+}
+
+impl ImageMapping {
+    pub fn matches(&self, image: &ImageReference) -> bool {
+        self.image.matches(image)
+            && self.tag.as_deref().is_none_or(|pattern| {
+                image
+                    .effective_tag()
+                    .is_some_and(|tag| glob_matches(pattern, tag))
+            })
+    }
+
+    pub fn image_os(&self) -> ImageOs {
+        match self.os {
+            crate::os::Os::Linux => ImageOs::Linux,
+            crate::os::Os::Windows => ImageOs::Windows(self.build),
+        }
+    }
+}
+
+/// `*` matches any run of characters; everything else matches itself.
+fn glob_matches(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    let [first, middle @ .., last] = parts.as_slice() else {
+        return pattern == text; // no `*` at all
+    };
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
+/// Where a classification comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClassifiedBy {
+    /// The built-in knowledge of Windows base images and tags.
+    Reference,
+    /// `settings.imageMappings[index]`.
+    Mapping(usize),
+}
+
+/// Classifies an image with the settings' mappings first (the first matching entry
+/// wins), then the built-in classification.
+pub fn classify_with(image: &ImageReference, mappings: &[ImageMapping]) -> (ImageOs, ClassifiedBy) {
+    match mappings.iter().position(|m| m.matches(image)) {
+        Some(index) => (mappings[index].image_os(), ClassifiedBy::Mapping(index)),
+        None => (classify(image), ClassifiedBy::Reference),
+    }
 }
 
 #[cfg(test)]
@@ -552,19 +777,19 @@ mod tests {
         let cases = [
             (
                 "mcr.microsoft.com/windows/servercore:ltsc2019",
-                ImageOs::Windows(Some(WindowsBuild::Ltsc2019)),
+                ImageOs::Windows(Some(WindowsBuild::LTSC2019)),
             ),
             (
                 "mcr.microsoft.com/windows/nanoserver:ltsc2022",
-                ImageOs::Windows(Some(WindowsBuild::Ltsc2022)),
+                ImageOs::Windows(Some(WindowsBuild::LTSC2022)),
             ),
             (
                 "mcr.microsoft.com/windows/server:ltsc2025",
-                ImageOs::Windows(Some(WindowsBuild::Ltsc2025)),
+                ImageOs::Windows(Some(WindowsBuild::LTSC2025)),
             ),
             (
                 "mcr.microsoft.com/windows:1809",
-                ImageOs::Windows(Some(WindowsBuild::Ltsc2019)),
+                ImageOs::Windows(Some(WindowsBuild::LTSC2019)),
             ),
             (
                 "mcr.microsoft.com/dotnet/framework/aspnet:4.8",
@@ -572,18 +797,40 @@ mod tests {
             ),
             (
                 "mcr.microsoft.com/powershell:lts-nanoserver-ltsc2022",
-                ImageOs::Windows(Some(WindowsBuild::Ltsc2022)),
+                ImageOs::Windows(Some(WindowsBuild::LTSC2022)),
             ),
             (
                 "mcr.microsoft.com/windows/servercore:10.0.17763.6054",
-                ImageOs::Windows(Some(WindowsBuild::Ltsc2019)),
+                ImageOs::Windows(Some(WindowsBuild::LTSC2019)),
             ),
             (
                 "example.com/app:1.0-windowsservercore-ltsc2019",
-                ImageOs::Windows(Some(WindowsBuild::Ltsc2019)),
+                ImageOs::Windows(Some(WindowsBuild::LTSC2019)),
             ),
             ("microsoft/iis", ImageOs::Windows(None)),
-            ("microsoft/windowsservercore:1709", ImageOs::Windows(None)),
+            (
+                "microsoft/windowsservercore:1709",
+                ImageOs::Windows(Some(WindowsBuild::windows10(16299))),
+            ),
+            (
+                "mcr.microsoft.com/windows/servercore:20H2",
+                ImageOs::Windows(Some(WindowsBuild::windows10(19042))),
+            ),
+            (
+                "mcr.microsoft.com/windows/nanoserver:10.0.25398.1",
+                ImageOs::Windows(Some(WindowsBuild::windows10(25398))),
+            ),
+            (
+                "mcr.microsoft.com/oss/kubernetes/pause:3.9-windows-ltsc2022-amd64",
+                ImageOs::Windows(Some(WindowsBuild::LTSC2022)),
+            ),
+            (
+                "sigwindowstools/kube-proxy:VERSION-nanoserver",
+                ImageOs::Windows(None),
+            ),
+            // A year in a non-Windows tag says nothing; nor does a version near 10.0.
+            ("example.com/app:2022", ImageOs::Unknown),
+            ("example.com/app:110.0.17763", ImageOs::Unknown),
             ("microsoft/iisfoo:1", ImageOs::Unknown),
             ("nginx:1.25", ImageOs::Unknown),
             ("registry.k8s.io/pause:3.9", ImageOs::Unknown),
@@ -595,6 +842,256 @@ mod tests {
         ];
         for (reference, expected) in cases {
             assert_eq!(classify(&parse(reference)), expected, "{reference}");
+        }
+    }
+
+    #[test]
+    fn parses_odd_but_valid_references() {
+        let digest = format!("sha256:{}", "0123456789abcdef".repeat(4));
+        let cases: Vec<(String, &str, &str, Option<&str>, Option<&str>)> = vec![
+            ("localhost/app".into(), "localhost", "app", None, None),
+            (
+                "localhost:5000/a/b".into(),
+                "localhost:5000",
+                "a/b",
+                None,
+                None,
+            ),
+            // One component with a "port" is a name and a tag, on Docker Hub.
+            (
+                "localhost:5000".into(),
+                "docker.io",
+                "library/localhost",
+                Some("5000"),
+                None,
+            ),
+            (
+                "index.docker.io/nginx".into(),
+                "docker.io",
+                "library/nginx",
+                None,
+                None,
+            ),
+            (
+                "docker.io/library/nginx:1.25".into(),
+                "docker.io",
+                "library/nginx",
+                Some("1.25"),
+                None,
+            ),
+            (
+                "192.168.1.10:5000/team/app:v1".into(),
+                "192.168.1.10:5000",
+                "team/app",
+                Some("v1"),
+                None,
+            ),
+            (
+                "Registry.Example.COM/app".into(),
+                "Registry.Example.COM",
+                "app",
+                None,
+                None,
+            ),
+            (
+                "example.com/a/b/c/d/e:TAG_x.1-2".into(),
+                "example.com",
+                "a/b/c/d/e",
+                Some("TAG_x.1-2"),
+                None,
+            ),
+            (
+                format!("nginx@{digest}"),
+                "docker.io",
+                "library/nginx",
+                None,
+                Some(digest.as_str()),
+            ),
+            (
+                format!("example.com:443/a:v1@{digest}"),
+                "example.com:443",
+                "a",
+                Some("v1"),
+                Some(digest.as_str()),
+            ),
+            (
+                "a.b/c_d/e__f/g-h---i:_".into(),
+                "a.b",
+                "c_d/e__f/g-h---i",
+                Some("_"),
+                None,
+            ),
+            (
+                format!("x:{}", "t".repeat(128)),
+                "docker.io",
+                "library/x",
+                Some(&*"t".repeat(128).leak()),
+                None,
+            ),
+        ];
+        for (reference, registry, repository, tag, digest) in cases {
+            let r = parse(&reference);
+            assert_eq!(
+                (
+                    r.registry.as_str(),
+                    r.repository.as_str(),
+                    r.tag.as_deref(),
+                    r.digest.as_deref()
+                ),
+                (registry, repository, tag, digest),
+                "{reference}"
+            );
+        }
+        let sha512 = format!("sha512:{}", "f".repeat(128));
+        assert_eq!(
+            parse(&format!("app@{sha512}")).digest.as_deref(),
+            Some(sha512.as_str())
+        );
+        assert_eq!(
+            parse("localhost:5000/a:v1").to_string(),
+            "localhost:5000/a:v1"
+        );
+        assert_eq!(parse("nginx").to_string(), "docker.io/library/nginx");
+    }
+
+    #[test]
+    fn reports_why_a_reference_is_malformed() {
+        let reason = |s: &str| ImageReference::parse(s).unwrap_err().reason;
+        assert_eq!(
+            reason("<image-name>"),
+            "repository path components must be lower-case letters, digits and separators"
+        );
+        assert_eq!(reason(&format!("x:{}", "t".repeat(129))), "malformed tag");
+        assert_eq!(reason("app@sha256:XYZ"), "malformed digest");
+        assert_eq!(reason("app@md5"), "malformed digest");
+        assert_eq!(reason("host:port/app"), "malformed registry host");
+        assert_eq!(
+            reason(" nginx"),
+            "repository path components must be lower-case letters, digits and separators"
+        );
+        assert_eq!(reason(&"a".repeat(4097)), "reference too long");
+        let err = ImageReference::parse("Nginx").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid image reference \"Nginx\": repository path components must be lower-case letters, digits and separators"
+        );
+    }
+
+    #[test]
+    fn windows_builds_parse_compare_and_name() {
+        assert_eq!(
+            WindowsBuild::parse("10.0.17763"),
+            Some(WindowsBuild::LTSC2019)
+        );
+        assert_eq!(
+            WindowsBuild::parse("10.0.20348.2340"),
+            Some(WindowsBuild::LTSC2022)
+        );
+        assert_eq!(
+            WindowsBuild::parse("LTSC2025"),
+            Some(WindowsBuild::LTSC2025)
+        );
+        assert_eq!(WindowsBuild::parse("1809"), Some(WindowsBuild::LTSC2019));
+        for bad in ["", "10.0", "10.0.x", "ltsc2030", "10.0.1.2.3", "windows"] {
+            assert_eq!(WindowsBuild::parse(bad), None, "{bad:?}");
+        }
+        assert!(WindowsBuild::LTSC2019 < WindowsBuild::LTSC2022);
+        assert!(WindowsBuild::LTSC2022 < WindowsBuild::LTSC2025);
+        assert_eq!(WindowsBuild::LTSC2022.to_string(), "10.0.20348 (ltsc2022)");
+        assert_eq!(WindowsBuild::windows10(12345).to_string(), "10.0.12345");
+        assert_eq!(WindowsBuild::LTSC2025.node_label(), "10.0.26100");
+        let err = WindowsBuild::try_from("2030".to_string()).unwrap_err();
+        assert!(err.starts_with("\"2030\" is not a Windows build"), "{err}");
+    }
+
+    #[test]
+    fn mappings_come_first_and_match_tag_globs() {
+        let mappings: Vec<ImageMapping> = serde_json::from_value(serde_json::json!([
+            {"image": "registry.example.com/win/*", "os": "windows", "build": "ltsc2022"},
+            {"image": "registry.example.com/apps/*", "tag": "*-win2019", "os": "windows", "build": "10.0.17763"},
+            {"image": "registry.example.com/apps/*", "os": "linux"},
+            {"image": "mcr.microsoft.com/windows/servercore", "tag": "custom*", "os": "windows", "build": "ltsc2025"}
+        ]))
+        .unwrap();
+        let classify = |image: &str| classify_with(&parse(image), &mappings);
+        assert_eq!(
+            classify("registry.example.com/win/team/app:1"),
+            (
+                ImageOs::Windows(Some(WindowsBuild::LTSC2022)),
+                ClassifiedBy::Mapping(0)
+            )
+        );
+        assert_eq!(
+            classify("registry.example.com/apps/web:3.1-win2019"),
+            (
+                ImageOs::Windows(Some(WindowsBuild::LTSC2019)),
+                ClassifiedBy::Mapping(1)
+            )
+        );
+        assert_eq!(
+            classify("registry.example.com/apps/web:3.1"),
+            (ImageOs::Linux, ClassifiedBy::Mapping(2))
+        );
+        assert_eq!(
+            classify("mcr.microsoft.com/windows/servercore:custom-1"),
+            (
+                ImageOs::Windows(Some(WindowsBuild::LTSC2025)),
+                ClassifiedBy::Mapping(3)
+            )
+        );
+        assert_eq!(
+            classify("mcr.microsoft.com/windows/servercore:ltsc2019"),
+            (
+                ImageOs::Windows(Some(WindowsBuild::LTSC2019)),
+                ClassifiedBy::Reference
+            )
+        );
+        assert_eq!(
+            classify("nginx"),
+            (ImageOs::Unknown, ClassifiedBy::Reference)
+        );
+        for (pattern, text, expected) in [
+            ("*", "", true),
+            ("a*b*c", "axxbyyc", true),
+            ("a*b*c", "acb", false),
+            ("*-win2019", "1-win2019", true),
+            ("*-win2019", "win2019", false),
+            ("v1", "v1", true),
+            ("v1*", "v2", false),
+            ("a*a", "a", false),
+        ] {
+            assert_eq!(glob_matches(pattern, text), expected, "{pattern} {text}");
+        }
+        for (bad, message) in [
+            (
+                serde_json::json!({"image": "Bad", "os": "windows"}),
+                "image: invalid image reference",
+            ),
+            (
+                serde_json::json!({"image": "a", "os": "linux", "build": "ltsc2022"}),
+                "build: only a Windows image",
+            ),
+            (
+                serde_json::json!({"image": "a", "tag": "v 1", "os": "linux"}),
+                "tag: \"v 1\" is not a tag pattern",
+            ),
+            (
+                serde_json::json!({"image": "a", "os": "windows", "build": "2030"}),
+                "is not a Windows build",
+            ),
+            (
+                serde_json::json!({"image": "a", "os": "macos"}),
+                "unknown variant `macos`",
+            ),
+            (
+                serde_json::json!({"prefix": "a", "os": "linux"}),
+                "unknown field `prefix`",
+            ),
+        ] {
+            let err = serde_json::from_value::<ImageMapping>(bad.clone())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(message), "{bad}: {err}");
         }
     }
 }

@@ -848,89 +848,84 @@ mod tests {
     #[test]
     fn parses_odd_but_valid_references() {
         let digest = format!("sha256:{}", "0123456789abcdef".repeat(4));
-        let cases: Vec<(String, &str, &str, Option<&str>, Option<&str>)> = vec![
-            ("localhost/app".into(), "localhost", "app", None, None),
-            (
-                "localhost:5000/a/b".into(),
-                "localhost:5000",
-                "a/b",
-                None,
-                None,
-            ),
+        let long_tag = "t".repeat(128);
+        let (with_digest, tag_and_digest, long) = (
+            format!("nginx@{digest}"),
+            format!("example.com:443/a:v1@{digest}"),
+            format!("x:{long_tag}"),
+        );
+        type Case<'a> = (&'a str, &'a str, &'a str, Option<&'a str>, Option<&'a str>);
+        let cases: [Case; 12] = [
+            ("localhost/app", "localhost", "app", None, None),
+            ("localhost:5000/a/b", "localhost:5000", "a/b", None, None),
             // One component with a "port" is a name and a tag, on Docker Hub.
             (
-                "localhost:5000".into(),
+                "localhost:5000",
                 "docker.io",
                 "library/localhost",
                 Some("5000"),
                 None,
             ),
             (
-                "index.docker.io/nginx".into(),
+                "index.docker.io/nginx",
                 "docker.io",
                 "library/nginx",
                 None,
                 None,
             ),
             (
-                "docker.io/library/nginx:1.25".into(),
+                "docker.io/library/nginx:1.25",
                 "docker.io",
                 "library/nginx",
                 Some("1.25"),
                 None,
             ),
             (
-                "192.168.1.10:5000/team/app:v1".into(),
+                "192.168.1.10:5000/team/app:v1",
                 "192.168.1.10:5000",
                 "team/app",
                 Some("v1"),
                 None,
             ),
             (
-                "Registry.Example.COM/app".into(),
+                "Registry.Example.COM/app",
                 "Registry.Example.COM",
                 "app",
                 None,
                 None,
             ),
             (
-                "example.com/a/b/c/d/e:TAG_x.1-2".into(),
+                "example.com/a/b/c/d/e:TAG_x.1-2",
                 "example.com",
                 "a/b/c/d/e",
                 Some("TAG_x.1-2"),
                 None,
             ),
             (
-                format!("nginx@{digest}"),
+                &with_digest,
                 "docker.io",
                 "library/nginx",
                 None,
-                Some(digest.as_str()),
+                Some(&digest),
             ),
             (
-                format!("example.com:443/a:v1@{digest}"),
+                &tag_and_digest,
                 "example.com:443",
                 "a",
                 Some("v1"),
-                Some(digest.as_str()),
+                Some(&digest),
             ),
             (
-                "a.b/c_d/e__f/g-h---i:_".into(),
+                "a.b/c_d/e__f/g-h---i:_",
                 "a.b",
                 "c_d/e__f/g-h---i",
                 Some("_"),
                 None,
             ),
-            (
-                format!("x:{}", "t".repeat(128)),
-                "docker.io",
-                "library/x",
-                Some(&*"t".repeat(128).leak()),
-                None,
-            ),
+            (&long, "docker.io", "library/x", Some(&long_tag), None),
         ];
         for (reference, registry, repository, tag, digest) in cases {
-            let r = parse(&reference);
+            let r = parse(reference);
             assert_eq!(
                 (
                     r.registry.as_str(),

@@ -6,7 +6,10 @@ use kubewarden_policy_sdk::response::ValidationResponse;
 /// Warnings and messages name the rule, the field path and what is wrong.
 pub fn to_response(evaluation: &Evaluation) -> ValidationResponse {
     let mut warnings: Vec<String> = evaluation.warnings().map(|f| f.to_string()).collect();
-    warnings.extend(evaluation.mutations().map(|f| format!("mutated: {f}")));
+    // A rejected request is not mutated: its fixes are not reported as made.
+    if evaluation.decision != Decision::Reject {
+        warnings.extend(evaluation.mutations().map(|f| format!("mutated: {f}")));
+    }
     let warnings = (!warnings.is_empty()).then_some(warnings);
     match &evaluation.decision {
         Decision::Accept => ValidationResponse {

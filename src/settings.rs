@@ -1,6 +1,8 @@
 //! Policy settings, shared by every module (each module reads the parts its rules use).
 //! Unknown keys and bad values are errors that name the key.
 
+use crate::image::{ImageMapping, WindowsBuild};
+use crate::isolation::Isolation;
 use crate::os::Os;
 use crate::quantity::Quantity;
 use crate::rule::{Action, Rule};
@@ -49,6 +51,17 @@ pub struct Settings {
     /// WIN-12: with `allowHostProcess`, only HostProcess containers whose image matches
     /// an entry (see `crate::image::ImagePattern`); empty means any image. Default empty.
     pub host_process_image_allow_list: Vec<String>,
+    /// IMG-3, IMG-4: the Windows builds of the cluster's nodes (`10.0.17763`, `ltsc2022`).
+    /// When set, an unpinned pod whose image no node can run is rejected, and IMG-4 pins
+    /// only builds that exist. Default empty: unknown.
+    pub cluster_windows_builds: Vec<WindowsBuild>,
+    /// The OS (and Windows build) of images the built-in classification does not know,
+    /// first matching entry wins (see `crate::image::ImageMapping`). Used by OS
+    /// resolution and the IMG rules. Default empty.
+    pub image_mappings: Vec<ImageMapping>,
+    /// IMG-1 to IMG-4: ask the registry (Kubewarden's OCI host capability) for images the
+    /// reference and the mappings do not tell. Default off.
+    pub image_lookup: ImageLookup,
 }
 
 impl Default for Settings {
@@ -68,6 +81,9 @@ impl Default for Settings {
             allowed_gmsa_credential_spec_names: Vec::new(),
             allow_host_process: false,
             host_process_image_allow_list: Vec::new(),
+            cluster_windows_builds: Vec::new(),
+            image_mappings: Vec::new(),
+            image_lookup: ImageLookup::default(),
         }
     }
 }
@@ -88,12 +104,44 @@ pub struct LimitBounds {
     pub max: Option<Quantity>,
 }
 
-/// The scheduling of a RuntimeClass as the cluster defines it (`node.k8s.io/v1`).
+/// A RuntimeClass as the cluster defines it (`node.k8s.io/v1`): its `scheduling`
+/// (`nodeSelector`, `tolerations`), and its `handler` or an explicit `isolation`.
 #[derive(Deserialize, Debug, Clone, PartialEq, Default)]
 #[serde(deny_unknown_fields, rename_all = "camelCase", default)]
 pub struct RuntimeClassSettings {
     pub node_selector: BTreeMap<String, String>,
     pub tolerations: Vec<Toleration>,
+    /// The CRI handler (`runhcs-wcow-process`, `runhcs-wcow-hypervisor`).
+    pub handler: Option<String>,
+    /// How its Windows containers are isolated, when the handler does not say.
+    pub isolation: Option<Isolation>,
+}
+
+impl RuntimeClassSettings {
+    /// The isolation of pods that name this RuntimeClass: the explicit `isolation`, else
+    /// what the handler says; `None` when neither tells.
+    pub fn isolation(&self) -> Option<Isolation> {
+        self.isolation
+            .or_else(|| self.handler.as_deref().and_then(Isolation::of_handler))
+    }
+}
+
+/// IMG-1 to IMG-4's registry lookup (settings `imageLookup`).
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct ImageLookup {
+    /// Ask the registry when the reference and the mappings do not tell. Default `false`.
+    pub enabled: bool,
+    /// What a failed lookup does (reported by IMG-1): `warn` (default) or `reject`.
+    pub on_failure: LookupFailure,
+}
+
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LookupFailure {
+    #[default]
+    Warn,
+    Reject,
 }
 
 /// Which rules read each top-level settings key; `"*"` means every module (OS resolution
@@ -114,6 +162,9 @@ pub const SETTING_READERS: &[(&str, &[&str])] = &[
     ("allowedGmsaCredentialSpecNames", &["ID-2"]),
     ("allowHostProcess", &["WIN-12"]),
     ("hostProcessImageAllowList", &["WIN-12"]),
+    ("clusterWindowsBuilds", &["IMG-3", "IMG-4"]),
+    ("imageMappings", &["*"]),
+    ("imageLookup", &["IMG-1", "IMG-2", "IMG-3", "IMG-4"]),
 ];
 
 impl Settings {
@@ -194,6 +245,24 @@ impl Settings {
                         "settings.runtimeClasses.{name}.nodeSelector.{key}: {os:?} is not an OS label value (linux or windows)"
                     ));
                 }
+            }
+            if let (Some(explicit), Some(handler)) = (class.isolation, class.handler.as_deref())
+                && let Some(implied) = Isolation::of_handler(handler)
+                && implied != explicit
+            {
+                errors.push(format!(
+                    "settings.runtimeClasses.{name}.isolation: {explicit} contradicts the handler {handler}, which means {implied} isolation"
+                ));
+            }
+            if let Some(value) = class
+                .node_selector
+                .get(crate::isolation::WINDOWS_BUILD_LABEL)
+                && WindowsBuild::parse(value).is_none_or(|b| b.node_label() != *value)
+            {
+                errors.push(format!(
+                    "settings.runtimeClasses.{name}.nodeSelector.{}: {value:?} is not a node build label value (major.minor.build, e.g. 10.0.20348)",
+                    crate::isolation::WINDOWS_BUILD_LABEL
+                ));
             }
         }
         self.validate_volume_types(&mut errors);
@@ -446,5 +515,83 @@ mod tests {
         assert!(defaults.allowed_run_as_user_names.is_none());
         assert!(defaults.allowed_gmsa_credential_spec_names.is_empty());
         assert!(!defaults.allow_host_process && !defaults.forbid_container_administrator);
+    }
+
+    #[test]
+    fn image_settings_decode_and_name_the_bad_value() {
+        use crate::image::WindowsBuild;
+        let s = Settings::from_value(&json!({
+            "runtimeClasses": {
+                "hyperv": {"handler": "runhcs-wcow-hypervisor"},
+                "sandboxed": {"isolation": "hyperv"},
+                "windows-2022": {"nodeSelector": {"node.kubernetes.io/windows-build": "10.0.20348"}}},
+            "clusterWindowsBuilds": ["10.0.17763", "ltsc2022"],
+            "imageMappings": [{"image": "registry.example.com/win/*", "os": "windows", "build": "ltsc2019"}],
+            "imageLookup": {"enabled": true, "onFailure": "reject"}
+        }))
+        .unwrap();
+        assert!(s.validate_for(&[]).is_ok());
+        assert_eq!(
+            s.runtime_classes["hyperv"].isolation(),
+            Some(Isolation::HyperV)
+        );
+        assert_eq!(
+            s.runtime_classes["sandboxed"].isolation(),
+            Some(Isolation::HyperV)
+        );
+        assert_eq!(s.runtime_classes["windows-2022"].isolation(), None);
+        assert_eq!(
+            s.cluster_windows_builds,
+            [WindowsBuild::LTSC2019, WindowsBuild::LTSC2022]
+        );
+        assert_eq!(s.image_mappings[0].build, Some(WindowsBuild::LTSC2019));
+        assert_eq!(
+            s.image_lookup,
+            ImageLookup {
+                enabled: true,
+                on_failure: LookupFailure::Reject
+            }
+        );
+        let defaults = Settings::default();
+        assert!(!defaults.image_lookup.enabled);
+        assert_eq!(defaults.image_lookup.on_failure, LookupFailure::Warn);
+
+        let err = Settings::from_value(&json!({"clusterWindowsBuilds": ["10.0.17763", "2030"]}))
+            .unwrap_err();
+        assert!(
+            err.starts_with("settings.clusterWindowsBuilds[1]: \"2030\" is not a Windows build"),
+            "{err}"
+        );
+        let err = Settings::from_value(
+            &json!({"imageMappings": [{"image": "a", "os": "linux", "build": "ltsc2019"}]}),
+        )
+        .unwrap_err();
+        assert!(
+            err.starts_with("settings.imageMappings[0]: build: only a Windows image"),
+            "{err}"
+        );
+        let err =
+            Settings::from_value(&json!({"imageLookup": {"enabled": true, "onFailure": "ignore"}}))
+                .unwrap_err();
+        assert!(
+            err.starts_with("settings.imageLookup.onFailure: unknown variant `ignore`"),
+            "{err}"
+        );
+        let err = Settings::from_value(&json!({"runtimeClasses": {"x": {"isolation": "vm"}}}))
+            .unwrap_err();
+        assert!(
+            err.starts_with("settings.runtimeClasses.x.isolation:"),
+            "{err}"
+        );
+        let contradiction = Settings::from_value(&json!({"runtimeClasses": {
+            "x": {"handler": "runhcs-wcow-process", "isolation": "hyperv"},
+            "y": {"nodeSelector": {"node.kubernetes.io/windows-build": "ltsc2022"}}}}))
+        .unwrap()
+        .validate_for(&[])
+        .unwrap_err();
+        assert_eq!(
+            contradiction,
+            "settings.runtimeClasses.x.isolation: Hyper-V contradicts the handler runhcs-wcow-process, which means process isolation; settings.runtimeClasses.y.nodeSelector.node.kubernetes.io/windows-build: \"ltsc2022\" is not a node build label value (major.minor.build, e.g. 10.0.20348)"
+        );
     }
 }

@@ -4,6 +4,12 @@
 //! configuration (the catalogue cites kubernetes#90116), so a pod that relies on one can
 //! come up unreachable. Where the cluster's Windows CNI does map host ports, set
 //! `rules: {WIN-5: warn}` to only warn. `hostPort: 0` means unset, as in the API.
+//!
+//! Host-network pods are skipped: their ports are the host's own, no CNI maps them, and
+//! the API server fills `hostPort` with `containerPort` on every port of such a pod
+//! (`defaultHostNetworkPorts` in `pkg/apis/core/v1/defaults.go`), so every HostProcess
+//! pod that declares a port would otherwise be reported. A Windows host-network pod that
+//! is not a HostProcess pod is WIN-4's.
 
 use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
 
@@ -24,6 +30,9 @@ impl Rule for HostPortRule {
     }
 
     fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>) {
+        if ctx.workload.spec.host_network == Some(true) {
+            return;
+        }
         for container in ctx.workload.containers() {
             for (i, port) in container.ports.iter().enumerate() {
                 let Some(host_port) = port.host_port.filter(|p| *p != 0) else {
@@ -65,9 +74,14 @@ mod tests {
     }
 
     #[test]
-    fn accepts_ports_without_host_port() {
+    fn accepts_ports_without_host_port_and_host_network_pods() {
         let object = json!({"kind": "Pod", "spec": {"os": {"name": "windows"},
             "containers": [{"name": "a", "ports": [{"containerPort": 80, "hostPort": 0}]}]}});
+        assert!(findings(&HostPortRule, &object).is_empty());
+        // A HostProcess pod's ports, as the API server defaults them (hostPort = containerPort).
+        let object = json!({"kind": "Pod", "spec": {"os": {"name": "windows"}, "hostNetwork": true,
+            "securityContext": {"windowsOptions": {"hostProcess": true}},
+            "containers": [{"name": "a", "ports": [{"containerPort": 9182, "hostPort": 9182}]}]}});
         assert!(findings(&HostPortRule, &object).is_empty());
     }
 }

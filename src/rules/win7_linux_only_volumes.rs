@@ -122,12 +122,12 @@ impl Rule for LinuxOnlyVolumesRule {
                     path,
                     if rejected {
                         format!(
-                            "volume {} is a {kind} volume, which Windows nodes cannot mount",
+                            "volume {} uses the {kind} volume type, which Windows nodes cannot mount",
                             volume.name
                         )
                     } else {
                         format!(
-                            "volume {} is a {kind} volume, which Kubernetes does not support on Windows nodes; make sure yours can mount it",
+                            "volume {} uses the {kind} volume type, which Kubernetes does not support on Windows nodes; make sure yours can mount it",
                             volume.name
                         )
                     },

@@ -19,3 +19,71 @@ impl HostCalls for NoHostCalls {
         ))
     }
 }
+
+/// One answer remembered by [`MemoHostCalls`]: the call and what the host said.
+type Remembered = ((String, String, Vec<u8>), Result<Vec<u8>, String>);
+
+/// Remembers the host's answers for the evaluation of one request: the rules of a module
+/// (IMG-1 to IMG-4 all need an image's platforms) and the re-evaluation after a mutation
+/// then ask the host once per question.
+pub struct MemoHostCalls<'a> {
+    inner: &'a dyn HostCalls,
+    answers: std::cell::RefCell<Vec<Remembered>>,
+}
+
+impl<'a> MemoHostCalls<'a> {
+    pub fn new(inner: &'a dyn HostCalls) -> Self {
+        MemoHostCalls {
+            inner,
+            answers: std::cell::RefCell::new(Vec::new()),
+        }
+    }
+}
+
+impl HostCalls for MemoHostCalls<'_> {
+    fn call(&self, namespace: &str, operation: &str, payload: &[u8]) -> Result<Vec<u8>, String> {
+        let key = (
+            namespace.to_string(),
+            operation.to_string(),
+            payload.to_vec(),
+        );
+        if let Some((_, answer)) = self.answers.borrow().iter().find(|(k, _)| *k == key) {
+            return answer.clone();
+        }
+        let answer = self.inner.call(namespace, operation, payload);
+        self.answers.borrow_mut().push((key, answer.clone()));
+        answer
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    struct Counting(Cell<usize>);
+
+    impl HostCalls for Counting {
+        fn call(&self, _: &str, operation: &str, payload: &[u8]) -> Result<Vec<u8>, String> {
+            self.0.set(self.0.get() + 1);
+            if operation == "fail" {
+                Err("down".to_string())
+            } else {
+                Ok(payload.to_vec())
+            }
+        }
+    }
+
+    #[test]
+    fn memo_asks_the_host_once_per_question() {
+        let host = Counting(Cell::new(0));
+        let memo = MemoHostCalls::new(&host);
+        assert_eq!(memo.call("oci", "op", b"a"), Ok(b"a".to_vec()));
+        assert_eq!(memo.call("oci", "op", b"a"), Ok(b"a".to_vec()));
+        assert_eq!(memo.call("oci", "op", b"b"), Ok(b"b".to_vec()));
+        assert_eq!(memo.call("oci", "fail", b"a"), Err("down".to_string()));
+        assert_eq!(memo.call("oci", "fail", b"a"), Err("down".to_string()));
+        assert_eq!(host.0.get(), 3);
+        assert!(NoHostCalls.call("oci", "op", b"").is_err());
+    }
+}

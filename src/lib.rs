@@ -11,6 +11,7 @@ pub mod fix;
 pub mod host;
 pub mod host_process;
 pub mod image;
+pub mod image_facts;
 pub mod isolation;
 pub mod linux_only;
 pub mod modules;

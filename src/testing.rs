@@ -70,3 +70,179 @@ pub fn patched(object: &Value, findings: &[Finding]) -> Value {
     }
     out
 }
+
+/// The findings of one rule in one pass, with host capabilities answered by `host`.
+#[allow(dead_code)]
+pub fn acted_with(
+    rule: &'static dyn Rule,
+    object: &Value,
+    settings_value: Value,
+    host: &dyn crate::host::HostCalls,
+) -> Vec<ActedFinding> {
+    let settings = settings(settings_value);
+    let workload = Workload::from_object(kind_of(object), object).expect("a valid workload");
+    run_rules(
+        &single_rule_module(rule),
+        &settings,
+        host,
+        object,
+        &workload,
+    )
+    .1
+}
+
+/// A full evaluation with host capabilities answered by `host`.
+#[allow(dead_code)]
+pub fn evaluate_with(
+    module: &Module,
+    object: &Value,
+    settings_value: Value,
+    host: &dyn crate::host::HostCalls,
+) -> Evaluation {
+    evaluate_workload(
+        module,
+        &settings(settings_value),
+        host,
+        kind_of(object),
+        object,
+    )
+}
+
+/// The recorded OCI answers of the end-to-end tests (tests/wapc-host/tests/fixtures/oci),
+/// as `(operation, image, answer or error)`.
+pub fn recorded_oci_fixtures() -> Vec<(String, String, Result<Value, String>)> {
+    let files = [
+        include_str!("../tests/wapc-host/tests/fixtures/oci/single-platform-windows.yaml"),
+        include_str!("../tests/wapc-host/tests/fixtures/oci/multi-platform-index.yaml"),
+        include_str!("../tests/wapc-host/tests/fixtures/oci/lookup-failure.yaml"),
+    ];
+    let mut out = Vec::new();
+    for text in files {
+        let fixtures: Vec<Value> = serde_yaml::from_str(text).expect("fixtures are YAML");
+        for fixture in fixtures {
+            let field = |name: &str| fixture[name].as_str().unwrap_or_default().to_string();
+            assert_eq!(field("namespace"), "oci");
+            let answer = match fixture.get("response") {
+                Some(response) => Ok(response.clone()),
+                None => Err(field("error")),
+            };
+            out.push((field("operation"), field("request"), answer));
+        }
+    }
+    out
+}
+
+/// `(namespace, operation, payload, answer)`
+type Fixture = (String, String, Value, Result<Vec<u8>, String>);
+
+/// Host capabilities answered from fixtures keyed by `(namespace, operation, payload)`,
+/// recording every call. The payload of OCI calls is the image reference (a JSON string).
+#[derive(Default)]
+pub struct FixtureHost {
+    answers: Vec<Fixture>,
+    calls: std::cell::RefCell<Vec<String>>,
+}
+
+#[allow(dead_code)]
+impl FixtureHost {
+    /// The recorded OCI fixtures of the end-to-end tests.
+    pub fn recorded() -> Self {
+        let mut host = FixtureHost::default();
+        for (operation, image, answer) in recorded_oci_fixtures() {
+            let answer = answer.map(|v| serde_json::to_vec(&v).expect("JSON"));
+            host.answers
+                .push(("oci".into(), operation, Value::String(image), answer));
+        }
+        host
+    }
+
+    fn push(mut self, operation: &str, image: &str, answer: Result<Vec<u8>, String>) -> Self {
+        self.answers.push((
+            "oci".into(),
+            operation.into(),
+            Value::String(image.into()),
+            answer,
+        ));
+        self
+    }
+
+    /// Answer an OCI operation for `image` with this JSON.
+    pub fn respond(self, operation: &str, image: &str, answer: Value) -> Self {
+        self.push(
+            operation,
+            image,
+            Ok(serde_json::to_vec(&answer).expect("JSON")),
+        )
+    }
+
+    /// Answer an OCI operation for `image` with these bytes.
+    pub fn raw(self, operation: &str, image: &str, answer: Vec<u8>) -> Self {
+        self.push(operation, image, Ok(answer))
+    }
+
+    /// Fail every OCI operation for `image`.
+    pub fn fail(self, image: &str, message: &str) -> Self {
+        self.push("v1/oci_manifest", image, Err(message.into()))
+            .push("v1/oci_manifest_config", image, Err(message.into()))
+    }
+
+    /// `image` is an index of these `(os, os.version)` platforms.
+    pub fn index(self, image: &str, platforms: &[(&str, Option<&str>)]) -> Self {
+        let manifests: Vec<Value> = platforms
+            .iter()
+            .map(|(os, version)| {
+                let mut platform = serde_json::json!({"architecture": "amd64", "os": os});
+                if let Some(version) = version {
+                    platform["os.version"] = Value::String(version.to_string());
+                }
+                serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "digest": format!("sha256:{}", "0".repeat(64)), "size": 1, "platform": platform})
+            })
+            .collect();
+        self.respond(
+            "v1/oci_manifest",
+            image,
+            serde_json::json!({"schemaVersion": 2, "manifests": manifests}),
+        )
+    }
+
+    /// `image` is a single-platform image whose config says `os` and `os.version`.
+    pub fn image(self, image: &str, os: &str, version: Option<&str>) -> Self {
+        let manifest = serde_json::json!({"schemaVersion": 2,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": format!("sha256:{}", "1".repeat(64)), "size": 1},
+            "layers": []});
+        let mut config = serde_json::json!({"architecture": "amd64", "os": os,
+            "rootfs": {"type": "layers", "diff_ids": []}});
+        if let Some(version) = version {
+            config["os.version"] = Value::String(version.to_string());
+        }
+        self.respond("v1/oci_manifest", image, manifest.clone())
+            .respond(
+                "v1/oci_manifest_config",
+                image,
+                serde_json::json!({"manifest": manifest, "digest": "sha256:0", "config": config}),
+            )
+    }
+
+    /// Every call so far, as `namespace/operation payload`.
+    pub fn calls(&self) -> Vec<String> {
+        self.calls.borrow().clone()
+    }
+}
+
+impl crate::host::HostCalls for FixtureHost {
+    fn call(&self, namespace: &str, operation: &str, payload: &[u8]) -> Result<Vec<u8>, String> {
+        self.calls.borrow_mut().push(format!(
+            "{namespace}/{operation} {}",
+            String::from_utf8_lossy(payload)
+        ));
+        let payload: Value = serde_json::from_slice(payload).unwrap_or(Value::Null);
+        self.answers
+            .iter()
+            .rev()
+            .find(|(ns, op, request, _)| ns == namespace && op == operation && *request == payload)
+            .map(|(_, _, _, answer)| answer.clone())
+            .unwrap_or_else(|| Err(format!("no fixture for {namespace}/{operation} {payload}")))
+    }
+}

@@ -11,13 +11,14 @@
 //! OS selector added by OS-1 makes the pod a Windows pod for OS-3), and a mutated object
 //! must come back unchanged when it is reviewed again.
 
-use crate::host::HostCalls;
+use crate::host::{HostCalls, MemoHostCalls};
 use crate::os::{TargetOs, resolve_target_os};
 use crate::patch;
 use crate::request::AdmissionRequest;
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule};
+use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuntimeClassContext};
 use crate::settings::Settings;
 use crate::workload::{Workload, WorkloadKind};
+use k8s_openapi::api::node::v1::RuntimeClass;
 use serde_json::Value;
 use std::collections::HashSet;
 
@@ -121,6 +122,7 @@ pub(crate) fn run_rules(
         os: &os,
         settings,
         host,
+        module_rules: module.rules,
     };
     let mut acted = Vec::new();
     let mut findings = Vec::new();
@@ -132,24 +134,27 @@ pub(crate) fn run_rules(
         }
         findings.clear();
         rule.check(&ctx, &mut findings);
-        for mut finding in findings.drain(..) {
-            let action = match action {
-                _ if finding.opted_in_fix && !finding.patch.is_empty() => Action::Mutate,
-                Action::Mutate if finding.patch.is_empty() => Action::Warn,
-                Action::Mutate => Action::Mutate,
-                other => {
-                    finding.patch.clear();
-                    if other == Action::Reject && finding.advisory {
-                        Action::Warn
-                    } else {
-                        other
-                    }
-                }
-            };
-            acted.push(ActedFinding { finding, action });
-        }
+        acted.extend(findings.drain(..).map(|f| act(action, f)));
     }
     (os.target, acted)
+}
+
+/// The action taken on one finding of a rule whose action is `action` (not `Off`).
+fn act(action: Action, mut finding: Finding) -> ActedFinding {
+    let action = match action {
+        _ if finding.opted_in_fix && !finding.patch.is_empty() => Action::Mutate,
+        Action::Mutate if finding.patch.is_empty() => Action::Warn,
+        Action::Mutate => Action::Mutate,
+        other => {
+            finding.patch.clear();
+            if other == Action::Reject && finding.advisory {
+                Action::Warn
+            } else {
+                other
+            }
+        }
+    };
+    ActedFinding { finding, action }
 }
 
 fn finding_key(finding: &Finding) -> (&'static str, String, String) {
@@ -172,6 +177,9 @@ pub fn evaluate_workload(
         Ok(w) => w,
         Err(e) => return Evaluation::error(format!("invalid {}: {e}", kind.kind())),
     };
+    // Every pass and every rule asks the host a question once.
+    let memo = MemoHostCalls::new(host);
+    let host: &dyn HostCalls = &memo;
     let (target, mut all) = run_rules(module, settings, host, object, &workload);
     let finish = |decision: Decision, findings: Vec<ActedFinding>| Evaluation {
         decision,
@@ -239,8 +247,68 @@ pub fn evaluate_workload(
     ))
 }
 
-/// Evaluates an admission request: workloads are checked, anything else is accepted
-/// untouched (as are deletions and subresources other than `ephemeralcontainers`).
+/// Evaluates a RuntimeClass object (`node.k8s.io`) with the module's RuntimeClass rules,
+/// decoded once. One pass: no RuntimeClass rule mutates (the registry's tests hold them
+/// to it), so the decision is the first pass's: reject if any finding rejects, else
+/// accept with the warnings. A module without RuntimeClass rules accepts it untouched.
+pub fn evaluate_runtime_class(
+    module: &Module,
+    settings: &Settings,
+    host: &dyn HostCalls,
+    object: &Value,
+) -> Evaluation {
+    let rules = module
+        .rules
+        .iter()
+        .filter(|r| r.meta().applies_to == AppliesTo::RuntimeClasses);
+    if rules.clone().next().is_none() {
+        return Evaluation::accept();
+    }
+    let runtime_class: RuntimeClass = match serde_path_to_error::deserialize(object) {
+        Ok(rc) => rc,
+        Err(e) => {
+            let path = e.path().to_string();
+            return Evaluation::error(format!("invalid RuntimeClass: {path}: {}", e.into_inner()));
+        }
+    };
+    let memo = MemoHostCalls::new(host);
+    let ctx = RuntimeClassContext {
+        object,
+        runtime_class: &runtime_class,
+        settings,
+        host: &memo,
+    };
+    let mut all = Vec::new();
+    let mut findings = Vec::new();
+    for rule in rules {
+        let action = settings.action_of(*rule);
+        if action == Action::Off {
+            continue;
+        }
+        rule.check_runtime_class(&ctx, &mut findings);
+        all.extend(findings.drain(..).map(|f| act(action, f)));
+    }
+    let rejected = all.iter().any(|f| f.action == Action::Reject);
+    Evaluation {
+        decision: if rejected {
+            Decision::Reject
+        } else {
+            Decision::Accept
+        },
+        findings: all,
+        target_os: None,
+        error: None,
+    }
+}
+
+/// Whether a group and kind name a RuntimeClass.
+fn is_runtime_class(group: &str, kind: &str) -> bool {
+    group == "node.k8s.io" && kind == "RuntimeClass"
+}
+
+/// Evaluates an admission request: workloads are checked, RuntimeClass objects by the
+/// modules with RuntimeClass rules, anything else is accepted untouched (as are
+/// deletions and subresources other than `ephemeralcontainers`).
 pub fn evaluate_request(
     module: &Module,
     settings: &Settings,
@@ -254,6 +322,9 @@ pub fn evaluate_request(
         return Evaluation::accept();
     }
     let Some(kind) = WorkloadKind::from_group_kind(&request.kind.group, &request.kind.kind) else {
+        if is_runtime_class(&request.kind.group, &request.kind.kind) {
+            return evaluate_runtime_class(module, settings, host, &request.object);
+        }
         return Evaluation::accept();
     };
     if !request.object.is_object() {

@@ -7,6 +7,7 @@ use crate::patch::PatchOp;
 use crate::path::FieldPath;
 use crate::settings::Settings;
 use crate::workload::Workload;
+use k8s_openapi::api::node::v1::RuntimeClass;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
@@ -75,6 +76,28 @@ pub struct Context<'a> {
     pub settings: &'a Settings,
     /// Host capabilities for rules that look things up (OCI registry, cluster).
     pub host: &'a dyn HostCalls,
+    /// The rules of the module under evaluation: a rule may leave to another rule of
+    /// the module what both could report (OS-2 leaves image conflicts to IMG-1).
+    pub module_rules: &'a [&'a dyn Rule],
+}
+
+impl Context<'_> {
+    /// Whether the module runs the rule `id` (it carries it and its action is not `off`).
+    pub fn runs(&self, id: &str) -> bool {
+        self.module_rules
+            .iter()
+            .any(|r| r.meta().id == id && self.settings.action_of(*r) != Action::Off)
+    }
+}
+
+/// Everything a RuntimeClass rule may read about a RuntimeClass object under review.
+pub struct RuntimeClassContext<'a> {
+    /// The original object, as received.
+    pub object: &'a Value,
+    /// The object, decoded once.
+    pub runtime_class: &'a RuntimeClass,
+    pub settings: &'a Settings,
+    pub host: &'a dyn HostCalls,
 }
 
 /// One violation (or proposed fix) of a rule.
@@ -137,4 +160,8 @@ pub trait Rule: Sync {
     /// Appends this rule's findings for the workload; called only for the pods the rule
     /// applies to (see `RuleMeta::applies_to`).
     fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>);
+
+    /// Appends this rule's findings for a RuntimeClass object; called only for rules that
+    /// apply to `AppliesTo::RuntimeClasses`. Workload rules keep this default.
+    fn check_runtime_class(&self, _ctx: &RuntimeClassContext<'_>, _findings: &mut Vec<Finding>) {}
 }

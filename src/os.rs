@@ -7,12 +7,14 @@
 //!   `scheduling.nodeSelector` (merged into the pod at admission);
 //! - `spec.os.name`: the API server validates fields by it, the scheduler ignores it;
 //! - hints, used only when nothing above names an OS: tolerations naming the Windows
-//!   taint, well-known Windows images, `windowsOptions` (Windows-only fields).
+//!   taint, images whose OS is known (well-known Windows images, and the settings'
+//!   `imageMappings`, the only source that can say Linux), `windowsOptions`
+//!   (Windows-only fields). An image of the other OS than the declared one is a conflict.
 //!
 //! Values are exact: node labels are lower-case (`kubernetes.io/os` is set by the kubelet
 //! from `runtime.GOOS`), so `Windows` matches no node and is reported as invalid.
 
-use crate::image::{ImageOs, ImageReference, classify};
+use crate::image::{ClassifiedBy, ImageOs, ImageReference, classify_with};
 use crate::path::FieldPath;
 use crate::scheduling::names_taint;
 use crate::settings::Settings;
@@ -314,13 +316,27 @@ pub fn resolve_target_os(workload: &Workload, settings: &Settings) -> OsResoluti
         }
         if let Some(image) = container.image
             && let Ok(reference) = ImageReference::parse(image)
-            && let ImageOs::Windows(_) = classify(&reference)
         {
+            let (image_os, by) = classify_with(&reference, &settings.image_mappings);
+            let os = match image_os {
+                ImageOs::Windows(_) => Os::Windows,
+                ImageOs::Linux => Os::Linux,
+                ImageOs::Unknown => continue,
+            };
+            let by = match by {
+                ClassifiedBy::Reference => String::new(),
+                ClassifiedBy::Mapping(i) => format!(" (settings.imageMappings[{i}])"),
+            };
+            let name = if os == Os::Windows {
+                "Windows"
+            } else {
+                "Linux"
+            };
             evidence.push(Evidence {
                 signal: Signal::Image,
                 path: container.path().field("image"),
-                detail: format!("{image} is a Windows image"),
-                os: Some(Os::Windows),
+                detail: format!("{image} is a {name} image{by}"),
+                os: Some(os),
             });
         }
     }
@@ -342,11 +358,10 @@ fn decide(evidence: &[Evidence]) -> TargetOs {
         if declared.iter().any(|d| *d != Some(os)) {
             return TargetOs::Conflict;
         }
-        // An image known to be Windows cannot run on a Linux node.
-        if os == Os::Linux
-            && evidence
-                .iter()
-                .any(|e| e.signal == Signal::Image && e.os == Some(Os::Windows))
+        // An image known to be of the other OS cannot run on the declared OS's nodes.
+        if evidence
+            .iter()
+            .any(|e| e.signal == Signal::Image && e.os.is_some_and(|image| image != os))
         {
             return TargetOs::Conflict;
         }
@@ -354,6 +369,8 @@ fn decide(evidence: &[Evidence]) -> TargetOs {
     }
     if evidence.iter().any(|e| e.os == Some(Os::Windows)) {
         TargetOs::Windows
+    } else if evidence.iter().any(|e| e.os == Some(Os::Linux)) {
+        TargetOs::Linux
     } else {
         TargetOs::Unknown
     }
@@ -570,5 +587,36 @@ mod tests {
             json!({"containers": [{"name": "a", "securityContext": {"windowsOptions": {"runAsUserName": "x"}}}]}),
         );
         assert_eq!(r.target, TargetOs::Windows);
+    }
+
+    #[test]
+    fn image_mappings_from_settings_are_hints_too() {
+        let settings = Settings::from_value(&json!({"imageMappings": [
+            {"image": "registry.example.com/win/*", "os": "windows", "build": "ltsc2022"},
+            {"image": "registry.example.com/tools/*", "os": "linux"}]}))
+        .unwrap();
+        let windows = json!([{"name": "a", "image": "registry.example.com/win/app:1"}]);
+        let linux = json!([{"name": "a", "image": "registry.example.com/tools/sh:1"}]);
+        let r = resolve_with(json!({ "containers": windows }), &settings);
+        assert_eq!(r.target, TargetOs::Windows);
+        assert_eq!(
+            r.explain(),
+            "spec.containers[0].image (registry.example.com/win/app:1 is a Windows image (settings.imageMappings[0]))"
+        );
+        assert_eq!(
+            resolve_with(json!({ "containers": linux }), &settings).target,
+            TargetOs::Linux
+        );
+        // A Linux image on a Windows-pinned pod cannot run there either.
+        let r = resolve_with(
+            json!({"containers": linux, "nodeSelector": {"kubernetes.io/os": "windows"}}),
+            &settings,
+        );
+        assert_eq!(r.target, TargetOs::Conflict);
+        // Without the mappings, neither image says anything.
+        assert_eq!(
+            resolve(json!({ "containers": windows })).target,
+            TargetOs::Unknown
+        );
     }
 }

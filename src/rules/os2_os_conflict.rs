@@ -1,9 +1,15 @@
 //! OS-2: the pod's OS signals disagree, or name no OS.
 //!
 //! `spec.os.name`, the `kubernetes.io/os` / `beta.kubernetes.io/os` selectors, required
-//! node affinity and the RuntimeClass's scheduling must name one OS, and a well-known
-//! Windows image cannot run on a Linux node. Otherwise no node can run the pod: the
-//! kubelet rejects it (`PodOSNotSupported`) or the scheduler finds no node.
+//! node affinity and the RuntimeClass's scheduling must name one OS, and an image known
+//! to be of the other OS (a well-known Windows image, or `imageMappings`) cannot run on
+//! that OS's nodes. Otherwise no node can run the pod: the kubelet rejects it
+//! (`PodOSNotSupported`) or the scheduler finds no node.
+//!
+//! Split with IMG-1: OS-2 owns the conflicts among the pod's declared signals. An image
+//! of the other OS is IMG-1's to report wherever the module runs IMG-1 (the image
+//! compatibility module, the flagship), so it is reported once, under one rule; OS-2
+//! reports it only in modules without IMG-1 (OS placement).
 
 use crate::os::{Os, Signal, TargetOs};
 use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
@@ -64,20 +70,25 @@ impl Rule for OsConflictRule {
                     windows.join(", ")
                 ),
             ));
-        } else if !linux.is_empty() {
+        } else if !ctx.runs("IMG-1") {
+            let (os, name, declared) = if linux.is_empty() {
+                (Os::Windows, "Windows", windows)
+            } else {
+                (Os::Linux, "Linux", linux)
+            };
             for image in ctx
                 .os
                 .evidence
                 .iter()
-                .filter(|e| e.signal == Signal::Image && e.os == Some(Os::Windows))
+                .filter(|e| e.signal == Signal::Image && e.os.is_some_and(|o| o != os))
             {
                 findings.push(Finding::new(
                     META.id,
                     image.path.clone(),
                     format!(
-                        "{} but the pod targets linux by {}: it cannot run on a Linux node",
+                        "{} but the pod targets {os} by {}: it cannot run on a {name} node",
                         image.detail,
-                        linux.join(", ")
+                        declared.join(", ")
                     ),
                 ));
             }
@@ -141,6 +152,21 @@ mod tests {
         );
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].path.to_string(), "spec.containers[1].image");
+    }
+
+    #[test]
+    fn rejects_a_mapped_linux_image_on_a_windows_pod() {
+        let found = crate::testing::acted(
+            &OsConflictRule,
+            &pod(json!({"nodeSelector": {"kubernetes.io/os": "windows"},
+                "containers": [{"name": "a", "image": "registry.example.com/tools/sh:1"}]})),
+            json!({"imageMappings": [{"image": "registry.example.com/tools/*", "os": "linux"}]}),
+        );
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            found[0].finding.message,
+            "registry.example.com/tools/sh:1 is a Linux image (settings.imageMappings[0]) but the pod targets windows by spec.nodeSelector[kubernetes.io/os] (kubernetes.io/os=windows): it cannot run on a Windows node"
+        );
     }
 
     #[test]

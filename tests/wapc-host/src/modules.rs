@@ -78,8 +78,8 @@ fn module_in(dir: &Path, package: &str) -> Result<PathBuf> {
     let path = dir.join(module_file_name(package));
     if !path.is_file() {
         bail!(
-            "{MODULES_DIR_ENV} is set, but {} does not exist: build the modules (`make build`) \
-             or unset {MODULES_DIR_ENV} to let the tests build them",
+            "policy module {package}: {MODULES_DIR_ENV} is set, but {} does not exist: build \
+             the modules (`make build`) or unset {MODULES_DIR_ENV} to let the tests build them",
             path.display()
         );
     }

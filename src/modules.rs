@@ -53,3 +53,23 @@ pub static IDENTITY: Module = Module {
     name: "windows-identity",
     rules: &[&RunAsUserNameRule, &GmsaRule, &HostProcessAllowedRule],
 };
+
+/// Image compatibility: images that cannot run where the pod lands (IMG-1 to IMG-4,
+/// RC-1). Mutating: IMG-4 pins the node's Windows build when the image's is known.
+pub static IMAGE_COMPATIBILITY: Module = Module {
+    name: "windows-image-compatibility",
+    rules: &[
+        &ImageOsRule,
+        &MixedBuildsRule,
+        &BuildMismatchRule,
+        &PinBuildRule,
+        &HyperVHostAccessRule,
+    ],
+};
+
+/// Runtime classes: RuntimeClass objects with a Windows handler must steer their pods to
+/// Windows nodes (RC-2). Evaluates RuntimeClass objects, not workloads.
+pub static RUNTIME_CLASSES: Module = Module {
+    name: "windows-runtime-classes",
+    rules: &[&RuntimeClassSchedulingRule],
+};

@@ -2,12 +2,18 @@
 
 mod id1_run_as_user_name;
 mod id2_gmsa;
+mod img1_image_os;
+mod img2_mixed_builds;
+mod img3_build_mismatch;
+mod img4_pin_build;
 mod lnx1_windows_options_on_linux;
 mod os1_no_target_os;
 mod os2_os_conflict;
 mod os3_missing_windows_toleration;
 mod os4_missing_os_name;
 mod os5_windows_taint_tolerated;
+mod rc1_hyperv_host_access;
+mod rc2_runtime_class_scheduling;
 mod res1_missing_limits;
 mod res2_overcommit;
 mod res3_hugepages;
@@ -27,12 +33,18 @@ mod win9_storage_features;
 
 pub use id1_run_as_user_name::RunAsUserNameRule;
 pub use id2_gmsa::GmsaRule;
+pub use img1_image_os::ImageOsRule;
+pub use img2_mixed_builds::MixedBuildsRule;
+pub use img3_build_mismatch::BuildMismatchRule;
+pub use img4_pin_build::PinBuildRule;
 pub use lnx1_windows_options_on_linux::WindowsOptionsOnLinuxRule;
 pub use os1_no_target_os::NoTargetOsRule;
 pub use os2_os_conflict::OsConflictRule;
 pub use os3_missing_windows_toleration::MissingWindowsTolerationRule;
 pub use os4_missing_os_name::MissingOsNameRule;
 pub use os5_windows_taint_tolerated::WindowsTaintToleratedRule;
+pub use rc1_hyperv_host_access::HyperVHostAccessRule;
+pub use rc2_runtime_class_scheduling::RuntimeClassSchedulingRule;
 pub use res1_missing_limits::MissingLimitsRule;
 pub use res2_overcommit::OvercommitRule;
 pub use res3_hugepages::HugepagesRule;
@@ -72,12 +84,18 @@ pub static ALL_RULES: &[&dyn Rule] = &[
     &HostProcessStructureRule,
     &HostProcessAllowedRule,
     &WindowsOptionsOnLinuxRule,
+    &ImageOsRule,
+    &MixedBuildsRule,
+    &BuildMismatchRule,
+    &PinBuildRule,
     &MissingLimitsRule,
     &OvercommitRule,
     &HugepagesRule,
     &StartupBudgetRule,
     &RunAsUserNameRule,
     &GmsaRule,
+    &HyperVHostAccessRule,
+    &RuntimeClassSchedulingRule,
 ];
 
 #[cfg(test)]
@@ -99,6 +117,12 @@ mod tests {
             assert!(
                 meta.default_action != crate::rule::Action::Mutate || meta.can_mutate,
                 "{} defaults to mutate but cannot",
+                meta.id
+            );
+            // The engine evaluates RuntimeClass objects in one pass, without patches.
+            assert!(
+                meta.applies_to != crate::rule::AppliesTo::RuntimeClasses || !meta.can_mutate,
+                "{} is a RuntimeClass rule that mutates",
                 meta.id
             );
         }

@@ -157,6 +157,23 @@ fn act(action: Action, mut finding: Finding) -> ActedFinding {
     ActedFinding { finding, action }
 }
 
+/// A rule that warned in an early pass and fixed the same field in a later one (OS-4
+/// once WIN-6 stripped the Linux-only fields) reports the fix only.
+fn drop_superseded_warnings(mut findings: Vec<ActedFinding>) -> Vec<ActedFinding> {
+    let fixed: HashSet<(&'static str, String)> = findings
+        .iter()
+        .filter(|f| f.action == Action::Mutate)
+        .map(|f| (f.finding.rule, f.finding.path.to_string()))
+        .collect();
+    if !fixed.is_empty() {
+        findings.retain(|f| {
+            f.action != Action::Warn
+                || !fixed.contains(&(f.finding.rule, f.finding.path.to_string()))
+        });
+    }
+    findings
+}
+
 fn finding_key(finding: &Finding) -> (&'static str, String, String) {
     (
         finding.rule,
@@ -206,7 +223,7 @@ pub fn evaluate_workload(
                 Some(mutated) if mutated != *object => Decision::Mutate(mutated),
                 _ => Decision::Accept,
             };
-            return finish(decision, all);
+            return finish(decision, drop_superseded_warnings(all));
         }
         let mut next = current.take().unwrap_or_else(|| object.clone());
         for finding in fixes {
@@ -384,6 +401,31 @@ mod tests {
     }
 
     #[test]
+    fn a_warning_superseded_by_a_later_fix_is_not_reported() {
+        use crate::rules::{LinuxSecurityContextRule, MissingOsNameRule};
+        // OS-4 warns while WIN-6's no-op fields are there; once stripped, OS-4 sets os.name.
+        let module = Module {
+            name: "test",
+            rules: &[&LinuxSecurityContextRule, &MissingOsNameRule],
+        };
+        let object = json!({"kind": "Pod", "spec": {"nodeSelector": {"kubernetes.io/os": "windows"},
+            "containers": [{"name": "a", "securityContext": {"allowPrivilegeEscalation": false}}]}});
+        let evaluation = evaluate(&module, &object, json!({"stripLinuxNoOps": true}));
+        let Decision::Mutate(mutated) = &evaluation.decision else {
+            panic!("expected a mutation: {evaluation:?}");
+        };
+        assert_eq!(mutated["spec"]["os"], json!({"name": "windows"}));
+        assert_eq!(
+            evaluation.warnings().count(),
+            0,
+            "{:?}",
+            evaluation.findings
+        );
+        let fixed: Vec<&str> = evaluation.mutations().map(|f| f.rule).collect();
+        assert_eq!(fixed, ["WIN-6", "OS-4"]);
+    }
+
+    #[test]
     fn rejects_listing_every_rejecting_finding_and_drops_patches() {
         let object = json!({"kind": "Pod", "spec": {
             "os": {"name": "windows"},
@@ -457,5 +499,61 @@ mod tests {
         let evaluation = evaluate_request(&OS_PLACEMENT, &settings, &NoHostCalls, &request);
         assert_eq!(evaluation.decision, Decision::Reject);
         assert!(evaluation.error.unwrap().starts_with("request.object:"));
+    }
+
+    #[test]
+    fn runtime_class_requests_reach_runtime_class_rules_only() {
+        use crate::modules::{IMAGE_COMPATIBILITY, RUNTIME_CLASSES};
+        let settings = Settings::default();
+        let mut request = AdmissionRequest {
+            operation: "CREATE".into(),
+            object: json!({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
+                "metadata": {"name": "windows"}, "handler": "runhcs-wcow-process"}),
+            ..Default::default()
+        };
+        request.kind.group = "node.k8s.io".into();
+        request.kind.kind = "RuntimeClass".into();
+        let evaluation = evaluate_request(&RUNTIME_CLASSES, &settings, &NoHostCalls, &request);
+        assert_eq!(evaluation.decision, Decision::Reject);
+        let rules: Vec<&str> = evaluation.rejections().map(|f| f.rule).collect();
+        assert_eq!(rules, ["RC-2", "RC-2"]);
+        assert_eq!(evaluation.target_os, None);
+        // Modules without RuntimeClass rules accept it untouched; so do other groups.
+        for module in [&IMAGE_COMPATIBILITY, &OS_PLACEMENT] {
+            let evaluation = evaluate_request(module, &settings, &NoHostCalls, &request);
+            assert_eq!(evaluation.decision, Decision::Accept);
+            assert!(evaluation.findings.is_empty());
+        }
+        request.kind.group = "example.com".into();
+        let evaluation = evaluate_request(&RUNTIME_CLASSES, &settings, &NoHostCalls, &request);
+        assert_eq!(evaluation.decision, Decision::Accept);
+        // Workloads are not the RuntimeClass module's business.
+        let pod = json!({"kind": "Pod", "spec": {"containers": [{"name": "a"}]}});
+        assert_eq!(
+            evaluate(&RUNTIME_CLASSES, &pod, json!({})).decision,
+            Decision::Accept
+        );
+    }
+
+    #[test]
+    fn host_lookups_are_asked_once_per_request() {
+        use crate::modules::IMAGE_COMPATIBILITY;
+        use crate::testing::{FixtureHost, evaluate_with};
+        let host = FixtureHost::recorded();
+        let object = json!({"kind": "Pod", "spec": {"nodeSelector": {"kubernetes.io/os": "windows"},
+            "containers": [{"name": "a", "image": "registry.example.com/team/legacy-app:4.8"},
+                           {"name": "b", "image": "registry.example.com/team/legacy-app:4.8"}]}});
+        let evaluation = evaluate_with(
+            &IMAGE_COMPATIBILITY,
+            &object,
+            json!({"imageLookup": {"enabled": true}}),
+            &host,
+        );
+        // IMG-4 pins 10.0.17763, then the mutated pod is evaluated again.
+        assert!(
+            matches!(evaluation.decision, Decision::Mutate(_)),
+            "{evaluation:?}"
+        );
+        assert_eq!(host.calls().len(), 2, "{:?}", host.calls());
     }
 }

@@ -115,6 +115,9 @@ pub(crate) fn run_rules(
     object: &Value,
     workload: &Workload,
 ) -> (TargetOs, Vec<ActedFinding>) {
+    // With `runtimeClassLookup`, the pod's RuntimeClass as the cluster defines it.
+    let completed = crate::cluster::with_cluster_runtime_class(settings, workload, host);
+    let settings: &Settings = &completed;
     let os = resolve_target_os(workload, settings);
     let ctx = Context {
         object,

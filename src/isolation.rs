@@ -142,6 +142,8 @@ pub struct Placement {
     pub isolation_reason: Option<String>,
     /// A RuntimeClass the pod names that the settings do not describe.
     pub undescribed_runtime_class: Option<String>,
+    /// What messages say about it: "RuntimeClass X is not described ...".
+    pub undescribed_note: Option<String>,
     /// Some container of the pod is a HostProcess container.
     pub host_process: bool,
 }
@@ -200,11 +202,22 @@ impl Placement {
                 None => undescribed_runtime_class = Some(name.clone()),
             }
         }
+        let undescribed_note = undescribed_runtime_class.as_ref().map(|name| {
+            match settings.runtime_class_lookup_errors.get(name) {
+                Some(error) => format!(
+                    "RuntimeClass {name} is not described in settings.runtimeClasses and could not be read from the cluster ({error}): process isolation assumed"
+                ),
+                None => format!(
+                    "RuntimeClass {name} is not described in settings.runtimeClasses: process isolation assumed"
+                ),
+            }
+        });
         Placement {
             pins,
             isolation,
             isolation_reason,
             undescribed_runtime_class,
+            undescribed_note,
             host_process: is_host_process_pod(workload),
         }
     }

@@ -6,6 +6,7 @@
 //! [`response`] turns into Kubewarden's answer. [`policy`] exposes all of it as the
 //! waPC functions of a module, without depending on waPC itself.
 
+pub mod cluster;
 pub mod engine;
 pub mod fix;
 pub mod host;

@@ -62,6 +62,13 @@ pub struct Settings {
     /// IMG-1 to IMG-4: ask the registry (Kubewarden's OCI host capability) for images the
     /// reference and the mappings do not tell. Default off.
     pub image_lookup: ImageLookup,
+    /// Read a RuntimeClass that a pod names and `runtimeClasses` does not describe from
+    /// the cluster (context-aware: `kubernetes` host capability). Default `false`.
+    pub runtime_class_lookup: bool,
+    /// Why reading a RuntimeClass from the cluster failed, by name (filled during an
+    /// evaluation, never from the settings document).
+    #[serde(skip)]
+    pub runtime_class_lookup_errors: BTreeMap<String, String>,
 }
 
 impl Default for Settings {
@@ -84,6 +91,8 @@ impl Default for Settings {
             cluster_windows_builds: Vec::new(),
             image_mappings: Vec::new(),
             image_lookup: ImageLookup::default(),
+            runtime_class_lookup: false,
+            runtime_class_lookup_errors: BTreeMap::new(),
         }
     }
 }
@@ -165,6 +174,7 @@ pub const SETTING_READERS: &[(&str, &[&str])] = &[
     ("clusterWindowsBuilds", &["IMG-3", "IMG-4"]),
     ("imageMappings", &["*"]),
     ("imageLookup", &["IMG-1", "IMG-2", "IMG-3", "IMG-4"]),
+    ("runtimeClassLookup", &["IMG-3", "IMG-4", "RC-1"]),
 ];
 
 impl Settings {

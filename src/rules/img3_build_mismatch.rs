@@ -167,10 +167,8 @@ fn excluding_pins(placement: &Placement, found: &mut Vec<Finding>) {
 /// RuntimeClass; HostProcess pods only warn.
 fn finish(found: Vec<Finding>, placement: &Placement, findings: &mut Vec<Finding>) {
     for mut finding in found {
-        if let Some(name) = &placement.undescribed_runtime_class {
-            finding.message.push_str(&format!(
-                " (RuntimeClass {name} is not described in settings.runtimeClasses: process isolation assumed)"
-            ));
+        if let Some(note) = &placement.undescribed_note {
+            finding.message.push_str(&format!(" ({note})"));
         }
         if placement.host_process {
             finding

@@ -22,10 +22,37 @@ use k8s_openapi::api::node::v1::RuntimeClass;
 use serde_json::Value;
 use std::collections::HashSet;
 
-/// A policy module: a name and the rules it carries.
+/// A policy module: a name, the rules it carries, and its own defaults where they differ
+/// from the catalogue's.
 pub struct Module {
     pub name: &'static str,
     pub rules: &'static [&'static dyn Rule],
+    /// The module's default action of some of its rules (rule id, action), in place of
+    /// the rule's catalogue default; empty for the single modules, which keep the
+    /// catalogue's. The flagship uses it for defaults that are safe to adopt at once.
+    pub default_actions: &'static [(&'static str, Action)],
+}
+
+impl Module {
+    /// The settings of this module from a policy's settings value (`null`: all
+    /// defaults): validated for its rules (see [`Settings::for_module`]), with the
+    /// module's default action for each rule the settings do not name.
+    pub fn settings(&self, value: &Value) -> Result<Settings, String> {
+        let mut settings = Settings::for_module(value, self.rules)?;
+        for (id, action) in self.default_actions {
+            settings.rules.entry((*id).to_string()).or_insert(*action);
+        }
+        Ok(settings)
+    }
+
+    /// The action of `rule` in this module when the settings do not name it.
+    pub fn default_action(&self, rule: &dyn Rule) -> Action {
+        let meta = rule.meta();
+        self.default_actions
+            .iter()
+            .find(|(id, _)| *id == meta.id)
+            .map_or(meta.default_action, |(_, action)| *action)
+    }
 }
 
 /// A finding with the action that was taken on it.
@@ -410,6 +437,7 @@ mod tests {
         let module = Module {
             name: "test",
             rules: &[&LinuxSecurityContextRule, &MissingOsNameRule],
+            default_actions: &[],
         };
         let object = json!({"kind": "Pod", "spec": {"nodeSelector": {"kubernetes.io/os": "windows"},
             "containers": [{"name": "a", "securityContext": {"allowPrivilegeEscalation": false}}]}});

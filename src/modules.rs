@@ -1,6 +1,7 @@
 //! The policy modules: each a curated subset of the catalogue (see DESIGN.md).
 
 use crate::engine::Module;
+use crate::rule::Action;
 use crate::rules::*;
 
 /// OS placement: steer every pod to the right OS (OS-1 to OS-5).
@@ -13,6 +14,7 @@ pub static OS_PLACEMENT: Module = Module {
         &MissingOsNameRule,
         &WindowsTaintToleratedRule,
     ],
+    default_actions: &[],
 };
 
 /// Pod compatibility: stop pods that cannot run on the OS they target (WIN-1 to WIN-11,
@@ -33,6 +35,7 @@ pub static POD_COMPATIBILITY: Module = Module {
         &HostProcessStructureRule,
         &WindowsOptionsOnLinuxRule,
     ],
+    default_actions: &[],
 };
 
 /// Resources and startup: bounded, non-overcommitted Windows containers with time to
@@ -45,6 +48,7 @@ pub static RESOURCES: Module = Module {
         &HugepagesRule,
         &StartupBudgetRule,
     ],
+    default_actions: &[],
 };
 
 /// Identity and HostProcess: who a Windows container runs as (ID-1, ID-2) and whether it
@@ -52,6 +56,7 @@ pub static RESOURCES: Module = Module {
 pub static IDENTITY: Module = Module {
     name: "windows-identity",
     rules: &[&RunAsUserNameRule, &GmsaRule, &HostProcessAllowedRule],
+    default_actions: &[],
 };
 
 /// Image compatibility: images that cannot run where the pod lands (IMG-1 to IMG-4,
@@ -65,6 +70,7 @@ pub static IMAGE_COMPATIBILITY: Module = Module {
         &PinBuildRule,
         &HyperVHostAccessRule,
     ],
+    default_actions: &[],
 };
 
 /// Runtime classes: RuntimeClass objects with a Windows handler must steer their pods to
@@ -72,4 +78,121 @@ pub static IMAGE_COMPATIBILITY: Module = Module {
 pub static RUNTIME_CLASSES: Module = Module {
     name: "windows-runtime-classes",
     rules: &[&RuntimeClassSchedulingRule],
+    default_actions: &[],
 };
+
+/// The flagship: every rule of the catalogue in one module (one decode, one OS
+/// resolution, one pass of the rules per request), each rule's action configurable.
+///
+/// Its defaults are the catalogue's except where a rule would refuse workloads that run
+/// today and whose fix is a cleanup or a choice of the cluster's operators, not a defect
+/// that stops the pod: those warn until the operator opts in to rejecting them (see
+/// `FLAGSHIP_DEFAULTS` and the module's README).
+pub static ALL: Module = Module {
+    name: "windows-workloads",
+    rules: ALL_RULES,
+    default_actions: FLAGSHIP_DEFAULTS,
+};
+
+/// The flagship's defaults that differ from the catalogue's.
+pub const FLAGSHIP_DEFAULTS: &[(&str, Action)] = &[
+    // Limits are a capacity policy: Azure's built-in policy audits them by default. Many
+    // Windows node agents and charts set none, and run.
+    ("RES-1", Action::Warn),
+    // Fields Windows ignores: the API server refuses them only once `os.name: windows`
+    // is set, which OS-4 does not do while they remain. Hardened Linux charts and CSI
+    // node plugins carry them and run.
+    ("WIN-6", Action::Warn),
+    // With no allow-list configured, every gMSA pod would be refused (the gMSA webhook
+    // already authorises the use of a credential spec through RBAC).
+    ("ID-2", Action::Warn),
+];
+
+/// Every module: the flagship first, then the single modules in catalogue order.
+pub static MODULES: &[&Module] = &[
+    &ALL,
+    &OS_PLACEMENT,
+    &POD_COMPATIBILITY,
+    &IMAGE_COMPATIBILITY,
+    &RESOURCES,
+    &IDENTITY,
+    &RUNTIME_CLASSES,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_flagship_carries_every_rule_and_every_rule_has_a_single_module() {
+        let ids = |m: &Module| -> Vec<&str> { m.rules.iter().map(|r| r.meta().id).collect() };
+        assert_eq!(
+            ids(&ALL),
+            ALL_RULES.iter().map(|r| r.meta().id).collect::<Vec<_>>()
+        );
+        for rule in ALL_RULES {
+            let id = rule.meta().id;
+            let carriers: Vec<&str> = MODULES[1..]
+                .iter()
+                .filter(|m| ids(m).contains(&id))
+                .map(|m| m.name)
+                .collect();
+            assert_eq!(carriers.len(), 1, "{id} is in {carriers:?}");
+        }
+        let mut names: Vec<&str> = MODULES.iter().map(|m| m.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), MODULES.len());
+    }
+
+    #[test]
+    fn module_defaults_name_their_rules_and_supported_actions() {
+        for module in MODULES {
+            for (id, action) in module.default_actions {
+                let rule = module
+                    .rules
+                    .iter()
+                    .find(|r| r.meta().id == *id)
+                    .unwrap_or_else(|| {
+                        panic!("{}: default for {id}, not a rule of it", module.name)
+                    });
+                assert!(
+                    *action != Action::Mutate || rule.meta().can_mutate,
+                    "{}: {id} cannot mutate",
+                    module.name
+                );
+                assert_ne!(
+                    *action,
+                    rule.meta().default_action,
+                    "{}: {id}'s default is the catalogue's",
+                    module.name
+                );
+            }
+            if module.name != ALL.name {
+                assert!(module.default_actions.is_empty(), "{}", module.name);
+            }
+        }
+    }
+
+    #[test]
+    fn module_defaults_apply_unless_the_settings_name_the_rule() {
+        let settings = ALL.settings(&json!(null)).unwrap();
+        assert_eq!(settings.action_of(&MissingLimitsRule), Action::Warn);
+        assert_eq!(settings.action_of(&PrivilegedRule), Action::Reject);
+        assert_eq!(ALL.default_action(&MissingLimitsRule), Action::Warn);
+        let settings = ALL
+            .settings(&json!({"rules": {"RES-1": "reject"}}))
+            .unwrap();
+        assert_eq!(settings.action_of(&MissingLimitsRule), Action::Reject);
+        // The single module keeps the catalogue default.
+        let settings = RESOURCES.settings(&json!({})).unwrap();
+        assert_eq!(settings.action_of(&MissingLimitsRule), Action::Reject);
+        // Every key of every module is a key of the flagship.
+        assert!(
+            ALL.settings(&json!({"defaultOs": "windows", "allowHostProcess": true,
+                "clusterWindowsBuilds": ["ltsc2022"], "minStartupBudgetSeconds": 0}))
+                .is_ok()
+        );
+    }
+}

@@ -37,7 +37,7 @@ pub fn validate(module: &Module, host: &dyn HostCalls, payload: &[u8]) -> Vec<u8
         Ok(r) => r,
         Err(e) => return to_bytes(&rejection(format!("{}: {e}", module.name))),
     };
-    let settings = match Settings::for_module(&request.settings, module.rules) {
+    let settings = match module.settings(&request.settings) {
         Ok(s) => s,
         Err(e) => {
             return to_bytes(&rejection(format!(
@@ -57,7 +57,7 @@ pub fn check_settings(module: &Module, payload: &[u8]) -> Result<Settings, Strin
     } else {
         serde_json::from_slice(payload).map_err(|e| format!("settings are not JSON: {e}"))?
     };
-    Settings::for_module(&value, module.rules)
+    module.settings(&value)
 }
 
 /// The `validate_settings` waPC function.

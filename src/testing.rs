@@ -24,6 +24,7 @@ fn single_rule_module(rule: &'static dyn Rule) -> Module {
     Module {
         name: "test",
         rules: Box::leak(Box::new([rule])),
+        default_actions: &[],
     }
 }
 

@@ -271,10 +271,12 @@ mod tests {
         static BOTH: Module = Module {
             name: "test",
             rules: &[&OsConflictRule, &ImageOsRule],
+            default_actions: &[],
         };
         static OS2_ONLY: Module = Module {
             name: "test",
             rules: &[&OsConflictRule],
+            default_actions: &[],
         };
         let object = pod(
             Some("linux"),

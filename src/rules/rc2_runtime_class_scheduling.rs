@@ -92,6 +92,7 @@ mod tests {
     static MODULE: Module = Module {
         name: "test",
         rules: &[&RuntimeClassSchedulingRule],
+        default_actions: &[],
     };
 
     /// The windows-testing Hyper-V RuntimeClass sample.

@@ -166,6 +166,7 @@ mod tests {
         Module {
             name: "win6",
             rules: &[&LinuxSecurityContextRule],
+            default_actions: &[],
         }
     }
 
@@ -234,6 +235,7 @@ mod tests {
         static WITH_OS4: Module = Module {
             name: "os4-win6",
             rules: &[&MissingOsNameRule, &LinuxSecurityContextRule],
+            default_actions: &[],
         };
         let object = hardened();
         let evaluation = evaluate(&WITH_OS4, &object, json!({"stripLinuxNoOps": true}));

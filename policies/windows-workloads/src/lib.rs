@@ -1,0 +1,5 @@
+//! Kubewarden policy module: the flagship, every rule of the catalogue in one module.
+//! Everything but the waPC entry points lives in the shared rule crate; its metadata.yml
+//! and artifacthub-pkg.yml are at the repository root.
+
+windows_workload_rules::policy_module!(windows_workload_rules::modules::ALL);

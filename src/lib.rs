@@ -21,6 +21,7 @@ pub mod patch;
 pub mod path;
 pub mod policy;
 pub mod quantity;
+pub mod reference;
 pub mod request;
 pub mod response;
 pub mod rule;

@@ -1,0 +1,244 @@
+//! The rule reference (`docs/rules.md`), generated from the registry: every rule's id,
+//! doc line, the modules that carry it, its default action in each, the settings it
+//! reads and where the constraint comes from. `make rules-doc` writes it; a test fails
+//! when the committed page differs from what the registry says.
+
+use crate::engine::Module;
+use crate::modules::{ALL, MODULES};
+use crate::rule::{Action, AppliesTo, Rule};
+use crate::rules::ALL_RULES;
+use crate::settings::SETTING_READERS;
+use std::fmt::Write;
+
+/// Where the page lives, relative to the workspace root.
+pub const PATH: &str = "docs/rules.md";
+
+fn applies_to(applies: AppliesTo) -> &'static str {
+    match applies {
+        AppliesTo::AllPods => "all pods",
+        AppliesTo::WindowsPods => "Windows pods",
+        AppliesTo::LinuxPods => "Linux pods",
+        AppliesTo::LinuxOrUnknownPods => "Linux or undeclared pods",
+        AppliesTo::RuntimeClasses => "RuntimeClass objects",
+    }
+}
+
+fn actions(rule: &dyn Rule) -> String {
+    let mut actions = vec!["reject", "warn"];
+    if rule.meta().can_mutate {
+        actions.push("mutate");
+    }
+    actions.push("off");
+    actions.join(", ")
+}
+
+fn carries(module: &Module, id: &str) -> bool {
+    module.rules.iter().any(|r| r.meta().id == id)
+}
+
+/// The modules that carry `rule`, each with its default action there.
+fn modules_of(rule: &dyn Rule) -> Vec<(&'static str, Action)> {
+    MODULES
+        .iter()
+        .filter(|m| carries(m, rule.meta().id))
+        .map(|m| (m.name, m.default_action(rule)))
+        .collect()
+}
+
+/// The settings keys that `id` reads (not those every module reads).
+fn settings_of(id: &str) -> Vec<&'static str> {
+    SETTING_READERS
+        .iter()
+        .filter(|(_, readers)| readers.contains(&id))
+        .map(|(key, _)| *key)
+        .collect()
+}
+
+fn code_list(items: &[&str]) -> String {
+    if items.is_empty() {
+        return "—".to_string();
+    }
+    items
+        .iter()
+        .map(|i| format!("`{i}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Plain text as Markdown: backslashes (`C:\\`, `DOMAIN\\*`), asterisks and pipes are
+/// shown as written, and a table cell holds no line break.
+fn md(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' | '*' | '|' | '_' | '`' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn anchor(id: &str) -> String {
+    id.to_ascii_lowercase()
+}
+
+/// The whole page.
+pub fn markdown() -> String {
+    let mut out = String::new();
+    let w = &mut out;
+    let _ = writeln!(w, "# Rule reference");
+    let _ = writeln!(w);
+    let _ = writeln!(
+        w,
+        "<!-- Generated from the rule registry (src/rules/, src/modules.rs, src/settings.rs) \
+         by `make rules-doc`. Do not edit: a test fails when this page is stale. -->"
+    );
+    let _ = writeln!(w);
+    let _ = writeln!(
+        w,
+        "Every rule of the catalogue, the modules that carry it and its default action in \
+         each. Every action is configurable per policy with `rules: {{ID: action}}`; \
+         `mutate` only where the rule can fix what it reports (a finding without a fix \
+         then warns). The flagship `{}` carries every rule; its defaults differ from the \
+         catalogue's only where marked.",
+        ALL.name
+    );
+    let _ = writeln!(w);
+
+    let _ = writeln!(w, "## Modules");
+    let _ = writeln!(w);
+    let _ = writeln!(
+        w,
+        "| module | rules | defaults that differ from the catalogue |"
+    );
+    let _ = writeln!(w, "|---|---|---|");
+    for module in MODULES {
+        let ids: Vec<&str> = module.rules.iter().map(|r| r.meta().id).collect();
+        let differ: Vec<String> = module
+            .default_actions
+            .iter()
+            .map(|(id, action)| format!("{id}: {action}"))
+            .collect();
+        let _ = writeln!(
+            w,
+            "| [`{name}`](../policies/{name}/README.md) | {} | {} |",
+            ids.join(", "),
+            if differ.is_empty() {
+                "—".to_string()
+            } else {
+                differ.join(", ")
+            },
+            name = module.name,
+        );
+    }
+    let _ = writeln!(w);
+
+    let _ = writeln!(w, "## Rules");
+    let _ = writeln!(w);
+    let _ = writeln!(
+        w,
+        "| id | reports | applies to | catalogue default | flagship default | single module |"
+    );
+    let _ = writeln!(w, "|---|---|---|---|---|---|");
+    for rule in ALL_RULES {
+        let meta = rule.meta();
+        let flagship = ALL.default_action(*rule);
+        let single: Vec<&str> = modules_of(*rule)
+            .into_iter()
+            .map(|(name, _)| name)
+            .filter(|name| *name != ALL.name)
+            .collect();
+        let _ = writeln!(
+            w,
+            "| [{id}](#{anchor}) | {} | {} | {} | {} | {} |",
+            md(meta.doc),
+            applies_to(meta.applies_to),
+            meta.default_action,
+            if flagship == meta.default_action {
+                flagship.to_string()
+            } else {
+                format!("**{flagship}**")
+            },
+            code_list(&single),
+            id = meta.id,
+            anchor = anchor(meta.id),
+        );
+    }
+    let _ = writeln!(w);
+
+    for rule in ALL_RULES {
+        let meta = rule.meta();
+        let _ = writeln!(w, "### {}", meta.id);
+        let _ = writeln!(w);
+        let _ = writeln!(w, "{}", md(meta.doc));
+        let _ = writeln!(w);
+        let _ = writeln!(w, "- applies to: {}", applies_to(meta.applies_to));
+        let _ = writeln!(w, "- actions: {}", actions(*rule));
+        let defaults: Vec<String> = modules_of(*rule)
+            .into_iter()
+            .map(|(name, action)| format!("`{name}` {action}"))
+            .collect();
+        let _ = writeln!(
+            w,
+            "- default action: {} (catalogue); by module: {}",
+            meta.default_action,
+            defaults.join(", ")
+        );
+        let _ = writeln!(w, "- settings: {}", code_list(&settings_of(meta.id)));
+        let _ = writeln!(w, "- source: {}", md(meta.source));
+        let _ = writeln!(w);
+    }
+
+    let _ = writeln!(w, "## Settings every module reads");
+    let _ = writeln!(w);
+    let common: Vec<&str> = SETTING_READERS
+        .iter()
+        .filter(|(_, readers)| readers.contains(&"*"))
+        .map(|(key, _)| *key)
+        .collect();
+    let _ = writeln!(
+        w,
+        "{}: they feed OS resolution (or, for `rules`, choose the actions), so every \
+         module accepts them. Any other key is accepted only by the modules that carry a \
+         rule reading it, and refused by the others with a message naming the key.",
+        code_list(&common)
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rule_and_module_is_listed() {
+        let page = markdown();
+        for rule in ALL_RULES {
+            assert!(page.contains(&format!("\n### {}\n", rule.meta().id)));
+        }
+        for module in MODULES {
+            assert!(page.contains(&format!("[`{}`]", module.name)));
+        }
+        // A rule's settings are the keys that name it.
+        assert_eq!(
+            settings_of("WIN-12"),
+            ["allowHostProcess", "hostProcessImageAllowList"]
+        );
+    }
+
+    /// The committed page is what the registry generates.
+    #[test]
+    fn the_committed_reference_is_current() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(PATH);
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == markdown(),
+            "{} is stale: run `make rules-doc` and commit it",
+            path.display()
+        );
+    }
+}

@@ -1,0 +1,850 @@
+//! Property tests of the rule engine over generated workload objects.
+//!
+//! The generator builds well-formed objects of all eight workload kinds with every
+//! container list, Windows, Linux, contradictory and unknown OS signals (`os.name`, both
+//! OS labels, node affinity, RuntimeClass, tolerations, images, in odd case and with
+//! padding), Linux-only and Windows-only security settings, resources, probes, volumes,
+//! and fields unknown to `k8s-openapi` at every level. For any such object:
+//!
+//! 1. evaluation never panics, in any module, natively and through the bytes entry point;
+//! 2. a mutated object evaluated again yields no further patch;
+//! 3. a mutation only touches fields that a rule names, and every unknown field survives;
+//! 4. a Windows pod that the pod compatibility module accepts carries none of the fields
+//!    the API server forbids on Windows pods.
+//!
+//! Each property runs `PROPTEST_CASES` cases (default 256) so that `cargo test` stays fast.
+
+use proptest::prelude::*;
+use proptest::test_runner::Config;
+use serde_json::{Map, Value, json};
+use windows_workload_rules::engine::{Decision, Evaluation, Module, evaluate_workload};
+use windows_workload_rules::host::NoHostCalls;
+use windows_workload_rules::modules::{MODULES, POD_COMPATIBILITY};
+use windows_workload_rules::os::TargetOs;
+use windows_workload_rules::patch::{PatchOp, diff};
+use windows_workload_rules::rules::ALL_RULES;
+use windows_workload_rules::workload::WorkloadKind;
+
+fn config() -> Config {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256);
+    Config {
+        cases,
+        ..Config::default()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The generator
+// ---------------------------------------------------------------------------------------
+
+/// Marks the names of generated unknown fields, so the checks can find them again.
+const UNKNOWN: &str = "xUnknown";
+
+fn pick(values: &'static [&'static str]) -> impl Strategy<Value = String> + Clone {
+    prop::sample::select(values).prop_map(str::to_string)
+}
+
+/// A field that is set one time in six: most generated pods stay clean enough for the
+/// mutating rules to apply, rather than being rejected for something else.
+fn rarely<S: Strategy>(strategy: S) -> impl Strategy<Value = Option<S::Value>> {
+    prop::option::weighted(1.0 / 6.0, strategy)
+}
+
+/// OS names as people write them: right, in the wrong case, padded, unknown, empty.
+fn os_name() -> impl Strategy<Value = String> + Clone {
+    pick(&[
+        "windows", "linux", "windows", "linux", "Windows", "LINUX", " windows", "linux ", "plan9",
+        "",
+    ])
+}
+
+fn unknown_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        "[a-zA-Z0-9 :/._-]{0,12}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(3, 12, 3, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+            prop::collection::btree_map("[a-z]{1,6}", inner, 0..3)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// Zero to two fields unknown to k8s-openapi (and to the API server).
+fn unknown_fields() -> impl Strategy<Value = Vec<(String, Value)>> {
+    prop::collection::vec(("[A-Z][a-z]{0,5}", unknown_value()), 0..=2).prop_map(|fields| {
+        fields
+            .into_iter()
+            .map(|(name, value)| (format!("{UNKNOWN}{name}"), value))
+            .collect()
+    })
+}
+
+fn with_unknown(mut object: Map<String, Value>, unknown: Vec<(String, Value)>) -> Value {
+    for (name, value) in unknown {
+        object.insert(name, value);
+    }
+    Value::Object(object)
+}
+
+const WINDOWS_IMAGES: &[&str] = &[
+    "mcr.microsoft.com/windows/nanoserver:ltsc2022",
+    "mcr.microsoft.com/windows/servercore:ltsc2022",
+    "mcr.microsoft.com/windows/servercore/iis:windowsservercore-ltsc2022",
+    "mcr.microsoft.com/windows/servercore:ltsc2019",
+    "MCR.microsoft.com/windows/nanoserver:1809",
+];
+const LINUX_IMAGES: &[&str] = &["nginx:1.27", "busybox", "registry.k8s.io/pause:3.9"];
+const OTHER_IMAGES: &[&str] = &[
+    "mcr.microsoft.com/oss/kubernetes/pause:3.9",
+    "registry.example.com/team/app:1.0",
+    "registry.example.com/team/app@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+];
+
+/// The OS a generated pod is meant for; its signals mostly agree with it.
+#[derive(Clone, Copy, Debug)]
+enum Intent {
+    Windows,
+    Linux,
+    Undeclared,
+}
+
+/// An image, most often of the intended OS.
+fn image(intent: Intent) -> impl Strategy<Value = String> {
+    let own = match intent {
+        Intent::Windows => WINDOWS_IMAGES,
+        Intent::Linux => LINUX_IMAGES,
+        Intent::Undeclared => OTHER_IMAGES,
+    };
+    prop_oneof![
+        8 => pick(own),
+        1 => pick(OTHER_IMAGES),
+        1 => pick(WINDOWS_IMAGES),
+        1 => pick(LINUX_IMAGES),
+    ]
+}
+
+/// An OS signal's value: the intended OS, sometimes any name at all.
+fn os_value(intent: Intent) -> impl Strategy<Value = String> {
+    let own = match intent {
+        Intent::Windows => "windows",
+        Intent::Linux => "linux",
+        Intent::Undeclared => "",
+    };
+    prop_oneof![6 => Just(own.to_string()), 1 => os_name()]
+}
+
+fn windows_options() -> BoxedStrategy<Value> {
+    (
+        rarely(pick(&[
+            "ContainerUser",
+            "ContainerAdministrator",
+            "NT AUTHORITY\\SYSTEM",
+            "NT AUTHORITY\\Local service",
+            "CONTOSO\\webapp",
+            "bad\\name\\here",
+            "",
+        ])),
+        rarely(any::<bool>()),
+        rarely(pick(&["webapp1", "other"])),
+        unknown_fields(),
+    )
+        .prop_map(|(user, host_process, gmsa, unknown)| {
+            let mut o = Map::new();
+            if let Some(user) = user {
+                o.insert("runAsUserName".into(), json!(user));
+            }
+            if let Some(hp) = host_process {
+                o.insert("hostProcess".into(), json!(hp));
+            }
+            if let Some(gmsa) = gmsa {
+                o.insert("gmsaCredentialSpecName".into(), json!(gmsa));
+            }
+            with_unknown(o, unknown)
+        })
+        .boxed()
+}
+
+fn seccomp() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(json!({"type": "RuntimeDefault"})),
+        Just(json!({"type": "Unconfined"})),
+        Just(json!({"type": "Localhost", "localhostProfile": "p.json"})),
+    ]
+}
+
+fn container_security_context() -> BoxedStrategy<Value> {
+    (
+        (
+            rarely(any::<bool>()),
+            rarely(any::<bool>()),
+            rarely(any::<bool>()),
+            rarely(prop_oneof![
+                Just(json!({"drop": ["ALL"]})),
+                Just(json!({"add": ["NET_ADMIN"]})),
+                Just(json!({})),
+            ]),
+        ),
+        (
+            rarely(0i64..2000),
+            rarely(seccomp()),
+            rarely(pick(&["Default", "Unmasked"])),
+            rarely(any::<bool>()),
+            rarely(windows_options()),
+            unknown_fields(),
+        ),
+    )
+        .prop_map(
+            |(
+                (privileged, ape, rorf, caps),
+                (uid, seccomp, proc_mount, non_root, win, unknown),
+            )| {
+                let mut o = Map::new();
+                let mut set = |k: &str, v: Option<Value>| {
+                    if let Some(v) = v {
+                        o.insert(k.to_string(), v);
+                    }
+                };
+                set("privileged", privileged.map(Value::Bool));
+                set("allowPrivilegeEscalation", ape.map(Value::Bool));
+                set("readOnlyRootFilesystem", rorf.map(Value::Bool));
+                set("capabilities", caps);
+                set("runAsUser", uid.map(Value::from));
+                set("seccompProfile", seccomp);
+                set("procMount", proc_mount.map(Value::String));
+                set("runAsNonRoot", non_root.map(Value::Bool));
+                set("windowsOptions", win);
+                with_unknown(o, unknown)
+            },
+        )
+        .boxed()
+}
+
+fn resources() -> BoxedStrategy<Value> {
+    let quantities = |cpu: &'static [&'static str], memory: &'static [&'static str]| {
+        (prop::option::of(pick(cpu)), prop::option::of(pick(memory))).prop_map(|(cpu, memory)| {
+            let mut o = Map::new();
+            if let Some(cpu) = cpu {
+                o.insert("cpu".into(), json!(cpu));
+            }
+            if let Some(memory) = memory {
+                o.insert("memory".into(), json!(memory));
+            }
+            o
+        })
+    };
+    (
+        prop::option::of(quantities(&["500m", "1", "2"], &["512Mi", "1Gi"])),
+        prop::option::of(quantities(&["250m", "500m", "1"], &["256Mi", "1Gi"])),
+        prop::bool::weighted(0.05),
+        unknown_fields(),
+    )
+        .prop_map(|(limits, requests, hugepages, unknown)| {
+            let mut o = Map::new();
+            if let Some(mut limits) = limits {
+                if hugepages {
+                    limits.insert("hugepages-2Mi".into(), json!("100Mi"));
+                }
+                o.insert("limits".into(), Value::Object(limits));
+            }
+            if let Some(requests) = requests {
+                o.insert("requests".into(), Value::Object(requests));
+            }
+            with_unknown(o, unknown)
+        })
+        .boxed()
+}
+
+fn probe() -> impl Strategy<Value = Value> {
+    (0i64..120, 1i64..10, 1i64..30).prop_map(|(delay, failures, period)| {
+        json!({"httpGet": {"path": "/", "port": 80}, "initialDelaySeconds": delay,
+               "failureThreshold": failures, "periodSeconds": period})
+    })
+}
+
+/// A container; `ephemeral` ones get a target container.
+fn container(intent: Intent, ephemeral: bool) -> BoxedStrategy<Value> {
+    (
+        (
+            prop::option::weighted(0.9, image(intent)),
+            prop::option::weighted(0.5, container_security_context()),
+            prop::option::of(resources()),
+            rarely(prop_oneof![Just(None), (1i32..65535).prop_map(Some)]),
+        ),
+        (
+            rarely(probe()),
+            rarely(probe()),
+            rarely(prop_oneof![
+                Just(json!({"name": "data", "mountPath": "C:\\data"})),
+                Just(json!({"name": "data", "mountPath": "/data", "subPath": "x",
+                            "mountPropagation": "HostToContainer"})),
+            ]),
+            rarely(Just(json!([{"name": "raw", "devicePath": "/dev/xvda"}]))),
+            unknown_fields(),
+        ),
+    )
+        .prop_map(
+            move |((image, sc, resources, port), (live, start, mount, devices, unknown))| {
+                let mut o = Map::new();
+                o.insert("name".into(), json!("placeholder"));
+                if ephemeral {
+                    o.insert("targetContainerName".into(), json!("c0"));
+                }
+                let mut set = |k: &str, v: Option<Value>| {
+                    if let Some(v) = v {
+                        o.insert(k.to_string(), v);
+                    }
+                };
+                set("image", image.map(Value::String));
+                set("securityContext", sc);
+                set("resources", resources);
+                set(
+                    "ports",
+                    port.map(|host_port| {
+                        let mut p = json!({"containerPort": 80, "protocol": "TCP"});
+                        if let Some(h) = host_port {
+                            p["hostPort"] = json!(h);
+                        }
+                        json!([p])
+                    }),
+                );
+                set("livenessProbe", live);
+                set("startupProbe", start);
+                set("volumeMounts", mount.map(|m| json!([m])));
+                set("volumeDevices", devices);
+                with_unknown(o, unknown)
+            },
+        )
+        .boxed()
+}
+
+fn pod_security_context() -> BoxedStrategy<Value> {
+    (
+        rarely(0i64..2000),
+        rarely(0i64..2000),
+        rarely(seccomp()),
+        rarely(Just(json!([{"name": "net.ipv4.ip_forward", "value": "1"}]))),
+        rarely(Just(json!({"level": "s0:c1"}))),
+        rarely(windows_options()),
+        unknown_fields(),
+    )
+        .prop_map(|(uid, fs_group, seccomp, sysctls, selinux, win, unknown)| {
+            let mut o = Map::new();
+            let mut set = |k: &str, v: Option<Value>| {
+                if let Some(v) = v {
+                    o.insert(k.to_string(), v);
+                }
+            };
+            set("runAsUser", uid.map(Value::from));
+            set("fsGroup", fs_group.map(Value::from));
+            set("seccompProfile", seccomp);
+            set("sysctls", sysctls);
+            set("seLinuxOptions", selinux);
+            set("windowsOptions", win);
+            with_unknown(o, unknown)
+        })
+        .boxed()
+}
+
+fn volume() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(json!({"name": "data", "hostPath": {"path": "C:\\data"}})),
+        Just(json!({"name": "data", "hostPath": {"path": "/var/log"}})),
+        Just(json!({"name": "pipe", "hostPath": {"path": "\\\\.\\pipe\\containerd-containerd"}})),
+        Just(json!({"name": "data", "emptyDir": {"medium": "Memory"}})),
+        Just(json!({"name": "data", "emptyDir": {}})),
+        Just(json!({"name": "data", "cephfs": {"monitors": ["10.0.0.1:6789"]}})),
+        Just(json!({"name": "data", "nfs": {"server": "nfs.example.com", "path": "/exports"}})),
+        Just(json!({"name": "data", "configMap": {"name": "cfg"}})),
+    ]
+}
+
+fn tolerations() -> impl Strategy<Value = Value> {
+    prop::collection::vec(
+        prop_oneof![
+            Just(
+                json!({"key": "os", "operator": "Equal", "value": "windows", "effect": "NoSchedule"})
+            ),
+            Just(json!({"operator": "Exists"})),
+            Just(json!({"key": "os", "operator": "Exists"})),
+            Just(json!({"key": "dedicated", "operator": "Equal", "value": "gpu"})),
+        ],
+        0..3,
+    )
+    .prop_map(Value::Array)
+}
+
+/// The OS and scheduling signals of a pod spec, written into `spec`.
+fn signals(intent: Intent) -> BoxedStrategy<Map<String, Value>> {
+    let declared = !matches!(intent, Intent::Undeclared);
+    let often = if declared { 0.5 } else { 0.1 };
+    (
+        prop::option::weighted(often, os_value(intent)),
+        prop::option::weighted(often, os_value(intent)),
+        rarely(os_value(intent)),
+        rarely(pick(&["10.0.17763", "10.0.20348", "10.0.26100"])),
+        rarely((os_value(intent), prop::bool::weighted(0.2))),
+        prop::option::of(tolerations()),
+        rarely(pick(&[
+            "runhcs-wcow-process",
+            "runhcs-wcow-hypervisor",
+            "gvisor",
+        ])),
+    )
+        .prop_map(
+            |(os, label, beta_label, build, affinity, tolerations, runtime_class)| {
+                let mut spec = Map::new();
+                if let Some(os) = os {
+                    spec.insert("os".into(), json!({"name": os}));
+                }
+                let mut selector = Map::new();
+                if let Some(v) = label {
+                    selector.insert("kubernetes.io/os".into(), json!(v));
+                }
+                if let Some(v) = beta_label {
+                    selector.insert("beta.kubernetes.io/os".into(), json!(v));
+                }
+                if let Some(v) = build {
+                    selector.insert("node.kubernetes.io/windows-build".into(), json!(v));
+                }
+                if !selector.is_empty() {
+                    spec.insert("nodeSelector".into(), Value::Object(selector));
+                }
+                if let Some((os, not_in)) = affinity {
+                    let operator = if not_in { "NotIn" } else { "In" };
+                    spec.insert(
+                        "affinity".into(),
+                        json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution":
+                            {"nodeSelectorTerms": [{"matchExpressions": [
+                                {"key": "kubernetes.io/os", "operator": operator, "values": [os]}]}]}}}),
+                    );
+                }
+                if let Some(t) = tolerations {
+                    spec.insert("tolerations".into(), t);
+                }
+                if let Some(rc) = runtime_class {
+                    spec.insert("runtimeClassName".into(), json!(rc));
+                }
+                spec
+            },
+        )
+    .boxed()
+}
+
+/// A pod spec with every container list and a spread of pod-level settings.
+fn pod_spec(intent: Intent) -> BoxedStrategy<Value> {
+    (
+        (
+            signals(intent),
+            prop::collection::vec(container(intent, false), 1..=3),
+            prop::collection::vec(container(intent, false), 0..=2),
+            prop::collection::vec(container(intent, true), 0..=1),
+        ),
+        (
+            prop::option::weighted(0.4, pod_security_context()),
+            rarely(any::<bool>()),
+            rarely(any::<bool>()),
+            rarely(any::<bool>()),
+            rarely(any::<bool>()),
+            prop::option::of(pick(&[
+                "ClusterFirst",
+                "ClusterFirstWithHostNet",
+                "Default",
+            ])),
+            rarely(volume()),
+            unknown_fields(),
+        ),
+    )
+        .prop_map(
+            |(
+                (mut spec, containers, init, ephemeral),
+                (security, host_network, host_pid, host_ipc, share, dns, volume, unknown),
+            )| {
+                let mut n = 0;
+                let mut name = |list: Vec<Value>| {
+                    let named: Vec<Value> = list
+                        .into_iter()
+                        .map(|mut c| {
+                            c["name"] = json!(format!("c{n}"));
+                            n += 1;
+                            c
+                        })
+                        .collect();
+                    Value::Array(named)
+                };
+                spec.insert("containers".into(), name(containers));
+                if !init.is_empty() {
+                    spec.insert("initContainers".into(), name(init));
+                }
+                if !ephemeral.is_empty() {
+                    spec.insert("ephemeralContainers".into(), name(ephemeral));
+                }
+                let mut set = |k: &str, v: Option<Value>| {
+                    if let Some(v) = v {
+                        spec.insert(k.to_string(), v);
+                    }
+                };
+                set("securityContext", security);
+                set("hostNetwork", host_network.map(Value::Bool));
+                set("hostPID", host_pid.map(Value::Bool));
+                set("hostIPC", host_ipc.map(Value::Bool));
+                set("shareProcessNamespace", share.map(Value::Bool));
+                set("dnsPolicy", dns.map(Value::String));
+                set("volumes", volume.map(|v| json!([v])));
+                with_unknown(spec, unknown)
+            },
+        )
+        .boxed()
+}
+
+/// A workload object of any of the eight kinds around a generated pod spec.
+fn workload() -> BoxedStrategy<(WorkloadKind, Value)> {
+    let intent = prop::sample::select(vec![Intent::Windows, Intent::Linux, Intent::Undeclared]);
+    (
+        prop::sample::select(WorkloadKind::ALL.to_vec()),
+        intent.prop_flat_map(pod_spec),
+        unknown_fields(),
+        unknown_fields(),
+    )
+        .prop_map(|(kind, spec, top, meta)| {
+            let api_version = match kind.group() {
+                "" => "v1".to_string(),
+                group => format!("{group}/v1"),
+            };
+            let mut metadata = Map::new();
+            metadata.insert("name".into(), json!("generated"));
+            metadata.insert("namespace".into(), json!("default"));
+            let template = json!({"metadata": {"labels": {"app": "generated"}}, "spec": spec});
+            let spec = match kind {
+                WorkloadKind::Pod => template["spec"].clone(),
+                WorkloadKind::CronJob => json!({"schedule": "* * * * *",
+                    "jobTemplate": {"spec": {"template": template}}}),
+                _ => {
+                    json!({"selector": {"matchLabels": {"app": "generated"}}, "template": template})
+                }
+            };
+            let mut object = Map::new();
+            object.insert("apiVersion".into(), json!(api_version));
+            object.insert("kind".into(), json!(kind.kind()));
+            object.insert("metadata".into(), with_unknown(metadata, meta));
+            object.insert("spec".into(), spec);
+            (kind, with_unknown(object, top))
+        })
+        .boxed()
+}
+
+// ---------------------------------------------------------------------------------------
+// Evaluation helpers and the independent checks
+// ---------------------------------------------------------------------------------------
+
+/// Settings under which every rule that can mutate does, and WIN-6 strips its no-ops.
+fn mutate_everything(module: &Module) -> Value {
+    let rules: Map<String, Value> = module
+        .rules
+        .iter()
+        .map(|r| r.meta())
+        .filter(|m| m.can_mutate)
+        .map(|m| (m.id.to_string(), json!("mutate")))
+        .collect();
+    let mut settings = json!({"rules": rules});
+    if module.rules.iter().any(|r| r.meta().id == "WIN-6") {
+        settings["stripLinuxNoOps"] = json!(true);
+    }
+    settings
+}
+
+fn evaluate(module: &Module, settings: &Value, kind: WorkloadKind, object: &Value) -> Evaluation {
+    let settings = module
+        .settings(settings)
+        .unwrap_or_else(|e| panic!("{}: settings {settings}: {e}", module.name));
+    evaluate_workload(module, &settings, &NoHostCalls, kind, object)
+}
+
+/// Every settings document the properties use, per module.
+fn settings_of(module: &Module) -> [Value; 2] {
+    [json!({}), mutate_everything(module)]
+}
+
+/// JSON pointers of every generated unknown field in `value`.
+fn unknown_pointers(value: &Value, at: &str, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                let token = key.replace('~', "~0").replace('/', "~1");
+                let path = format!("{at}/{token}");
+                if key.starts_with(UNKNOWN) {
+                    out.push(path);
+                } else {
+                    unknown_pointers(child, &path, out);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, child) in items.iter().enumerate() {
+                unknown_pointers(child, &format!("{at}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The pointer of the pod spec of a `kind` object.
+fn spec_pointer(kind: WorkloadKind) -> String {
+    kind.pod_spec_fields()
+        .iter()
+        .map(|f| format!("/{f}"))
+        .collect()
+}
+
+/// Linux-only security context fields that WIN-6 may strip (the API server's lists).
+const POD_LINUX_ONLY: &[&str] = &[
+    "appArmorProfile",
+    "seLinuxOptions",
+    "seccompProfile",
+    "fsGroup",
+    "fsGroupChangePolicy",
+    "sysctls",
+    "runAsUser",
+    "runAsGroup",
+    "supplementalGroups",
+    "supplementalGroupsPolicy",
+    "seLinuxChangePolicy",
+];
+const CONTAINER_LINUX_ONLY: &[&str] = &[
+    "appArmorProfile",
+    "seLinuxOptions",
+    "seccompProfile",
+    "capabilities",
+    "readOnlyRootFilesystem",
+    "privileged",
+    "allowPrivilegeEscalation",
+    "procMount",
+    "runAsUser",
+    "runAsGroup",
+];
+const CONTAINER_LISTS: &[&str] = &["containers", "initContainers", "ephemeralContainers"];
+
+/// Whether a patch path (relative to the pod spec) is a field some mutating rule names:
+/// the OS selectors and build pin (OS-1, OS-5, IMG-4), tolerations (OS-3), `os` (OS-4),
+/// `dnsPolicy` (WIN-10), Linux-only security context fields (WIN-6 strip) and container
+/// resource requests (RES-2).
+fn named_by_a_rule(relative: &str) -> bool {
+    let tokens: Vec<&str> = relative.trim_start_matches('/').split('/').collect();
+    match tokens.as_slice() {
+        ["nodeSelector"] | ["nodeSelector", _] => true,
+        ["tolerations"] | ["tolerations", _] => true,
+        ["os"] | ["os", "name"] => true,
+        ["dnsPolicy"] => true,
+        ["securityContext", field] => POD_LINUX_ONLY.contains(field),
+        [list, index, "securityContext", field] => {
+            CONTAINER_LISTS.contains(list)
+                && index.parse::<usize>().is_ok()
+                && CONTAINER_LINUX_ONLY.contains(field)
+        }
+        [list, index, "resources", "requests", ..] => {
+            CONTAINER_LISTS.contains(list) && index.parse::<usize>().is_ok()
+        }
+        _ => false,
+    }
+}
+
+/// The fields of `spec` (a pod spec) that the API server forbids on a Windows pod
+/// (`validateWindows`, see docs/notes/apiserver-os-validation.md), written from the
+/// API's lists here rather than taken from the rule crate.
+fn api_server_linux_only_fields(spec: &Value) -> Vec<String> {
+    let mut found = Vec::new();
+    if let Some(sc) = spec.get("securityContext") {
+        for field in POD_LINUX_ONLY {
+            match (field, sc.get(*field)) {
+                (_, None) | (_, Some(Value::Null)) => {}
+                (&"sysctls", Some(Value::Array(a))) if a.is_empty() => {}
+                _ => found.push(format!("securityContext.{field}")),
+            }
+        }
+    }
+    for field in ["hostPID", "hostIPC"] {
+        if spec.get(field) == Some(&Value::Bool(true)) {
+            found.push(field.to_string());
+        }
+    }
+    for field in ["hostUsers", "shareProcessNamespace"] {
+        if spec.get(field).is_some_and(|v| !v.is_null()) {
+            found.push(field.to_string());
+        }
+    }
+    for list in CONTAINER_LISTS {
+        for (i, c) in spec[list].as_array().into_iter().flatten().enumerate() {
+            let Some(sc) = c.get("securityContext") else {
+                continue;
+            };
+            for field in CONTAINER_LINUX_ONLY {
+                if sc.get(*field).is_some_and(|v| !v.is_null()) {
+                    found.push(format!("{list}[{i}].securityContext.{field}"));
+                }
+            }
+        }
+    }
+    found
+}
+
+fn pointer_of(op: &PatchOp) -> &str {
+    op.path()
+}
+
+// ---------------------------------------------------------------------------------------
+// The properties
+// ---------------------------------------------------------------------------------------
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// (1) No module panics on any generated object, natively or through the bytes
+    /// entry point (decoding, settings, evaluation and the response together).
+    #[test]
+    fn evaluation_never_panics((kind, object) in workload()) {
+        for module in MODULES {
+            for settings in settings_of(module) {
+                let evaluation = evaluate(module, &settings, kind, &object);
+                prop_assert!(evaluation.error.is_none() || evaluation.decision == Decision::Reject);
+                let payload = json!({"settings": settings, "request": {
+                    "uid": "p", "operation": "CREATE",
+                    "kind": {"group": kind.group(), "version": "v1", "kind": kind.kind()},
+                    "object": object}});
+                let answer = windows_workload_rules::policy::validate(
+                    module,
+                    &NoHostCalls,
+                    &serde_json::to_vec(&payload).unwrap(),
+                );
+                let response: Value = serde_json::from_slice(&answer).unwrap();
+                prop_assert!(response["accepted"].is_boolean(), "{}: {response}", module.name);
+            }
+        }
+    }
+
+    /// (2) A mutated object, evaluated again, yields no further patch.
+    #[test]
+    fn mutations_are_idempotent((kind, object) in workload()) {
+        for module in MODULES {
+            for settings in settings_of(module) {
+                let first = evaluate(module, &settings, kind, &object);
+                let Decision::Mutate(mutated) = &first.decision else { continue };
+                let again = evaluate(module, &settings, kind, mutated);
+                prop_assert!(
+                    !matches!(again.decision, Decision::Mutate(_)),
+                    "{} with {settings}: the mutated object was mutated again: {:?}",
+                    module.name,
+                    again.decision
+                );
+                prop_assert_eq!(again.mutations().count(), 0, "{}", module.name);
+            }
+        }
+    }
+
+    /// (3) A mutation changes only fields a rule names; every unknown field survives
+    /// at the same place with the same value.
+    #[test]
+    fn mutations_touch_only_named_fields((kind, object) in workload()) {
+        let spec = spec_pointer(kind);
+        let mut unknown = Vec::new();
+        unknown_pointers(&object, "", &mut unknown);
+        for module in MODULES {
+            for settings in settings_of(module) {
+                let evaluation = evaluate(module, &settings, kind, &object);
+                let Decision::Mutate(mutated) = &evaluation.decision else { continue };
+                for op in diff(&object, mutated) {
+                    let path = pointer_of(&op);
+                    let relative = path.strip_prefix(spec.as_str());
+                    prop_assert!(
+                        relative.is_some_and(named_by_a_rule),
+                        "{} with {settings} changed a field no rule names: {op}",
+                        module.name
+                    );
+                }
+                for pointer in &unknown {
+                    prop_assert_eq!(
+                        object.pointer(pointer),
+                        mutated.pointer(pointer),
+                        "{}: unknown field {} changed",
+                        module.name,
+                        pointer
+                    );
+                }
+            }
+        }
+    }
+
+    /// (4) A Windows pod that the pod compatibility module accepts (as it is, or as it
+    /// mutated it) carries none of the API server's Linux-only fields.
+    #[test]
+    fn accepted_windows_pods_have_no_linux_only_fields((kind, object) in workload()) {
+        for settings in [json!({}), json!({"stripLinuxNoOps": true})] {
+            let evaluation = evaluate(&POD_COMPATIBILITY, &settings, kind, &object);
+            if evaluation.target_os != Some(TargetOs::Windows) {
+                continue;
+            }
+            let admitted = match &evaluation.decision {
+                Decision::Reject => continue,
+                Decision::Accept => &object,
+                Decision::Mutate(mutated) => mutated,
+            };
+            let spec = admitted.pointer(&spec_pointer(kind)).unwrap();
+            let found = api_server_linux_only_fields(spec);
+            prop_assert!(
+                found.is_empty(),
+                "accepted with {settings}, but the API server forbids {found:?} on Windows pods"
+            );
+        }
+    }
+}
+
+/// The generator reaches what the properties are about: every kind, mutations, Windows
+/// pods accepted and rejected, and unknown fields.
+#[test]
+fn the_generator_covers_the_interesting_cases() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let mut runner = TestRunner::deterministic();
+    let strategy = workload();
+    let mut kinds = std::collections::HashSet::new();
+    let (mut mutated, mut windows_accepted, mut windows_rejected, mut with_unknown) = (0, 0, 0, 0);
+    for _ in 0..256 {
+        let (kind, object) = strategy.new_tree(&mut runner).unwrap().current();
+        kinds.insert(kind);
+        let mut unknown = Vec::new();
+        unknown_pointers(&object, "", &mut unknown);
+        with_unknown += usize::from(!unknown.is_empty());
+        let all = evaluate(MODULES[0], &mutate_everything(MODULES[0]), kind, &object);
+        mutated += usize::from(matches!(all.decision, Decision::Mutate(_)));
+        let pod = evaluate(&POD_COMPATIBILITY, &json!({}), kind, &object);
+        if pod.target_os == Some(TargetOs::Windows) {
+            if pod.decision == Decision::Reject {
+                windows_rejected += 1;
+            } else {
+                windows_accepted += 1;
+            }
+        }
+    }
+    assert_eq!(kinds.len(), 8);
+    assert!(mutated > 25, "{mutated} mutations");
+    assert!(
+        windows_accepted > 0,
+        "{windows_accepted} Windows pods accepted"
+    );
+    assert!(
+        windows_rejected > 10,
+        "{windows_rejected} Windows pods rejected"
+    );
+    assert!(
+        with_unknown > 100,
+        "{with_unknown} objects with unknown fields"
+    );
+    // Every rule id of the catalogue is known to the flagship, which the properties run.
+    assert_eq!(MODULES[0].rules.len(), ALL_RULES.len());
+}

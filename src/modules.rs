@@ -55,7 +55,8 @@ pub static RESOURCES: Module = Module {
 /// may run on the host (WIN-12).
 pub static IDENTITY: Module = Module {
     name: "windows-identity",
-    rules: &[&RunAsUserNameRule, &GmsaRule, &HostProcessAllowedRule],
+    // Catalogue order, as every module: findings are listed in the order of the rules.
+    rules: &[&HostProcessAllowedRule, &RunAsUserNameRule, &GmsaRule],
     default_actions: &[],
 };
 
@@ -144,6 +145,22 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), MODULES.len());
+    }
+
+    #[test]
+    fn every_module_lists_its_rules_in_catalogue_order() {
+        // A response lists findings in the order of the module's rules: in catalogue
+        // order, a single module and the flagship report the same findings alike.
+        let position = |id: &str| ALL_RULES.iter().position(|r| r.meta().id == id);
+        for module in MODULES {
+            let positions: Vec<Option<usize>> =
+                module.rules.iter().map(|r| position(r.meta().id)).collect();
+            assert!(
+                positions.windows(2).all(|w| w[0] < w[1]),
+                "{}: rules out of catalogue order",
+                module.name
+            );
+        }
     }
 
     #[test]

@@ -1,0 +1,311 @@
+//! End-to-end tests of the flagship module windows-workloads (every rule) in the waPC
+//! host: for the same rules and settings it decides exactly as each single module does
+//! (same answer: decision, message, warnings, mutated object), over the corpus and every
+//! module's samples; its own defaults are the documented ones; and its mutations, where
+//! rules of several modules fix the same pod, settle in one review.
+
+mod common;
+
+use serde_json::{Map, Value, json};
+use std::path::Path;
+use wapc_test_host::{
+    Decision, Input, Outcome, PolicyModule, built_policy, evaluate, evaluate_one, load_inputs,
+    workspace_root,
+};
+use windows_workload_rules::engine::Module;
+use windows_workload_rules::modules::{ALL, MODULES};
+
+fn module(name: &str) -> PolicyModule {
+    built_policy(name).unwrap_or_else(|e| panic!("{name}: {e:#}"))
+}
+
+/// The corpus and the samples of every module.
+fn inputs() -> Vec<Input> {
+    let mut inputs = common::corpus_inputs();
+    for m in MODULES {
+        let dir = workspace_root()
+            .join("policies")
+            .join(m.name)
+            .join("test_data");
+        inputs.extend(load_inputs(&dir).unwrap_or_else(|e| panic!("{}: {e:#}", dir.display())));
+    }
+    inputs
+}
+
+/// `settings` for the flagship so that it runs the rules of `single` only, each with the
+/// action `settings` gives it, else the single module's default.
+fn flagship_settings(single: &Module, settings: &Value) -> Value {
+    let mut out = settings.as_object().cloned().unwrap_or_default();
+    let given = out
+        .get("rules")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let mut rules = Map::new();
+    for rule in ALL.rules {
+        let id = rule.meta().id;
+        let action = if single.rules.iter().any(|r| r.meta().id == id) {
+            given
+                .get(id)
+                .cloned()
+                .unwrap_or_else(|| json!(single.default_action(*rule).as_str()))
+        } else {
+            json!("off")
+        };
+        rules.insert(id.to_string(), action);
+    }
+    out.insert("rules".into(), Value::Object(rules));
+    Value::Object(out)
+}
+
+/// What an answer says, for comparison: the decision with its message or mutated object,
+/// and the warnings.
+fn answer(outcome: &Outcome) -> (Decision, Vec<String>) {
+    (outcome.decision.clone(), outcome.warnings.clone())
+}
+
+fn compare(single: &Module, settings: &Value, inputs: &[Input], what: &str) -> usize {
+    let flagship = module(ALL.name);
+    let alone = module(single.name);
+    let flagship_settings = flagship_settings(single, settings);
+    let verdict = flagship.validate_settings(&flagship_settings).unwrap();
+    assert!(verdict.valid, "{what}: {:?}", verdict.message);
+    let expected = evaluate(&alone, settings, inputs);
+    let got = evaluate(&flagship, &flagship_settings, inputs);
+    let mut differences = Vec::new();
+    let mut with_findings = 0;
+    for (e, g) in expected.iter().zip(&got) {
+        assert!(
+            !e.is_error(),
+            "{what}: {} ({}): {:?}",
+            e.label,
+            e.origin,
+            e.decision
+        );
+        if !e.is_accepted() || !e.warnings.is_empty() {
+            with_findings += 1;
+        }
+        if answer(e) != answer(g) {
+            differences.push(format!(
+                "{} ({}):\n  {}: {:?} {:?}\n  flagship: {:?} {:?}",
+                e.label, e.origin, single.name, e.decision, e.warnings, g.decision, g.warnings
+            ));
+        }
+    }
+    assert!(
+        differences.is_empty(),
+        "{what}: {} of {} answers differ:\n{}",
+        differences.len(),
+        inputs.len(),
+        differences.join("\n")
+    );
+    with_findings
+}
+
+#[test]
+fn the_flagship_decides_as_each_single_module_with_default_settings() {
+    let inputs = inputs();
+    for single in &MODULES[1..] {
+        let with_findings = compare(single, &json!({}), &inputs, single.name);
+        assert!(
+            with_findings > 0,
+            "{}: no input has a finding, the comparison shows nothing",
+            single.name
+        );
+    }
+}
+
+#[test]
+fn the_flagship_decides_as_each_single_module_with_its_example_settings() {
+    let inputs = inputs();
+    for single in &MODULES[1..] {
+        let path = workspace_root()
+            .join("policies")
+            .join(single.name)
+            .join("settings.example.yaml");
+        let settings: Value =
+            serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        compare(single, &settings, &inputs, &path.display().to_string());
+    }
+}
+
+#[test]
+fn the_flagship_decides_as_each_single_module_with_every_fix_on() {
+    // Every rule that can mutate set to mutate (and WIN-6's strip opted in): the patches,
+    // where several rules fix one pod over several passes, are the same.
+    let inputs = inputs();
+    for single in &MODULES[1..] {
+        let mut rules = Map::new();
+        for rule in single.rules {
+            if rule.meta().can_mutate {
+                rules.insert(rule.meta().id.to_string(), json!("mutate"));
+            }
+        }
+        if rules.is_empty() {
+            continue;
+        }
+        let mut settings = json!({"rules": rules});
+        if single.rules.iter().any(|r| r.meta().id == "WIN-6") {
+            settings["stripLinuxNoOps"] = json!(true);
+        }
+        compare(
+            single,
+            &settings,
+            &inputs,
+            &format!("{}, every fix", single.name),
+        );
+    }
+}
+
+fn eval_file(module: &PolicyModule, settings: &Value, file: &str) -> Outcome {
+    let inputs = load_inputs(workspace_root().join(file)).unwrap();
+    assert_eq!(inputs.len(), 1, "{file}");
+    evaluate_one(module, settings, &inputs[0])
+}
+
+#[test]
+fn the_flagship_defaults_are_the_documented_ones() {
+    let flagship = module(ALL.name);
+    // RES-1 warns in the flagship (the single module rejects): a Windows Deployment
+    // without limits is mutated (OS-3, OS-4, IMG-4) and warned about.
+    let file = "policies/windows-workloads/test_data/windows-web-deployment.yaml";
+    let outcome = eval_file(&flagship, &json!({}), file);
+    assert!(outcome.is_mutated(), "{:?}", outcome.decision);
+    let res1: Vec<&String> = outcome
+        .warnings
+        .iter()
+        .filter(|w| w.starts_with("[RES-1]"))
+        .collect();
+    assert_eq!(res1.len(), 2, "{:?}", outcome.warnings);
+    let resources = module("windows-resources");
+    assert!(eval_file(&resources, &json!({}), file).is_rejected());
+    // Set back to reject, it rejects.
+    let outcome = eval_file(&flagship, &json!({"rules": {"RES-1": "reject"}}), file);
+    assert!(outcome.is_rejected(), "{:?}", outcome.decision);
+
+    // WIN-6 warns: the hardened chart on Windows is accepted with the warnings (OS-4
+    // only warns while the fields remain).
+    let file = "policies/windows-workloads/test_data/hardened-chart-windows-deployment.yaml";
+    let outcome = eval_file(&flagship, &json!({}), file);
+    assert!(outcome.is_accepted(), "{:?}", outcome.decision);
+    assert_eq!(
+        common::warning_rule_ids(&outcome),
+        ["OS-4", "WIN-6"],
+        "{:?}",
+        outcome.warnings
+    );
+
+    // ID-2 warns while the allow-list is empty.
+    let file = "policies/windows-identity/test_data/gmsa-deployment.yaml";
+    let outcome = eval_file(&flagship, &json!({}), file);
+    assert!(!outcome.is_rejected(), "{:?}", outcome.decision);
+    assert!(common::warning_rule_ids(&outcome).contains(&"ID-2".to_string()));
+
+    // Everything else keeps the catalogue's default: privileged + hostNetwork rejects.
+    let file = "policies/windows-workloads/test_data/privileged-windows-pod.yaml";
+    let outcome = eval_file(&flagship, &json!({}), file);
+    assert!(outcome.is_rejected(), "{:?}", outcome.decision);
+    assert_eq!(common::rule_ids(&outcome), ["WIN-1", "WIN-4"]);
+    let file = "policies/windows-workloads/test_data/hyperv-runtimeclass.yaml";
+    let outcome = eval_file(&flagship, &json!({}), file);
+    assert!(outcome.is_rejected(), "{:?}", outcome.decision);
+    assert_eq!(common::rule_ids(&outcome), ["RC-2"]);
+}
+
+#[test]
+fn the_flagship_samples_decide_as_its_readme_says() {
+    let flagship = module(ALL.name);
+    let settings: Value = serde_yaml::from_str(
+        &std::fs::read_to_string(
+            workspace_root().join("policies/windows-workloads/settings.example.yaml"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let dir = workspace_root().join("policies/windows-workloads/test_data");
+    let expected: &[(&str, &str, &[&str])] = &[
+        (
+            "hardened-chart-windows-deployment.yaml",
+            "mutated",
+            &["OS-4", "WIN-6"],
+        ),
+        ("hyperv-runtimeclass.yaml", "rejected", &["RC-2"]),
+        ("linux-api-deployment.yaml", "mutated", &["OS-1"]),
+        (
+            "privileged-windows-pod.yaml",
+            "rejected",
+            &["WIN-1", "WIN-4"],
+        ),
+        (
+            "windows-web-deployment-request.json",
+            "mutated",
+            &["OS-3", "OS-4", "RES-1"],
+        ),
+        (
+            "windows-web-deployment.yaml",
+            "mutated",
+            &["OS-3", "OS-4", "RES-1"],
+        ),
+    ];
+    for (file, decision, rules) in expected {
+        let inputs = load_inputs(dir.join(file)).unwrap();
+        let outcome = evaluate_one(&flagship, &settings, &inputs[0]);
+        assert_eq!(
+            outcome.decision.name(),
+            *decision,
+            "{file}: {:?}",
+            outcome.decision
+        );
+        assert_eq!(common::rule_ids(&outcome), *rules, "{file}");
+    }
+    assert_eq!(
+        wapc_test_host::input_files(&dir).unwrap().len(),
+        expected.len(),
+        "every sample has its expectation"
+    );
+}
+
+#[test]
+fn flagship_mutations_settle_in_one_review() {
+    // The flagship is where fixes of several modules meet on one pod (OS-1 pins Windows,
+    // then OS-3, OS-4, IMG-4 and WIN-6's strip apply): every mutated corpus object,
+    // reviewed again, is accepted unchanged.
+    let flagship = module(ALL.name);
+    let every_fix = json!({"stripLinuxNoOps": true, "rules": {
+        "OS-5": "mutate", "WIN-6": "mutate", "WIN-10": "mutate", "RES-2": "mutate"}});
+    let mut mutated = 0;
+    for settings in [json!({}), every_fix] {
+        for input in inputs() {
+            let outcome = evaluate_one(&flagship, &settings, &input);
+            let Decision::Mutated { mutated_object, .. } = &outcome.decision else {
+                continue;
+            };
+            mutated += 1;
+            let again = Input::from_object(mutated_object.clone(), "again").unwrap();
+            let second = evaluate_one(&flagship, &settings, &again);
+            assert!(
+                second.is_accepted(),
+                "{} ({}): {:?}",
+                outcome.label,
+                outcome.origin,
+                second.decision
+            );
+        }
+    }
+    assert!(mutated > 50, "the corpus exercises mutation ({mutated})");
+}
+
+#[test]
+fn the_flagship_accepts_every_setting_of_every_module() {
+    let flagship = module(ALL.name);
+    for m in &MODULES[1..] {
+        let path = Path::new("policies")
+            .join(m.name)
+            .join("settings.example.yaml");
+        let settings: Value =
+            serde_yaml::from_str(&std::fs::read_to_string(workspace_root().join(&path)).unwrap())
+                .unwrap();
+        let verdict = flagship.validate_settings(&settings).unwrap();
+        assert!(verdict.valid, "{}: {:?}", path.display(), verdict.message);
+    }
+}

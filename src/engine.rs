@@ -153,6 +153,7 @@ pub(crate) fn run_rules(
         settings,
         host,
         module_rules: module.rules,
+        facts: Default::default(),
     };
     let mut acted = Vec::new();
     let mut findings = Vec::new();

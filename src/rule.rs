@@ -2,6 +2,9 @@
 //! workload into findings (field path, message, optional patch).
 
 use crate::host::HostCalls;
+use crate::image_facts::{ContainerImage, container_images};
+use crate::isolation::Placement;
+use crate::linux_only::{LinuxOnlyField, linux_only_fields};
 use crate::os::OsResolution;
 use crate::patch::PatchOp;
 use crate::path::FieldPath;
@@ -10,6 +13,7 @@ use crate::workload::Workload;
 use k8s_openapi::api::node::v1::RuntimeClass;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::cell::OnceCell;
 use std::fmt;
 
 /// What a finding of a rule does to the request.
@@ -79,9 +83,45 @@ pub struct Context<'a> {
     /// The rules of the module under evaluation: a rule may leave to another rule of
     /// the module what both could report (OS-2 leaves image conflicts to IMG-1).
     pub module_rules: &'a [&'a dyn Rule],
+    /// What several rules derive from the workload, worked out once per pass: read it
+    /// through [`Context::container_images`], [`Context::placement`] and
+    /// [`Context::linux_only_fields`].
+    pub facts: PassFacts<'a>,
 }
 
-impl Context<'_> {
+/// Facts that several rules derive from the workload (the images of every container,
+/// the pod's build pins and isolation, its Linux-only fields), each worked out at most
+/// once per pass however many rules read it.
+#[derive(Default)]
+pub struct PassFacts<'a> {
+    /// Without and with registry lookups.
+    images: [OnceCell<Vec<ContainerImage<'a>>>; 2],
+    placement: OnceCell<Placement>,
+    linux_only: OnceCell<Vec<LinuxOnlyField>>,
+}
+
+impl<'a> Context<'a> {
+    /// The images of every container (see [`container_images`]); with `lookup`, those the
+    /// reference and mappings do not tell are looked up when `imageLookup.enabled`.
+    pub fn container_images(&self, lookup: bool) -> &[ContainerImage<'a>] {
+        let lookup = lookup && self.settings.image_lookup.enabled;
+        self.facts.images[usize::from(lookup)]
+            .get_or_init(|| container_images(self.workload, self.settings, self.host, lookup))
+    }
+
+    /// The pod's Windows build pins and isolation (see [`Placement::of`]).
+    pub fn placement(&self) -> &Placement {
+        self.facts
+            .placement
+            .get_or_init(|| Placement::of(self.workload, self.settings))
+    }
+
+    /// Every Linux-only field the pod sets (see [`linux_only_fields`]).
+    pub fn linux_only_fields(&self) -> &[LinuxOnlyField] {
+        self.facts
+            .linux_only
+            .get_or_init(|| linux_only_fields(self.workload))
+    }
     /// Whether the module runs the rule `id` (it carries it and its action is not `off`).
     pub fn runs(&self, id: &str) -> bool {
         self.module_rules

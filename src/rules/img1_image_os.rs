@@ -22,7 +22,6 @@
 //! `InvalidImageName`, and its OS cannot be checked), and a failed registry lookup, which
 //! warns or rejects as `imageLookup.onFailure` says.
 
-use crate::image_facts::container_images;
 use crate::os::{Os, OsResolution, TargetOs};
 use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
 use crate::settings::LookupFailure;
@@ -62,8 +61,7 @@ impl Rule for ImageOsRule {
 
     fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>) {
         let pod = pod_os(ctx.os);
-        let images = container_images(ctx.workload, ctx.settings, ctx.host, pod.is_some());
-        for image in &images {
+        for image in ctx.container_images(pod.is_some()) {
             if let Err(e) = &image.reference {
                 findings.push(
                     Finding::new(

@@ -10,8 +10,6 @@
 //! [`crate::isolation`]).
 
 use crate::image::WindowsBuild;
-use crate::image_facts::container_images;
-use crate::isolation::Placement;
 use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
 use std::collections::BTreeSet;
 
@@ -37,14 +35,14 @@ impl Rule for MixedBuildsRule {
     }
 
     fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>) {
-        let images = container_images(ctx.workload, ctx.settings, ctx.host, true);
+        let images = ctx.container_images(true);
         let mut known = images
             .iter()
             .filter_map(|image| image.windows_builds().map(|b| (image, b)));
         let Some((first, first_builds)) = known.next() else {
             return;
         };
-        let host_process = Placement::of(ctx.workload, ctx.settings).host_process;
+        let host_process = ctx.placement().host_process;
         let mut common = first_builds.clone();
         let mut agreeing = vec![first];
         for (image, builds) in known {

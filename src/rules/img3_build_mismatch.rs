@@ -17,7 +17,6 @@
 //! HostProcess pods run on the host itself: their findings are advisory.
 
 use crate::image::WindowsBuild;
-use crate::image_facts::container_images;
 use crate::isolation::{AllowedBuilds, Isolation, Placement};
 use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
 use crate::rules::img2_mixed_builds::list_builds;
@@ -51,12 +50,12 @@ impl Rule for BuildMismatchRule {
     }
 
     fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>) {
-        let placement = Placement::of(ctx.workload, ctx.settings);
+        let placement = ctx.placement();
         let mut found = Vec::new();
         let hosts = match placement.allowed_builds() {
             AllowedBuilds::Builds(hosts) if hosts.is_empty() => {
-                excluding_pins(&placement, &mut found);
-                finish(found, &placement, findings);
+                excluding_pins(placement, &mut found);
+                finish(found, placement, findings);
                 return;
             }
             AllowedBuilds::Builds(hosts) => Some((hosts, true)),
@@ -75,7 +74,7 @@ impl Rule for BuildMismatchRule {
         let runs = |host: WindowsBuild, builds: &BTreeSet<WindowsBuild>| {
             builds.iter().any(|image| isolation.runs(host, *image))
         };
-        for image in container_images(ctx.workload, ctx.settings, ctx.host, true) {
+        for image in ctx.container_images(true) {
             let Some(builds) = image.windows_builds() else {
                 continue;
             };
@@ -131,7 +130,7 @@ impl Rule for BuildMismatchRule {
                 _ => {}
             }
         }
-        finish(found, &placement, findings);
+        finish(found, placement, findings);
     }
 }
 

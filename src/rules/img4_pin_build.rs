@@ -17,8 +17,7 @@
 
 use crate::fix::set_map_entry;
 use crate::image::WindowsBuild;
-use crate::image_facts::container_images;
-use crate::isolation::{Isolation, Placement, WINDOWS_BUILD_LABEL};
+use crate::isolation::{Isolation, WINDOWS_BUILD_LABEL};
 use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
 use crate::rules::img2_mixed_builds::list_builds;
 use std::collections::BTreeSet;
@@ -40,17 +39,17 @@ impl Rule for PinBuildRule {
     }
 
     fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>) {
-        let placement = Placement::of(ctx.workload, ctx.settings);
+        let placement = ctx.placement();
         if placement.is_pinned()
             || placement.host_process
             || placement.isolation == Isolation::HyperV
         {
             return;
         }
-        let images = container_images(ctx.workload, ctx.settings, ctx.host, true);
+        let images = ctx.container_images(true);
         let mut usable: Option<BTreeSet<WindowsBuild>> = None;
         let mut voters = Vec::new();
-        for image in &images {
+        for image in images {
             let Some(builds) = image.windows_builds() else {
                 continue;
             };

@@ -5,7 +5,6 @@
 //! sets `os.name`, but only when the pod has no Linux-only field left, since the API
 //! server would then reject the pod; otherwise the rule warns and names the fields.
 
-use crate::linux_only::linux_only_fields;
 use crate::patch::PatchOp;
 use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
 use serde_json::json;
@@ -31,7 +30,7 @@ impl Rule for MissingOsNameRule {
             return;
         }
         let path = ctx.workload.spec_field("os").field("name");
-        let blocking = linux_only_fields(ctx.workload);
+        let blocking = ctx.linux_only_fields();
         if blocking.is_empty() {
             findings.push(
                 Finding::new(

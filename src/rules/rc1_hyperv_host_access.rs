@@ -6,7 +6,7 @@
 //! (`runtimeClasses.<name>.handler: runhcs-wcow-hypervisor`, or `isolation: hyperv`).
 
 use crate::host_process::{container_host_process, pod_host_process};
-use crate::isolation::{Isolation, Placement};
+use crate::isolation::Isolation;
 use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
 
 pub struct HyperVHostAccessRule;
@@ -26,11 +26,11 @@ impl Rule for HyperVHostAccessRule {
     }
 
     fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>) {
-        let placement = Placement::of(ctx.workload, ctx.settings);
+        let placement = ctx.placement();
         if placement.isolation != Isolation::HyperV {
             return;
         }
-        let why = placement.isolation_reason.unwrap_or_default();
+        let why = placement.isolation_reason.clone().unwrap_or_default();
         let workload = ctx.workload;
         if pod_host_process(workload) == Some(true) {
             findings.push(Finding::new(

@@ -8,7 +8,6 @@
 //! The fields come from [`crate::linux_only::linux_only_fields`], the one list of them;
 //! WIN-6 reports the rest of that list. `hostNetwork` is WIN-4's.
 
-use crate::linux_only::linux_only_fields;
 use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
 
 pub struct HostNamespacesRule;
@@ -32,13 +31,13 @@ impl Rule for HostNamespacesRule {
     }
 
     fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>) {
-        for field in linux_only_fields(ctx.workload) {
+        for field in ctx.linux_only_fields() {
             if !HOST_NAMESPACE_FIELDS.contains(&field.field) {
                 continue;
             }
             findings.push(Finding::new(
                 META.id,
-                field.path,
+                field.path.clone(),
                 format!(
                     "{}: {} asks for a Linux namespace that Windows does not have; the API server rejects the field on a windows pod",
                     field.field, field.value

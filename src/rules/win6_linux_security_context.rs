@@ -26,7 +26,6 @@
 //! OS-4 adds it only once no Linux-only field remains, in the next pass.
 
 use crate::fix::remove_field;
-use crate::linux_only::linux_only_fields;
 use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
 use crate::rules::win3_host_namespaces::HOST_NAMESPACE_FIELDS;
 
@@ -58,7 +57,7 @@ impl Rule for LinuxSecurityContextRule {
     fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>) {
         let strip_opted_in = ctx.settings.strip_linux_no_ops;
         let strips = strip_opted_in || ctx.settings.action_of(self) == Action::Mutate;
-        for field in linux_only_fields(ctx.workload) {
+        for field in ctx.linux_only_fields() {
             let owned_elsewhere = HOST_NAMESPACE_FIELDS.contains(&field.field)
                 || (!field.no_op && matches!(field.field, "privileged" | "capabilities"));
             if owned_elsewhere {
@@ -67,7 +66,7 @@ impl Rule for LinuxSecurityContextRule {
             if !field.no_op {
                 findings.push(Finding::new(
                     META.id,
-                    field.path,
+                    field.path.clone(),
                     format!(
                         "{}: {} is Linux-only{}: Windows ignores it, and the API server rejects the field on a windows pod",
                         field.field,
@@ -89,7 +88,7 @@ impl Rule for LinuxSecurityContextRule {
                 )
             };
             let patch = vec![remove_field(&field.path)];
-            let finding = Finding::new(META.id, field.path, message);
+            let finding = Finding::new(META.id, field.path.clone(), message);
             findings.push(if strip_opted_in {
                 finding.with_opted_in_patch(patch)
             } else {

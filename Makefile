@@ -7,13 +7,23 @@
 #   make push       kwctl push each annotated module to $(REGISTRY) (needs kwctl)
 #   make check-versions  Cargo.toml, metadata.yml and artifacthub-pkg.yml agree
 #   make rules-doc  regenerate docs/rules.md from the rule registry
-#   make bench      evaluation time and size of each module in the waPC host
+#   make bench      evaluation time (waPC host and native) and size of each module
+#   make fuzz       run each fuzz target for FUZZ_SECONDS (libFuzzer, coverage-guided)
 
 CARGO       ?= cargo
 TARGET      := wasm32-wasip1
 RELEASE_DIR := target/$(TARGET)/release
 POLICIES    := $(notdir $(wildcard policies/*))
 MODULES     := $(foreach p,$(POLICIES),$(RELEASE_DIR)/$(subst -,_,$(p)).wasm)
+# The shipped modules: cargo's, shrunk by binaryen's wasm-opt when it is installed
+# (Debian: apt-get install binaryen), else copied as they are. Tests, benchmarks, run,
+# annotate and push use these.
+DIST        := target/modules
+SHIPPED     := $(foreach p,$(POLICIES),$(DIST)/$(subst -,_,$(p)).wasm)
+WASM_OPT    ?= wasm-opt
+# The features rustc enables for wasm32-wasip1, so that wasm-opt accepts the module.
+WASM_OPT_FLAGS := -Oz --strip-debug --strip-producers --enable-bulk-memory --enable-sign-ext \
+	--enable-mutable-globals --enable-nontrapping-float-to-int
 ANNOTATED   := target/annotated
 CORPUS      := tests/corpus
 EVAL        := $(CARGO) run --quiet --release -p wapc-test-host --bin policy-eval --
@@ -25,7 +35,7 @@ REGISTRY    ?=
 FLAGSHIP    := windows-workloads
 
 .PHONY: all build setup run run-corpus test e2e unit fmt lint annotate push check-versions \
-	check-kwctl rules-doc bench clean
+	check-kwctl rules-doc bench fuzz clean
 
 all: build
 
@@ -34,13 +44,24 @@ setup:
 
 build: setup
 	$(CARGO) build --release --target $(TARGET) $(foreach p,$(POLICIES),-p $(p))
-	@ls -l $(MODULES)
+	@$(MAKE) --no-print-directory -s $(SHIPPED)
+	@ls -l $(SHIPPED)
+
+$(DIST)/%.wasm: $(RELEASE_DIR)/%.wasm
+	@mkdir -p $(DIST)
+	@if command -v $(WASM_OPT) >/dev/null 2>&1 && $(WASM_OPT) $(WASM_OPT_FLAGS) $< -o $@.tmp; then \
+	  mv $@.tmp $@; \
+	  echo "$@: $$(wc -c < $<) bytes, $$(wc -c < $@) after wasm-opt -Oz"; \
+	else \
+	  rm -f $@.tmp; cp $< $@; \
+	  echo "$@: $$(wc -c < $@) bytes, not optimized ($(WASM_OPT) from binaryen is not installed or failed)"; \
+	fi
 
 # The main job: every module evaluates its own sample manifests with its example settings.
 run: build
 	@for p in $(POLICIES); do \
 	  echo "=== $$p"; \
-	  $(EVAL) --module $(RELEASE_DIR)/$$(echo $$p | tr - _).wasm \
+	  $(EVAL) --module $(DIST)/$$(echo $$p | tr - _).wasm \
 	    --settings policies/$$p/settings.example.yaml policies/$$p/test_data || exit $$?; \
 	done
 
@@ -48,19 +69,19 @@ run: build
 run-corpus: build
 	@for p in $(POLICIES); do \
 	  echo "=== $$p"; \
-	  $(EVAL) --module $(RELEASE_DIR)/$$(echo $$p | tr - _).wasm $(CORPUS) || exit $$?; \
+	  $(EVAL) --module $(DIST)/$$(echo $$p | tr - _).wasm $(CORPUS) || exit $$?; \
 	done
 
 # Unit tests of the rule crate and the end-to-end tests (which build the modules
-# themselves, or use WASM_MODULES_DIR when it is set).
+# themselves, or use WASM_MODULES_DIR when it is set: here, the shipped modules).
 test: build
-	WASM_MODULES_DIR=$(CURDIR)/$(RELEASE_DIR) $(CARGO) test --workspace
+	WASM_MODULES_DIR=$(CURDIR)/$(DIST) $(CARGO) test --workspace
 
 unit:
 	$(CARGO) test -p windows-workload-rules
 
 e2e: build
-	WASM_MODULES_DIR=$(CURDIR)/$(RELEASE_DIR) $(CARGO) test -p wapc-test-host
+	WASM_MODULES_DIR=$(CURDIR)/$(DIST) $(CARGO) test -p wapc-test-host
 
 fmt:
 	$(CARGO) fmt --all
@@ -87,7 +108,7 @@ annotate: check-kwctl check-versions build
 	  m=$$(echo $$p | tr - _); \
 	  if [ $$p = $(FLAGSHIP) ]; then md=metadata.yml; else md=policies/$$p/metadata.yml; fi; \
 	  kwctl annotate -m $$md -u policies/$$p/README.md \
-	    -o $(ANNOTATED)/$$m.wasm $(RELEASE_DIR)/$$m.wasm; \
+	    -o $(ANNOTATED)/$$m.wasm $(DIST)/$$m.wasm; \
 	  echo "annotated $(ANNOTATED)/$$m.wasm with $$md"; \
 	done
 
@@ -105,8 +126,41 @@ push:
 rules-doc:
 	$(CARGO) run --quiet -p windows-workload-rules --bin rules-doc
 
+# The shipped modules in the waPC host and their rule-crate twins natively; the tables
+# of the README's performance section come from `make bench BENCH_ARGS=--markdown`.
 bench: build
-	$(CARGO) bench -p wapc-test-host
+	WASM_MODULES_DIR=$(CURDIR)/$(DIST) $(CARGO) bench -p wapc-test-host -- $(BENCH_ARGS)
+
+# Coverage-guided fuzzing with libFuzzer (libfuzzer-sys), instrumented with LLVM's
+# SanitizerCoverage through stable rustc flags (no sanitizer, no nightly): what
+# `cargo fuzz run --sanitizer none` does. The seeds come from tests/corpus and the
+# modules' settings; a crash stops make with the input in fuzz/artifacts/<target>/.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := validate_bytes structured_workload
+FUZZ_TRIPLE  := $(shell rustc -vV | sed -n 's/^host: //p')
+FUZZ_RUSTFLAGS := --cfg fuzzing -Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
+	-Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
+	-Cllvm-args=-sanitizer-coverage-trace-compares -Cdebug-assertions -Coverflow-checks
+fuzz:
+	cd fuzz && $(CARGO) run --quiet --release --bin seed_corpus
+	cd fuzz && RUSTFLAGS="$(FUZZ_RUSTFLAGS)" $(CARGO) build --release --target $(FUZZ_TRIPLE) \
+	  $(foreach t,$(FUZZ_TARGETS),--bin $(t))
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  case $$t in validate_bytes) len=65536;; *) len=1024;; esac; \
+	  mkdir -p fuzz/artifacts/$$t; \
+	  echo "=== $$t: $(FUZZ_SECONDS) s"; \
+	  status=0; fuzz/target/$(FUZZ_TRIPLE)/release/$$t fuzz/corpus/$$t \
+	    -max_total_time=$(FUZZ_SECONDS) -max_len=$$len -len_control=0 -timeout=10 \
+	    -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=fuzz/artifacts/$$t/ \
+	    > fuzz/artifacts/$$t.log 2>&1 || status=$$?; \
+	  grep -E '^(#[0-9]+[[:space:]]+(INITED|DONE)|stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb)|Done)' \
+	    fuzz/artifacts/$$t.log || true; \
+	  if [ $$status -ne 0 ]; then \
+	    tail -n 40 fuzz/artifacts/$$t.log; \
+	    echo "$$t found a failure (exit $$status): the input is in fuzz/artifacts/$$t/; keep it in tests/fuzz-regressions/"; \
+	    exit $$status; \
+	  fi; \
+	done
 
 clean:
 	$(CARGO) clean

@@ -1,38 +1,70 @@
-//! Evaluation latency of the built policy modules in the native waPC host.
+//! Evaluation time and size of the policy modules: in the native waPC host (wasmtime,
+//! each module compiled once and one instance reused, as PolicyServer does) and natively
+//! in the rule crate (`windows_workload_rules::policy::validate`, the function the
+//! module's `validate` entry point calls, on the same request bytes).
 //!
-//! `cargo bench -p wapc-test-host [-- [--json] [--settings FILE] [MODULE.wasm...]]`
+//! `make bench`, or `cargo bench -p wapc-test-host [-- [--json|--markdown] [--settings FILE] [MODULE.wasm...]]`
 //!
-//! Modules: the paths given, else `BENCH_MODULES` (paths separated by `:`),
-//! else every `target/wasm32-wasip1/release/*.wasm`. Each module is compiled
-//! once and one instance is reused; for each sample input `validate` runs a
-//! warm-up, then timed iterations (about 0.4 s per sample, 20 to 2000
-//! iterations). Reports median, p90 and mean in microseconds, and the module
-//! size, as a table on stdout (`--json`: one JSON array instead).
+//! Modules: the paths given, else `BENCH_MODULES` (paths separated by `:`), else every
+//! `*.wasm` in `WASM_MODULES_DIR` (what `make bench` sets: the shipped modules), else in
+//! `target/wasm32-wasip1/release/`. A module's native twin is the rule crate's module of
+//! the same name. Samples: a small Pod, two typical Deployments of the corpus (a Linux
+//! one, kube-state-metrics, and a Windows one), and Windows pods of 1, 10 and 100
+//! containers. For each, `validate` runs a warm-up, then timed iterations (about 0.4 s,
+//! 20 to 5000 iterations); the table gives medians in microseconds and the ratio
+//! wasm / native, then the summaries the performance targets are about.
 
 use serde_json::{Value, json};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use wapc_test_host::{Input, PolicyModule, decide, load_inputs, release_dir, workspace_root};
+use wapc_test_host::{
+    Input, MODULES_DIR_ENV, PolicyModule, decide, load_inputs, release_dir, workspace_root,
+};
+use windows_workload_rules::engine::Module;
+use windows_workload_rules::host::NoHostCalls;
+use windows_workload_rules::modules::MODULES;
 
 const WARM_UP: usize = 10;
 const MIN_ITERATIONS: usize = 20;
-const MAX_ITERATIONS: usize = 2000;
+const MAX_ITERATIONS: usize = 5000;
 const BUDGET: Duration = Duration::from_millis(400);
 
+#[derive(Clone, Copy, PartialEq)]
+enum Format {
+    Table,
+    Json,
+    Markdown,
+}
+
 struct Options {
-    json: bool,
+    format: Format,
     settings: Value,
     modules: Vec<PathBuf>,
 }
 
+fn wasm_files(dir: &Path) -> Vec<PathBuf> {
+    let mut modules: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "wasm"))
+                .collect()
+        })
+        .unwrap_or_default();
+    modules.sort();
+    modules
+}
+
 fn options() -> Result<Options, String> {
-    let mut json = false;
+    let mut format = Format::Table;
     let mut settings = json!({});
     let mut modules = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--json" => json = true,
+            "--json" => format = Format::Json,
+            "--markdown" => format = Format::Markdown,
             // Passed by `cargo bench` to every bench target.
             "--bench" => {}
             "--settings" => {
@@ -43,7 +75,7 @@ fn options() -> Result<Options, String> {
                     serde_yaml::from_str(&text).map_err(|e| format!("cannot parse {path}: {e}"))?;
             }
             "-h" | "--help" => {
-                return Err("usage: cargo bench -p wapc-test-host -- [--json] [--settings FILE] [MODULE.wasm...]".into());
+                return Err("usage: cargo bench -p wapc-test-host -- [--json|--markdown] [--settings FILE] [MODULE.wasm...]".into());
             }
             other if other.starts_with('-') => eprintln!("bench: ignoring option {other}"),
             path => modules.push(PathBuf::from(path)),
@@ -59,17 +91,15 @@ fn options() -> Result<Options, String> {
             .collect();
     }
     if modules.is_empty()
-        && let Ok(entries) = std::fs::read_dir(release_dir())
+        && let Some(dir) = std::env::var_os(MODULES_DIR_ENV).filter(|d| !d.is_empty())
     {
-        modules = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "wasm"))
-            .collect();
-        modules.sort();
+        modules = wasm_files(Path::new(&dir));
+    }
+    if modules.is_empty() {
+        modules = wasm_files(&release_dir());
     }
     Ok(Options {
-        json,
+        format,
         settings,
         modules,
     })
@@ -82,13 +112,14 @@ fn container(i: usize) -> Value {
         "ports": [{"containerPort": 8080 + i, "protocol": "TCP"}],
         "env": [{"name": "INDEX", "value": i.to_string()}],
         "resources": {
-            "requests": {"cpu": "250m", "memory": "512Mi"},
+            "requests": {"cpu": "500m", "memory": "1Gi"},
             "limits": {"cpu": "500m", "memory": "1Gi"}
         },
         "securityContext": {"windowsOptions": {"runAsUserName": "ContainerUser"}}
     })
 }
 
+/// A Windows pod that every module accepts as it is, with `containers` containers.
 fn windows_pod(containers: usize) -> Value {
     json!({
         "apiVersion": "v1",
@@ -96,11 +127,34 @@ fn windows_pod(containers: usize) -> Value {
         "metadata": {"name": format!("windows-pod-{containers}"), "namespace": "bench", "labels": {"app": "bench"}},
         "spec": {
             "os": {"name": "windows"},
-            "nodeSelector": {"kubernetes.io/os": "windows"},
+            "nodeSelector": {"kubernetes.io/os": "windows", "node.kubernetes.io/windows-build": "10.0.20348"},
             "tolerations": [{"key": "os", "operator": "Equal", "value": "windows", "effect": "NoSchedule"}],
             "containers": (0..containers).map(container).collect::<Vec<_>>()
         }
     })
+}
+
+const SMALL: &str = "small pod";
+const LINUX_DEPLOYMENT: &str = "deployment (linux)";
+const WINDOWS_DEPLOYMENT: &str = "deployment (windows)";
+
+fn pods(n: usize) -> String {
+    format!("windows pod x{n}")
+}
+
+fn corpus_sample(relative: &str) -> Option<Input> {
+    let path = workspace_root().join("tests/corpus").join(relative);
+    match load_inputs(&path) {
+        Ok(mut inputs) if !inputs.is_empty() => Some(inputs.remove(0)),
+        Ok(_) => {
+            eprintln!("bench: no object in {}: sample skipped", path.display());
+            None
+        }
+        Err(e) => {
+            eprintln!("bench: {e:#}: sample skipped");
+            None
+        }
+    }
 }
 
 /// (sample name, input)
@@ -113,47 +167,72 @@ fn samples() -> Vec<(String, Input)> {
         "spec": {"containers": [{"name": "nginx", "image": "nginx:1.27"}]}
     });
     if let Ok(input) = Input::from_object(small, "small-pod") {
-        samples.push(("small pod".to_owned(), input));
+        samples.push((SMALL.to_owned(), input));
     }
-    let corpus = workspace_root().join(
-        "../shared/corpus/kubernetes__kube-state-metrics/examples__standard__deployment.yaml",
-    );
-    match load_inputs(&corpus) {
-        Ok(mut inputs) if !inputs.is_empty() => {
-            samples.push(("ksm deployment".to_owned(), inputs.remove(0)));
+    for (name, file) in [
+        (
+            LINUX_DEPLOYMENT,
+            "kubernetes__kube-state-metrics/examples__standard__deployment.yaml",
+        ),
+        (
+            WINDOWS_DEPLOYMENT,
+            "JanneMattila__playground-aks-windows/deploy__demo__deployment.yaml",
+        ),
+    ] {
+        if let Some(input) = corpus_sample(file) {
+            samples.push((name.to_owned(), input));
         }
-        Ok(_) => eprintln!("bench: no object in {}: sample skipped", corpus.display()),
-        Err(e) => eprintln!("bench: {e:#}: sample skipped"),
     }
     for n in [1, 10, 100] {
         if let Ok(input) = Input::from_object(windows_pod(n), &format!("windows-pod-{n}")) {
-            samples.push((format!("windows pod x{n}"), input));
+            samples.push((pods(n), input));
         }
     }
     samples
 }
 
-struct Stats {
-    iterations: usize,
-    median_us: f64,
-    p90_us: f64,
-    mean_us: f64,
+fn median_us(mut f: impl FnMut()) -> (usize, f64) {
+    for _ in 0..WARM_UP {
+        f();
+    }
+    let mut times = Vec::new();
+    let begin = Instant::now();
+    while times.len() < MAX_ITERATIONS && (times.len() < MIN_ITERATIONS || begin.elapsed() < BUDGET)
+    {
+        let t = Instant::now();
+        f();
+        times.push(t.elapsed());
+    }
+    times.sort();
+    let median = times[(times.len() - 1) / 2];
+    (times.len(), median.as_secs_f64() * 1e6)
 }
 
-fn stats(mut times: Vec<Duration>) -> Stats {
-    times.sort();
-    let us = |d: Duration| d.as_secs_f64() * 1e6;
-    let n = times.len();
-    let at = |q: f64| {
-        let rank = ((n as f64) * q).ceil() as usize;
-        us(times[rank.clamp(1, n) - 1])
-    };
-    Stats {
-        iterations: n,
-        median_us: at(0.5),
-        p90_us: at(0.9),
-        mean_us: times.iter().map(|d| us(*d)).sum::<f64>() / n as f64,
+struct Row {
+    module: String,
+    rules: Option<usize>,
+    size: usize,
+    sample: String,
+    payload_bytes: usize,
+    decision: &'static str,
+    iterations: usize,
+    wasm_us: f64,
+    native_us: Option<f64>,
+}
+
+impl Row {
+    fn ratio(&self) -> Option<f64> {
+        self.native_us.map(|n| self.wasm_us / n)
     }
+}
+
+/// The rule crate's module that a `.wasm` file was built from (file stem
+/// `windows_pod_compatibility` for module `windows-pod-compatibility`).
+fn native_twin(stem: &str) -> Option<&'static Module> {
+    MODULES
+        .iter()
+        .copied()
+        .find(|m| m.name.replace('-', "_") == stem)
 }
 
 fn main() {
@@ -173,12 +252,6 @@ fn main() {
     }
     let samples = samples();
     let mut rows = Vec::new();
-    if !options.json {
-        println!(
-            "{:<28} {:>10} {:<18} {:<9} {:>6} {:>11} {:>11} {:>11}",
-            "module", "bytes", "sample", "decision", "iters", "median µs", "p90 µs", "mean µs"
-        );
-    }
     for path in &options.modules {
         let start = Instant::now();
         let module = match PolicyModule::load(path) {
@@ -211,9 +284,17 @@ fn main() {
                 continue;
             }
         }
-        if !options.json {
-            eprintln!("{}: compiled in {compile_ms:.0} ms", module.name());
-        }
+        let twin = native_twin(module.name());
+        eprintln!(
+            "bench: {} ({} bytes) compiled in {compile_ms:.0} ms{}",
+            module.name(),
+            module.size_bytes(),
+            if twin.is_some() {
+                ""
+            } else {
+                "; no native twin in the rule crate"
+            }
+        );
         for (sample, input) in &samples {
             let request = input.validation_request(&options.settings);
             let payload = serde_json::to_vec(&request).unwrap_or_default();
@@ -221,52 +302,198 @@ fn main() {
                 Ok(response) => decide(input.object(), &response).name(),
                 Err(_) => "error",
             };
-            for _ in 0..WARM_UP {
+            let (iterations, wasm_us) = median_us(|| {
                 let _ = instance.validate_raw(&payload);
-            }
-            let mut times = Vec::new();
-            let begin = Instant::now();
-            while times.len() < MAX_ITERATIONS
-                && (times.len() < MIN_ITERATIONS || begin.elapsed() < BUDGET)
+            });
+            let native_us = twin.map(|m| {
+                median_us(|| {
+                    std::hint::black_box(windows_workload_rules::policy::validate(
+                        m,
+                        &NoHostCalls,
+                        std::hint::black_box(&payload),
+                    ));
+                })
+                .1
+            });
+            rows.push(Row {
+                module: module.name().to_owned(),
+                rules: twin.map(|m| m.rules.len()),
+                size: module.size_bytes(),
+                sample: sample.clone(),
+                payload_bytes: payload.len(),
+                decision,
+                iterations,
+                wasm_us,
+                native_us,
+            });
+        }
+    }
+    match options.format {
+        Format::Json => print_json(&rows),
+        Format::Table => print_table(&rows),
+        Format::Markdown => print_markdown(&rows),
+    }
+    print_summaries(&rows, options.format);
+}
+
+fn print_json(rows: &[Row]) {
+    let rows: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "module": r.module, "rules": r.rules, "size_bytes": r.size, "sample": r.sample,
+                "payload_bytes": r.payload_bytes, "decision": r.decision,
+                "iterations": r.iterations, "wasm_median_us": r.wasm_us,
+                "native_median_us": r.native_us, "ratio": r.ratio(),
+            })
+        })
+        .collect();
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&Value::Array(rows)).unwrap_or_default()
+    );
+}
+
+fn show(value: Option<f64>, precision: usize) -> String {
+    value.map_or_else(|| "-".to_owned(), |v| format!("{v:.precision$}"))
+}
+
+fn print_table(rows: &[Row]) {
+    println!(
+        "{:<30} {:>9} {:<20} {:<9} {:>6} {:>11} {:>11} {:>6}",
+        "module", "bytes", "sample", "decision", "iters", "wasm µs", "native µs", "ratio"
+    );
+    for r in rows {
+        println!(
+            "{:<30} {:>9} {:<20} {:<9} {:>6} {:>11.1} {:>11} {:>6}",
+            r.module,
+            r.size,
+            r.sample,
+            r.decision,
+            r.iterations,
+            r.wasm_us,
+            show(r.native_us, 1),
+            show(r.ratio(), 2)
+        );
+    }
+}
+
+fn find<'a>(rows: &'a [Row], module: &str, sample: &str) -> Option<&'a Row> {
+    rows.iter()
+        .find(|r| r.module == module && r.sample == sample)
+}
+
+/// One line per module: size, then wasm / native / ratio on the small pod, the two
+/// deployments and the 100-container pod.
+fn print_markdown(rows: &[Row]) {
+    let mut modules: Vec<&str> = rows.iter().map(|r| r.module.as_str()).collect();
+    modules.dedup();
+    let columns = [SMALL, LINUX_DEPLOYMENT, WINDOWS_DEPLOYMENT, &pods(100)];
+    println!(
+        "| module | rules | size (bytes) | {} |",
+        columns
+            .iter()
+            .map(|c| format!("{c}: wasm / native µs (ratio)"))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    println!("|---|---:|---:|{}", "---:|".repeat(columns.len()));
+    for module in modules {
+        let first = rows.iter().find(|r| r.module == module);
+        let cells: Vec<String> = columns
+            .iter()
+            .map(|sample| match find(rows, module, sample) {
+                Some(r) => format!(
+                    "{:.1} / {} ({})",
+                    r.wasm_us,
+                    show(r.native_us, 1),
+                    show(r.ratio(), 2)
+                ),
+                None => "-".to_owned(),
+            })
+            .collect();
+        println!(
+            "| `{module}` | {} | {} | {} |",
+            first
+                .and_then(|r| r.rules)
+                .map_or_else(|| "-".to_owned(), |n| n.to_string()),
+            first.map_or(0, |r| r.size),
+            cells.join(" | ")
+        );
+    }
+}
+
+/// The figures the performance targets are about.
+fn print_summaries(rows: &[Row], format: Format) {
+    if format == Format::Json {
+        return;
+    }
+    let mut modules: Vec<&str> = rows.iter().map(|r| r.module.as_str()).collect();
+    modules.dedup();
+    println!();
+    println!("Growth with the number of containers (wasm median µs; per added container):");
+    println!(
+        "| module | 1 container | 10 containers | 100 containers | µs per container (10→100) | t(100) / t(10) |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
+    for module in &modules {
+        let at = |n| find(rows, module, &pods(n)).map(|r| r.wasm_us);
+        if let (Some(t1), Some(t10), Some(t100)) = (at(1), at(10), at(100)) {
+            println!(
+                "| `{module}` | {t1:.1} | {t10:.1} | {t100:.1} | {:.2} | {:.2} |",
+                (t100 - t10) / 90.0,
+                t100 / t10
+            );
+        }
+    }
+
+    let largest_ratio = rows
+        .iter()
+        .filter_map(|r| r.ratio().map(|x| (x, r)))
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    if let Some((ratio, r)) = largest_ratio {
+        println!();
+        println!(
+            "Largest wasm / native ratio: {ratio:.2} ({} on {}; target: at most 3)",
+            r.module, r.sample
+        );
+    }
+    let largest_module = rows.iter().max_by_key(|r| r.size);
+    if let Some(r) = largest_module {
+        println!(
+            "Largest module: {} bytes ({}; target: under 1 MiB = 1048576 bytes)",
+            r.size, r.module
+        );
+    }
+
+    // The flagship carries the most rules; the smallest single module the fewest.
+    let with_rules: Vec<(&str, usize)> = modules
+        .iter()
+        .filter_map(|m| {
+            rows.iter()
+                .find(|r| r.module == *m)
+                .and_then(|r| r.rules)
+                .map(|n| (*m, n))
+        })
+        .collect();
+    let flagship = with_rules.iter().max_by_key(|(_, n)| *n);
+    let smallest = with_rules.iter().min_by_key(|(_, n)| *n);
+    if let (Some((flagship, f_rules)), Some((smallest, s_rules))) = (flagship, smallest)
+        && flagship != smallest
+    {
+        println!();
+        for sample in [LINUX_DEPLOYMENT, WINDOWS_DEPLOYMENT] {
+            if let (Some(f), Some(s)) = (find(rows, flagship, sample), find(rows, smallest, sample))
             {
-                let t = Instant::now();
-                let _ = instance.validate_raw(&payload);
-                times.push(t.elapsed());
-            }
-            let s = stats(times);
-            if options.json {
-                rows.push(json!({
-                    "module": module.name(),
-                    "path": path.display().to_string(),
-                    "size_bytes": module.size_bytes(),
-                    "compile_ms": compile_ms,
-                    "sample": sample,
-                    "payload_bytes": payload.len(),
-                    "decision": decision,
-                    "iterations": s.iterations,
-                    "median_us": s.median_us,
-                    "p90_us": s.p90_us,
-                    "mean_us": s.mean_us,
-                }));
-            } else {
                 println!(
-                    "{:<28} {:>10} {:<18} {:<9} {:>6} {:>11.1} {:>11.1} {:>11.1}",
-                    module.name(),
-                    module.size_bytes(),
-                    sample,
-                    decision,
-                    s.iterations,
-                    s.median_us,
-                    s.p90_us,
-                    s.mean_us
+                    "Flagship vs smallest module on the {sample}: {flagship} ({f_rules} rules) \
+                     {:.1} µs / {smallest} ({s_rules} rule{}) {:.1} µs = {:.2} (target: at most 1.5)",
+                    f.wasm_us,
+                    if *s_rules == 1 { "" } else { "s" },
+                    s.wasm_us,
+                    f.wasm_us / s.wasm_us
                 );
             }
         }
-    }
-    if options.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&Value::Array(rows)).unwrap_or_default()
-        );
     }
 }

@@ -7,7 +7,7 @@
 use crate::engine::{Module, evaluate_request};
 use crate::host::HostCalls;
 use crate::request::decode_validation_request;
-use crate::response::to_response;
+use crate::response::into_response;
 use crate::settings::Settings;
 use kubewarden_policy_sdk::response::ValidationResponse;
 use kubewarden_policy_sdk::settings::SettingsValidationResponse;
@@ -47,7 +47,7 @@ pub fn validate(module: &Module, host: &dyn HostCalls, payload: &[u8]) -> Vec<u8
         }
     };
     let evaluation = evaluate_request(module, &settings, host, &request.request);
-    to_bytes(&to_response(&evaluation))
+    to_bytes(&into_response(evaluation))
 }
 
 /// Validates settings for a module: known keys, good values, rules of this module.

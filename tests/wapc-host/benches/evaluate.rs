@@ -9,8 +9,8 @@
 //! `*.wasm` in `WASM_MODULES_DIR` (what `make bench` sets: the shipped modules), else in
 //! `target/wasm32-wasip1/release/`. A module's native twin is the rule crate's module of
 //! the same name. Samples: a small Pod, two typical Deployments of the corpus (a Linux
-//! one, kube-state-metrics, and a Windows one), and Windows pods of 1, 10 and 100
-//! containers. For each, `validate` runs a warm-up, then timed iterations (about 0.4 s,
+//! one, kube-state-metrics, and a Windows one, also as the OS placement rules leave it),
+//! and Windows pods of 1, 10 and 100 containers. For each, `validate` runs a warm-up, then timed iterations (about 0.4 s,
 //! 20 to 5000 iterations); the table gives medians in microseconds and the ratio
 //! wasm / native, then the summaries the performance targets are about.
 
@@ -137,6 +137,7 @@ fn windows_pod(containers: usize) -> Value {
 const SMALL: &str = "small pod";
 const LINUX_DEPLOYMENT: &str = "deployment (linux)";
 const WINDOWS_DEPLOYMENT: &str = "deployment (windows)";
+const FIXED_DEPLOYMENT: &str = "deployment (windows, fixed)";
 
 fn pods(n: usize) -> String {
     format!("windows pod x{n}")
@@ -180,6 +181,20 @@ fn samples() -> Vec<(String, Input)> {
         ),
     ] {
         if let Some(input) = corpus_sample(file) {
+            if name == WINDOWS_DEPLOYMENT {
+                // The same Deployment as the OS placement rules leave it (os.name and the
+                // Windows toleration added): no module needs to mutate it.
+                let mut fixed = input.object().clone();
+                let spec = &mut fixed["spec"]["template"]["spec"];
+                spec["os"] = json!({"name": "windows"});
+                spec["tolerations"] = json!([{"key": "os", "operator": "Equal",
+                    "value": "windows", "effect": "NoSchedule"}]);
+                if let Ok(fixed) = Input::from_object(fixed, "fixed-windows-deployment") {
+                    samples.push((name.to_owned(), input));
+                    samples.push((FIXED_DEPLOYMENT.to_owned(), fixed));
+                    continue;
+                }
+            }
             samples.push((name.to_owned(), input));
         }
     }
@@ -388,7 +403,13 @@ fn find<'a>(rows: &'a [Row], module: &str, sample: &str) -> Option<&'a Row> {
 fn print_markdown(rows: &[Row]) {
     let mut modules: Vec<&str> = rows.iter().map(|r| r.module.as_str()).collect();
     modules.dedup();
-    let columns = [SMALL, LINUX_DEPLOYMENT, WINDOWS_DEPLOYMENT, &pods(100)];
+    let columns = [
+        SMALL,
+        LINUX_DEPLOYMENT,
+        WINDOWS_DEPLOYMENT,
+        FIXED_DEPLOYMENT,
+        &pods(100),
+    ];
     println!(
         "| module | rules | size (bytes) | {} |",
         columns
@@ -482,7 +503,7 @@ fn print_summaries(rows: &[Row], format: Format) {
         && flagship != smallest
     {
         println!();
-        for sample in [LINUX_DEPLOYMENT, WINDOWS_DEPLOYMENT] {
+        for sample in [LINUX_DEPLOYMENT, WINDOWS_DEPLOYMENT, FIXED_DEPLOYMENT] {
             if let (Some(f), Some(s)) = (find(rows, flagship, sample), find(rows, smallest, sample))
             {
                 println!(

@@ -86,15 +86,7 @@ const SIG_WINDOWS_HOSTPROCESS: &[&str] = &[
 #[test]
 fn speaks_the_kubewarden_protocol_and_validates_settings() {
     let module = module();
-    assert_eq!(module.protocol_version().unwrap(), "v1");
-    assert!(module.validate_settings(&json!({})).unwrap().valid);
-    let example = std::fs::read_to_string(
-        workspace_root().join("policies/windows-identity/settings.example.yaml"),
-    )
-    .unwrap();
-    let example: Value = serde_yaml::from_str(&example).unwrap();
-    let verdict = module.validate_settings(&example).unwrap();
-    assert!(verdict.valid, "{:?}", verdict.message);
+    common::assert_protocol_and_example_settings(&module, "windows-identity");
 
     let cases = [
         (

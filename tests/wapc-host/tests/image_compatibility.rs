@@ -99,15 +99,7 @@ spec:
 #[test]
 fn speaks_the_kubewarden_protocol() {
     let module = module();
-    assert_eq!(module.protocol_version().unwrap(), "v1");
-    assert!(module.validate_settings(&json!({})).unwrap().valid);
-    let example = std::fs::read_to_string(
-        workspace_root().join("policies/windows-image-compatibility/settings.example.yaml"),
-    )
-    .unwrap();
-    let example: Value = serde_yaml::from_str(&example).unwrap();
-    let verdict = module.validate_settings(&example).unwrap();
-    assert!(verdict.valid, "{:?}", verdict.message);
+    common::assert_protocol_and_example_settings(&module, "windows-image-compatibility");
 }
 
 #[test]
@@ -600,12 +592,7 @@ fn bad_settings_are_refused_naming_the_key() {
             "settings.defaultOs: not a setting of this module (it configures OS-1)",
         ),
     ];
-    for (settings, expected) in cases {
-        let verdict = module.validate_settings(&settings).unwrap();
-        assert!(!verdict.valid, "{settings} should be refused");
-        let message = verdict.message.unwrap_or_default();
-        assert!(message.contains(expected), "{settings}: {message}");
-    }
+    common::assert_settings_refused(&module, &cases);
 }
 
 #[test]

@@ -26,16 +26,7 @@ fn eval_yaml(module: &PolicyModule, settings: Value, yaml: &str) -> wapc_test_ho
 #[test]
 fn speaks_the_kubewarden_protocol() {
     let module = module();
-    assert_eq!(module.protocol_version().unwrap(), "v1");
-    assert!(module.validate_settings(&json!({})).unwrap().valid);
-    let example = std::fs::read_to_string(
-        wapc_test_host::workspace_root()
-            .join("policies/windows-os-placement/settings.example.yaml"),
-    )
-    .unwrap();
-    let example: Value = serde_yaml::from_str(&example).unwrap();
-    let verdict = module.validate_settings(&example).unwrap();
-    assert!(verdict.valid, "{:?}", verdict.message);
+    common::assert_protocol_and_example_settings(&module, "windows-os-placement");
 }
 
 #[test]
@@ -342,12 +333,7 @@ fn bad_settings_are_refused_naming_the_key() {
             "settings: expected a map of settings",
         ),
     ];
-    for (settings, expected) in cases {
-        let verdict = module.validate_settings(&settings).unwrap();
-        assert!(!verdict.valid, "{settings} should be refused");
-        let message = verdict.message.unwrap_or_default();
-        assert!(message.contains(expected), "{settings}: {message}");
-    }
+    common::assert_settings_refused(&module, &cases);
 }
 
 #[test]

@@ -108,15 +108,7 @@ fn corpus_object(file: &str, label: &str) -> Input {
 #[test]
 fn speaks_the_kubewarden_protocol_and_refuses_bad_settings_naming_the_key() {
     let module = module();
-    assert_eq!(module.protocol_version().unwrap(), "v1");
-    assert!(module.validate_settings(&json!({})).unwrap().valid);
-    let example = std::fs::read_to_string(
-        workspace_root().join("policies/windows-pod-compatibility/settings.example.yaml"),
-    )
-    .unwrap();
-    let example: Value = serde_yaml::from_str(&example).unwrap();
-    let verdict = module.validate_settings(&example).unwrap();
-    assert!(verdict.valid, "{:?}", verdict.message);
+    common::assert_protocol_and_example_settings(&module, "windows-pod-compatibility");
 
     let refused = [
         (
@@ -144,12 +136,7 @@ fn speaks_the_kubewarden_protocol_and_refuses_bad_settings_naming_the_key() {
             "settings.defaultOs: not a setting of this module",
         ),
     ];
-    for (settings, expected) in refused {
-        let verdict = module.validate_settings(&settings).unwrap();
-        assert!(!verdict.valid, "{settings} was accepted");
-        let message = verdict.message.unwrap_or_default();
-        assert!(message.contains(expected), "{settings}: {message}");
-    }
+    common::assert_settings_refused(&module, &refused);
     // WIN-6 and WIN-10 can mutate.
     let mutate = json!({"rules": {"WIN-6": "mutate", "WIN-10": "mutate"}});
     assert!(module.validate_settings(&mutate).unwrap().valid);

@@ -232,3 +232,33 @@ pub fn check_corpus(module: &impl Evaluator, settings: &Value, expectations: &[E
 fn wapc_test_host_patch(doc: &mut Value, ops: &[PatchOp]) -> Result<(), String> {
     windows_workload_rules::patch::apply(doc, ops).map_err(|e| e.to_string())
 }
+
+/// The module answers the protocol version, accepts empty settings and its own
+/// `policies/<policy>/settings.example.yaml`.
+pub fn assert_protocol_and_example_settings(module: &wapc_test_host::PolicyModule, policy: &str) {
+    assert_eq!(module.protocol_version().unwrap(), "v1");
+    assert!(
+        module
+            .validate_settings(&serde_json::json!({}))
+            .unwrap()
+            .valid
+    );
+    let path = workspace_root()
+        .join("policies")
+        .join(policy)
+        .join("settings.example.yaml");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let example: Value = serde_yaml::from_str(&text).unwrap();
+    let verdict = module.validate_settings(&example).unwrap();
+    assert!(verdict.valid, "{}: {:?}", path.display(), verdict.message);
+}
+
+/// Each settings value is refused with a message containing the expected text.
+pub fn assert_settings_refused(module: &wapc_test_host::PolicyModule, cases: &[(Value, &str)]) {
+    for (settings, expected) in cases {
+        let verdict = module.validate_settings(settings).unwrap();
+        assert!(!verdict.valid, "{settings} should be refused");
+        let message = verdict.message.unwrap_or_default();
+        assert!(message.contains(expected), "{settings}: {message}");
+    }
+}

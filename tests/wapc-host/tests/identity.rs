@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{Expectation, check_corpus, rule_ids};
+use common::{Expectation, check_corpus, finding_count, rule_ids};
 use serde_json::{Value, json};
 use wapc_test_host::{
     Input, Outcome, PolicyModule, built_policy, evaluate_one, load_file, workspace_root,
@@ -58,15 +58,6 @@ fn rejections(outcome: &Outcome) -> Vec<String> {
         .collect()
 }
 
-fn finding_count(outcome: &Outcome) -> usize {
-    let rejected = outcome.message().map_or(0, |m| {
-        m.split_once(' ')
-            .and_then(|(n, _)| n.parse().ok())
-            .unwrap_or(0)
-    });
-    rejected + outcome.warnings.len()
-}
-
 const WEBSITE_POD: &str =
     "kubernetes__website/content__en__examples__windows__run-as-username-pod.yaml";
 const WEBSITE_CONTAINER: &str =
@@ -114,12 +105,7 @@ fn speaks_the_kubewarden_protocol_and_validates_settings() {
             "settings.minStartupBudgetSeconds: not a setting of this module (it configures RES-4)",
         ),
     ];
-    for (settings, message) in cases {
-        let verdict = module.validate_settings(&settings).unwrap();
-        assert!(!verdict.valid, "{settings}");
-        let got = verdict.message.unwrap_or_default();
-        assert!(got.starts_with(message), "{settings}: {got}");
-    }
+    common::assert_settings_refused_with_prefix(&module, &cases);
 }
 
 #[test]
@@ -132,27 +118,12 @@ fn corpus_decisions_match_the_catalogue() {
     );
     let module = module();
     check_corpus(&module, &json!({}), &expectations);
-    let mut mismatches = Vec::new();
-    for input in common::corpus_inputs() {
-        let outcome = evaluate_one(&module, &json!({}), &input);
+    // Every finding is one of the expected paths: as many findings as paths.
+    common::check_each_expected(&module, &json!({}), &expectations, |outcome, expected| {
         assert!(!outcome.is_mutated(), "the identity module never mutates");
-        let Some(expected) = expectations
-            .iter()
-            .find(|e| input.origin.source.ends_with(&e.file) && e.object == outcome.label)
-        else {
-            continue;
-        };
-        if finding_count(&outcome) != expected.paths.len() {
-            mismatches.push(format!(
-                "{} {}: {:?}, expected {:?}",
-                expected.file,
-                expected.object,
-                rejections(&outcome),
-                expected.paths
-            ));
-        }
-    }
-    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+        (finding_count(outcome) != expected.paths.len())
+            .then(|| format!("{:?}, expected {:?}", rejections(outcome), expected.paths))
+    });
 }
 
 #[test]

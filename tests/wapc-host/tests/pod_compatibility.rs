@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{Expectation, check_corpus, corpus_inputs, rule_ids};
+use common::{Expectation, check_corpus, corpus_inputs, findings, rule_ids};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use wapc_test_host::{
@@ -36,34 +36,6 @@ fn eval_json(module: &PolicyModule, settings: Value, object: Value) -> Outcome {
 
 /// Every `[RULE] path: ...` finding named in the message and the warnings, as
 /// (rule, path), in order; a `mutated: ` prefix is ignored.
-fn findings(outcome: &Outcome) -> Vec<(String, String)> {
-    let mut found = Vec::new();
-    let texts = outcome
-        .message()
-        .into_iter()
-        .chain(outcome.warnings.iter().map(String::as_str));
-    for text in texts {
-        let mut rest = text;
-        while let Some(open) = rest.find('[') {
-            rest = &rest[open + 1..];
-            let Some((id, after)) = rest.split_once("] ") else {
-                break;
-            };
-            let is_id = id.contains('-')
-                && id
-                    .chars()
-                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-');
-            if !is_id {
-                continue;
-            }
-            if let Some((path, _)) = after.split_once(": ") {
-                found.push((id.to_string(), path.to_string()));
-            }
-        }
-    }
-    found
-}
-
 fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
     items
         .iter()
@@ -154,26 +126,11 @@ fn corpus_decisions_match_the_catalogue() {
     check_corpus(&module, &json!({}), &expectations);
 
     // The paths are exact: every finding of every object is expected, and no other.
-    let mut failures = Vec::new();
-    let mut used = vec![false; expectations.len()];
-    for input in corpus_inputs() {
-        let outcome = evaluate_one(&module, &json!({}), &input);
-        let Some((i, expected)) = expectations.iter().enumerate().find(|(i, e)| {
-            !used[*i] && input.origin.source.ends_with(&e.file) && e.object == outcome.label
-        }) else {
-            continue;
-        };
-        used[i] = true;
-        let got: BTreeSet<String> = findings(&outcome).into_iter().map(|(_, p)| p).collect();
+    common::check_each_expected(&module, &json!({}), &expectations, |outcome, expected| {
+        let got: BTreeSet<String> = findings(outcome).into_iter().map(|(_, p)| p).collect();
         let want: BTreeSet<String> = expected.paths.iter().cloned().collect();
-        if got != want {
-            failures.push(format!(
-                "{} {}: paths {got:?}, expected {want:?}",
-                expected.file, expected.object
-            ));
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+        (got != want).then(|| format!("paths {got:?}, expected {want:?}"))
+    });
 }
 
 #[test]

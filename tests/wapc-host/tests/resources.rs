@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{Expectation, check_corpus, rule_ids};
+use common::{Expectation, check_corpus, finding_count, rule_ids};
 use serde_json::{Value, json};
 use wapc_test_host::{
     Decision, Input, Outcome, PatchOp, PolicyModule, built_policy, evaluate, evaluate_one,
@@ -56,16 +56,6 @@ fn findings(outcome: &Outcome) -> Vec<String> {
     out
 }
 
-/// The number of findings: the count the rejection message gives, plus the warnings.
-fn finding_count(outcome: &Outcome) -> usize {
-    let rejected = outcome.message().map_or(0, |m| {
-        m.split_once(' ')
-            .and_then(|(n, _)| n.parse().ok())
-            .unwrap_or(0)
-    });
-    rejected + outcome.warnings.len()
-}
-
 #[test]
 fn speaks_the_kubewarden_protocol_and_validates_settings() {
     let module = module();
@@ -89,12 +79,7 @@ fn speaks_the_kubewarden_protocol_and_validates_settings() {
             "settings.rules.RES-1: RES-1 cannot mutate; use reject, warn or off",
         ),
     ];
-    for (settings, message) in cases {
-        let verdict = module.validate_settings(&settings).unwrap();
-        assert!(!verdict.valid, "{settings}");
-        let got = verdict.message.unwrap_or_default();
-        assert!(got.starts_with(message), "{settings}: {got}");
-    }
+    common::assert_settings_refused_with_prefix(&module, &cases);
 }
 
 #[test]
@@ -108,26 +93,10 @@ fn corpus_decisions_match_the_catalogue() {
     let module = module();
     check_corpus(&module, &json!({}), &expectations);
     // Every finding is one of the expected paths: as many findings as paths.
-    let mut mismatches = Vec::new();
-    for input in common::corpus_inputs() {
-        let outcome = evaluate_one(&module, &json!({}), &input);
-        let Some(expected) = expectations
-            .iter()
-            .find(|e| input.origin.source.ends_with(&e.file) && e.object == outcome.label)
-        else {
-            continue;
-        };
-        if finding_count(&outcome) != expected.paths.len() {
-            mismatches.push(format!(
-                "{} {}: {:?}, expected {:?}",
-                expected.file,
-                expected.object,
-                findings(&outcome),
-                expected.paths
-            ));
-        }
-    }
-    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+    common::check_each_expected(&module, &json!({}), &expectations, |outcome, expected| {
+        (finding_count(outcome) != expected.paths.len())
+            .then(|| format!("{:?}, expected {:?}", findings(outcome), expected.paths))
+    });
 }
 
 #[test]

@@ -255,10 +255,100 @@ pub fn assert_protocol_and_example_settings(module: &wapc_test_host::PolicyModul
 
 /// Each settings value is refused with a message containing the expected text.
 pub fn assert_settings_refused(module: &wapc_test_host::PolicyModule, cases: &[(Value, &str)]) {
+    refused(module, cases, |message, expected| {
+        message.contains(expected)
+    });
+}
+
+/// Each settings value is refused with a message starting with the expected text.
+pub fn assert_settings_refused_with_prefix(
+    module: &wapc_test_host::PolicyModule,
+    cases: &[(Value, &str)],
+) {
+    refused(module, cases, |message, expected| {
+        message.starts_with(expected)
+    });
+}
+
+fn refused(
+    module: &wapc_test_host::PolicyModule,
+    cases: &[(Value, &str)],
+    matches: impl Fn(&str, &str) -> bool,
+) {
     for (settings, expected) in cases {
         let verdict = module.validate_settings(settings).unwrap();
         assert!(!verdict.valid, "{settings} should be refused");
         let message = verdict.message.unwrap_or_default();
-        assert!(message.contains(expected), "{settings}: {message}");
+        assert!(matches(&message, expected), "{settings}: {message}");
     }
+}
+
+/// Every `[RULE-ID] path: message` finding named in an outcome's message and warnings,
+/// as (id, path) pairs in the order given.
+pub fn findings(outcome: &Outcome) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let texts = outcome
+        .message()
+        .into_iter()
+        .chain(outcome.warnings.iter().map(String::as_str));
+    for text in texts {
+        let mut rest = text;
+        while let Some(open) = rest.find('[') {
+            rest = &rest[open + 1..];
+            let Some((id, after)) = rest.split_once("] ") else {
+                break;
+            };
+            let is_id = id.contains('-')
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-');
+            if !is_id {
+                continue;
+            }
+            if let Some((path, _)) = after.split_once(": ") {
+                found.push((id.to_string(), path.to_string()));
+            }
+        }
+    }
+    found
+}
+
+/// How many findings an outcome reports: the count a rejection message starts with
+/// ("3 Windows workload violations: ..."), plus one per warning.
+pub fn finding_count(outcome: &Outcome) -> usize {
+    let rejected = outcome.message().map_or(0, |m| {
+        m.split_once(' ')
+            .and_then(|(n, _)| n.parse().ok())
+            .unwrap_or(0)
+    });
+    rejected + outcome.warnings.len()
+}
+
+/// Runs every corpus object that has an expectation and applies `check` to its outcome;
+/// reports every mismatch (the `Some` answers of `check`) at once.
+pub fn check_each_expected(
+    module: &impl Evaluator,
+    settings: &Value,
+    expectations: &[Expectation],
+    check: impl Fn(&Outcome, &Expectation) -> Option<String>,
+) {
+    let mut failures = Vec::new();
+    let mut used = vec![false; expectations.len()];
+    for input in corpus_inputs() {
+        let outcome = evaluate_one(module, settings, &input);
+        let Some((i, expected)) = expectations.iter().enumerate().find(|(i, e)| {
+            !used[*i] && input.origin.source.ends_with(&e.file) && e.object == outcome.label
+        }) else {
+            continue;
+        };
+        used[i] = true;
+        if let Some(problem) = check(&outcome, expected) {
+            failures.push(format!("{} {}: {problem}", expected.file, expected.object));
+        }
+    }
+    assert!(
+        used.iter().all(|u| *u),
+        "some expectations matched no corpus object"
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -352,3 +352,28 @@ pub fn check_each_expected(
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Feeds every corpus object the module mutates back to it: the mutated object must be
+/// accepted without a further patch (and, when `quiet`, without warnings). Returns how
+/// many objects were mutated, so callers can check the corpus exercises their fixes.
+pub fn count_settled_mutations(module: &impl Evaluator, settings: &Value, quiet: bool) -> usize {
+    let mut mutated = 0;
+    for input in corpus_inputs() {
+        let outcome = evaluate_one(module, settings, &input);
+        let Decision::Mutated { mutated_object, .. } = &outcome.decision else {
+            continue;
+        };
+        mutated += 1;
+        let again = Input::from_object(mutated_object.clone(), "again").unwrap();
+        let second = evaluate_one(module, settings, &again);
+        assert!(
+            second.is_accepted() && (!quiet || second.warnings.is_empty()),
+            "{} ({}) changed again or was refused after mutation: {:?} {:?}",
+            outcome.label,
+            outcome.origin,
+            second.decision,
+            second.warnings
+        );
+    }
+    mutated
+}

@@ -58,7 +58,11 @@ pub fn get_runtime_class(host: &dyn HostCalls, name: &str) -> Result<RuntimeClas
     let answer = host
         .call("kubernetes", "get_resource", &payload)
         .map_err(|e| format!("kubernetes/get_resource: {e}"))?;
+    // Parsed as JSON first, so that RuntimeClass is decoded by one deserializer in the
+    // whole module (see crate::decode).
     let class: RuntimeClass = serde_json::from_slice(&answer)
+        .map_err(|e| e.to_string())
+        .and_then(|json| crate::decode::from_value(&json).map_err(|e| e.to_string()))
         .map_err(|e| format!("kubernetes/get_resource: the answer is not a RuntimeClass ({e})"))?;
     let scheduling = class.scheduling.unwrap_or_default();
     Ok(RuntimeClassSettings {

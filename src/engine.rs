@@ -311,12 +311,9 @@ pub fn evaluate_runtime_class(
     if rules.clone().next().is_none() {
         return Evaluation::accept();
     }
-    let runtime_class: RuntimeClass = match serde_path_to_error::deserialize(object) {
+    let runtime_class: RuntimeClass = match crate::decode::from_value(object) {
         Ok(rc) => rc,
-        Err(e) => {
-            let path = e.path().to_string();
-            return Evaluation::error(format!("invalid RuntimeClass: {path}: {}", e.into_inner()));
-        }
+        Err(e) => return Evaluation::error(format!("invalid RuntimeClass: {e}")),
     };
     let memo = MemoHostCalls::new(host);
     let ctx = RuntimeClassContext {

@@ -7,6 +7,7 @@
 //! waPC functions of a module, without depending on waPC itself.
 
 pub mod cluster;
+pub mod decode;
 pub mod engine;
 pub mod fix;
 pub mod host;

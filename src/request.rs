@@ -54,31 +54,25 @@ impl std::error::Error for DecodeError {}
 /// Decodes a validation request payload. Malformed JSON, a missing `request` or fields of
 /// the wrong type give an error that names the field; nothing here panics.
 pub fn decode_validation_request(payload: &[u8]) -> Result<ValidationRequest, DecodeError> {
-    // The fast path decodes plainly; only a failure is decoded again with path tracking,
-    // which costs on every field, to name where it failed.
-    serde_json::from_slice(payload).map_err(|_| explain_decode_error(payload))
+    // The fast path decodes the bytes straight into the request. Only a failure is
+    // looked at again, as a JSON value, to name the field that is wrong.
+    serde_json::from_slice(payload).map_err(|error| explain_decode_error(payload, error))
 }
 
-fn explain_decode_error(payload: &[u8]) -> DecodeError {
-    let mut deserializer = serde_json::Deserializer::from_slice(payload);
-    let result: Result<ValidationRequest, _> = serde_path_to_error::deserialize(&mut deserializer);
-    let error = match result {
-        Ok(_) => match deserializer.end() {
-            Err(e) => return DecodeError(format!("cannot decode the validation request: {e}")),
-            Ok(()) => {
-                return DecodeError("cannot decode the validation request".to_string());
-            }
-        },
-        Err(e) => e,
+fn explain_decode_error(payload: &[u8], error: serde_json::Error) -> DecodeError {
+    // Not JSON at all (or trailing bytes): serde_json's message gives line and column.
+    let Ok(json) = serde_json::from_slice::<Value>(payload) else {
+        return DecodeError(format!("cannot decode the validation request: {error}"));
     };
-    let path = error.path().to_string();
-    let inner = error.into_inner();
-    if path == "." || path.is_empty() {
-        DecodeError(format!("cannot decode the validation request: {inner}"))
-    } else {
-        DecodeError(format!(
-            "cannot decode the validation request at `{path}`: {inner}"
-        ))
+    match crate::decode::from_value::<ValidationRequest>(&json) {
+        Err(e) if !e.path().is_empty() => DecodeError(format!(
+            "cannot decode the validation request at `{}`: {}",
+            e.path(),
+            e.message()
+        )),
+        Err(e) => DecodeError(format!("cannot decode the validation request: {e}")),
+        // Valid as a value but not as bytes, e.g. a duplicate key: the first error says why.
+        Ok(_) => DecodeError(format!("cannot decode the validation request: {error}")),
     }
 }
 

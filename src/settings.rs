@@ -214,15 +214,8 @@ impl Settings {
                 ));
             }
         }
-        serde_path_to_error::deserialize(value).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            if path == "." {
-                format!("settings: {inner}")
-            } else {
-                format!("settings.{path}: {inner}")
-            }
-        })
+        crate::decode::from_value(value)
+            .map_err(|e| format!("{}: {}", e.path_under("settings"), e.message()))
     }
 
     /// Checks that every rule named in `rules` belongs to the module and supports the

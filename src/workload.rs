@@ -111,17 +111,9 @@ impl Workload {
                 }
             }
         }
-        let spec = serde_path_to_error::deserialize(node).map_err(|e| {
-            let inner = e.path().to_string();
-            let path = if inner == "." {
-                spec_path.to_string()
-            } else {
-                format!("{spec_path}.{inner}")
-            };
-            WorkloadError {
-                path,
-                message: e.into_inner().to_string(),
-            }
+        let spec = crate::decode::from_value(node).map_err(|e| WorkloadError {
+            path: e.path_under(&spec_path.to_string()),
+            message: e.message().to_string(),
         })?;
         Ok(Workload {
             kind,

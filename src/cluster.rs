@@ -11,9 +11,9 @@
 //! (the RuntimeClass admission plugin).
 
 use crate::host::HostCalls;
+use crate::rule::RuntimeClass;
 use crate::settings::{RuntimeClassSettings, Settings};
 use crate::workload::Workload;
-use k8s_openapi::api::node::v1::RuntimeClass;
 use kubewarden_policy_sdk::host_capabilities::kubernetes::GetResourceRequest;
 use std::borrow::Cow;
 

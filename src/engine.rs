@@ -15,10 +15,10 @@ use crate::host::{HostCalls, MemoHostCalls};
 use crate::os::{TargetOs, resolve_target_os};
 use crate::patch;
 use crate::request::AdmissionRequest;
+use crate::rule::RuntimeClass;
 use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuntimeClassContext};
 use crate::settings::Settings;
 use crate::workload::{Workload, WorkloadKind};
-use k8s_openapi::api::node::v1::RuntimeClass;
 use serde_json::Value;
 use std::collections::HashSet;
 

@@ -10,7 +10,7 @@ use crate::patch::PatchOp;
 use crate::path::FieldPath;
 use crate::settings::Settings;
 use crate::workload::Workload;
-use k8s_openapi::api::node::v1::RuntimeClass;
+use k8s_openapi::api::node::v1::Scheduling;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::cell::OnceCell;
@@ -128,6 +128,24 @@ impl<'a> Context<'a> {
             .iter()
             .any(|r| r.meta().id == id && self.settings.action_of(*r) != Action::Off)
     }
+}
+
+/// The fields of a RuntimeClass (`node.k8s.io/v1`) that rules and lookups read: its
+/// name, handler and scheduling. The rest (`overhead`, the rest of `metadata`) is not
+/// decoded, so a RuntimeClass with odd metadata is still judged on what matters.
+#[derive(Deserialize, Default, Debug, Clone, PartialEq)]
+#[serde(default)]
+pub struct RuntimeClass {
+    pub metadata: RuntimeClassMetadata,
+    pub handler: String,
+    pub scheduling: Option<Scheduling>,
+}
+
+/// `metadata` of a RuntimeClass: only its name.
+#[derive(Deserialize, Default, Debug, Clone, PartialEq)]
+#[serde(default)]
+pub struct RuntimeClassMetadata {
+    pub name: Option<String>,
 }
 
 /// Everything a RuntimeClass rule may read about a RuntimeClass object under review.

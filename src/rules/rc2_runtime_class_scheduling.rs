@@ -186,6 +186,17 @@ mod tests {
                 .unwrap()
                 .starts_with("invalid RuntimeClass: handler: invalid type: integer `5`")
         );
+        // Metadata beyond the name is not read: an odd timestamp does not hide a finding.
+        let mut odd = sample();
+        odd["scheduling"] = Value::Null;
+        odd["metadata"]["creationTimestamp"] = json!("yesterday");
+        odd["overhead"] = json!({"podFixed": {"cpu": "lots"}});
+        let (decision, found) = messages(&odd, json!({}));
+        assert_eq!(decision, Decision::Reject);
+        assert!(
+            found[0].contains("does not select kubernetes.io/os: windows"),
+            "{found:?}"
+        );
         // Off means off.
         let mut object = sample();
         object["scheduling"] = Value::Null;

@@ -37,20 +37,34 @@ static META: RuleMeta = RuleMeta {
     source: "\"The container operating system does not match the host operating system\" (kubernetes#74066); OCI image index platforms",
 };
 
-/// The OS the pod runs on and why: its resolved OS, or the OS its declared signals agree
-/// on when only its images contradict them.
-fn pod_os(os: &OsResolution) -> Option<(Os, String)> {
+/// The OS the pod runs on: its resolved OS, or the OS its declared signals agree on when
+/// only its images contradict them. Why (for a message) is built only when a finding
+/// needs it, by `explain_pod_os`.
+fn pod_os(os: &OsResolution) -> Option<Os> {
     match os.target {
-        TargetOs::Linux | TargetOs::Windows => os.target.os().map(|o| (o, os.explain())),
+        TargetOs::Linux | TargetOs::Windows => os.target.os(),
         TargetOs::Unknown => None,
         TargetOs::Conflict => {
-            let declared: Vec<_> = os.evidence.iter().filter(|e| !e.signal.is_hint()).collect();
-            let first = declared.first()?.os?;
-            declared.iter().all(|e| e.os == Some(first)).then(|| {
-                let why: Vec<String> = declared.iter().map(|e| e.to_string()).collect();
-                (first, why.join(", "))
-            })
+            let mut declared = os.evidence.iter().filter(|e| !e.signal.is_hint());
+            let first = declared.next()?.os?;
+            declared.all(|e| e.os == Some(first)).then_some(first)
         }
+    }
+}
+
+/// Why the pod runs on the OS `pod_os` gives.
+fn explain_pod_os(os: &OsResolution) -> String {
+    match os.target {
+        TargetOs::Conflict => {
+            let declared: Vec<String> = os
+                .evidence
+                .iter()
+                .filter(|e| !e.signal.is_hint())
+                .map(|e| e.to_string())
+                .collect();
+            declared.join(", ")
+        }
+        _ => os.explain(),
     }
 }
 
@@ -99,7 +113,7 @@ impl Rule for ImageOsRule {
                     LookupFailure::Reject => finding,
                 });
             }
-            let (Some((os, why)), Some(platforms)) = (&pod, &image.platforms) else {
+            let (Some(os), Some(platforms)) = (&pod, &image.platforms) else {
                 continue;
             };
             if !platforms.offers(*os) {
@@ -111,8 +125,9 @@ impl Rule for ImageOsRule {
                     META.id,
                     image.path(),
                     format!(
-                        "{} but the pod targets {os} by {why}: a {node} node cannot run it (\"The container operating system does not match the host operating system\")",
-                        image.describe(ctx.settings)
+                        "{} but the pod targets {os} by {}: a {node} node cannot run it (\"The container operating system does not match the host operating system\")",
+                        image.describe(ctx.settings),
+                        explain_pod_os(ctx.os)
                     ),
                 ));
             }

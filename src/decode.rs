@@ -70,6 +70,37 @@ impl de::Error for PathError {
             message: msg.to_string(),
         }
     }
+
+    fn invalid_type(unexpected: de::Unexpected<'_>, expected: &dyn de::Expected) -> Self {
+        de::Error::custom(format_args!(
+            "invalid type: {}, expected {expected}",
+            AsJson(unexpected)
+        ))
+    }
+
+    fn invalid_value(unexpected: de::Unexpected<'_>, expected: &dyn de::Expected) -> Self {
+        de::Error::custom(format_args!(
+            "invalid value: {}, expected {expected}",
+            AsJson(unexpected)
+        ))
+    }
+}
+
+/// An unexpected value worded as serde_json words it (`null`, JSON floats), so that
+/// messages do not depend on which decoder read the value.
+struct AsJson<'a>(de::Unexpected<'a>);
+
+impl fmt::Display for AsJson<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            de::Unexpected::Unit => f.write_str("null"),
+            de::Unexpected::Float(value) => match Number::from_f64(value) {
+                Some(number) => write!(f, "floating point `{number}`"),
+                None => fmt::Display::fmt(&self.0, f),
+            },
+            other => fmt::Display::fmt(&other, f),
+        }
+    }
 }
 
 /// Decodes `value` as a `T`; an error names the field it happened at.

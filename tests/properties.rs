@@ -10,7 +10,10 @@
 //! 2. a mutated object evaluated again yields no further patch;
 //! 3. a mutation only touches fields that a rule names, and every unknown field survives;
 //! 4. a Windows pod that the pod compatibility module accepts carries none of the fields
-//!    the API server forbids on Windows pods.
+//!    the API server forbids on Windows pods;
+//! 5. the rule crate's own decoder (`decode::from_value`, which names the failing field)
+//!    decodes a pod spec, intact or with one value replaced by one of another type,
+//!    exactly as serde_json does: the same value, or the same first error.
 //!
 //! Each property runs `PROPTEST_CASES` cases (default 256) so that `cargo test` stays fast.
 
@@ -698,6 +701,46 @@ fn pointer_of(op: &PatchOp) -> &str {
     op.path()
 }
 
+/// Replaces the `n`-th value of `value` (depth first, modulo their number) with
+/// `replacement`: a pod spec with one field of the wrong type, somewhere.
+fn replace_nth(value: &mut Value, n: usize, replacement: Value) {
+    fn count(value: &Value) -> usize {
+        1 + match value {
+            Value::Array(items) => items.iter().map(count).sum(),
+            Value::Object(map) => map.values().map(count).sum(),
+            _ => 0,
+        }
+    }
+    fn visit(value: &mut Value, n: &mut usize, replacement: &mut Option<Value>) {
+        if *n == 0 {
+            if let Some(r) = replacement.take() {
+                *value = r;
+            }
+            return;
+        }
+        *n -= 1;
+        match value {
+            Value::Array(items) => items.iter_mut().for_each(|v| visit(v, n, replacement)),
+            Value::Object(map) => map.values_mut().for_each(|v| visit(v, n, replacement)),
+            _ => {}
+        }
+    }
+    let mut n = n % count(value);
+    visit(value, &mut n, &mut Some(replacement));
+}
+
+fn any_json_type() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        (-1e6f64..1e6).prop_map(Value::from),
+        pick(&["x", "", "80", "true", "1Gi"]).prop_map(Value::from),
+        Just(json!([1, "a"])),
+        Just(json!({"a": 1})),
+    ]
+}
+
 // ---------------------------------------------------------------------------------------
 // The properties
 // ---------------------------------------------------------------------------------------
@@ -725,6 +768,29 @@ proptest! {
                 let response: Value = serde_json::from_slice(&answer).unwrap();
                 prop_assert!(response["accepted"].is_boolean(), "{}: {response}", module.name);
             }
+        }
+    }
+
+    /// (5) The path-naming decoder decodes what serde_json decodes, and fails where it
+    /// fails, with the same message.
+    #[test]
+    fn the_decoder_agrees_with_serde_json(
+        spec in prop::sample::select(vec![Intent::Windows, Intent::Linux]).prop_flat_map(pod_spec),
+        corrupt in any::<bool>(),
+        n in any::<usize>(),
+        replacement in any_json_type(),
+    ) {
+        use k8s_openapi::api::core::v1::PodSpec;
+        let mut spec = spec;
+        if corrupt {
+            replace_nth(&mut spec, n, replacement);
+        }
+        let ours = windows_workload_rules::decode::from_value::<PodSpec>(&spec);
+        let theirs = serde_json::from_value::<PodSpec>(spec.clone());
+        match (ours, theirs) {
+            (Ok(ours), Ok(theirs)) => prop_assert_eq!(ours, theirs),
+            (Err(ours), Err(theirs)) => prop_assert_eq!(ours.message(), theirs.to_string()),
+            (ours, theirs) => prop_assert!(false, "{spec}: ours {ours:?}, serde_json {theirs:?}"),
         }
     }
 

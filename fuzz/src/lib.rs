@@ -157,12 +157,33 @@ pub fn mutate_everything(module: &Module) -> Value {
     settings
 }
 
+/// The rule crate's decoder (`decode::from_value`, which names the failing field) reads
+/// the pod spec exactly as serde_json does: the same value, or the same first error.
+pub fn check_decoder(kind: WorkloadKind, object: &Value) {
+    use k8s_openapi::api::core::v1::PodSpec;
+    let mut spec = object;
+    for field in kind.pod_spec_fields() {
+        match spec.get(field) {
+            Some(next) => spec = next,
+            None => return,
+        }
+    }
+    let ours = windows_workload_rules::decode::from_value::<PodSpec>(spec);
+    let theirs = serde_json::from_value::<PodSpec>(spec.clone());
+    match (ours, theirs) {
+        (Ok(ours), Ok(theirs)) => assert_eq!(ours, theirs),
+        (Err(ours), Err(theirs)) => assert_eq!(ours.message(), theirs.to_string()),
+        (ours, theirs) => panic!("{spec}: ours {ours:?}, serde_json {theirs:?}"),
+    }
+}
+
 /// The engine's guarantees on one workload object, for every module under its default
 /// settings, with every mutation on, and with `extra` settings (where the module takes
 /// them): no internal error, a mutation keeps every unknown field, a mutated object is a
 /// valid workload that needs no further patch, and the bytes entry point agrees on
 /// accept / reject.
 pub fn check_workload(kind: WorkloadKind, object: &Value, extra: &Value) {
+    check_decoder(kind, object);
     let mut unknown = Vec::new();
     unknown_pointers(object, "", &mut unknown);
     for module in MODULES {

@@ -9,7 +9,8 @@
 //! allocation) and writes it into an error only when one happens: one instantiation of
 //! each type's visitor, and no cost on the success path.
 
-use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, Visitor};
+use serde::de::value::BorrowedStrDeserializer;
+use serde::de::{self, DeserializeOwned, DeserializeSeed, Visitor};
 use serde_json::{Map, Number, Value};
 use std::fmt;
 
@@ -412,7 +413,8 @@ impl<'de> de::MapAccess<'de> for MapAccess<'de, '_> {
         self.value = Some((key, value));
         // A key error (an unknown field) gets the map's location from the caller; the
         // message names the key.
-        seed.deserialize(BorrowedStr(key)).map(Some)
+        seed.deserialize(BorrowedStrDeserializer::new(key))
+            .map(Some)
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, PathError> {
@@ -432,43 +434,6 @@ impl<'de> de::MapAccess<'de> for MapAccess<'de, '_> {
     }
 }
 
-/// A map key: a borrowed string (field identifiers, map keys).
-struct BorrowedStr<'de>(&'de str);
-
-impl<'de> de::Deserializer<'de> for BorrowedStr<'de> {
-    type Error = PathError;
-
-    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, PathError> {
-        visitor.visit_borrowed_str(self.0)
-    }
-
-    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, PathError> {
-        visitor.visit_some(self)
-    }
-
-    fn deserialize_newtype_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        visitor: V,
-    ) -> Result<V::Value, PathError> {
-        visitor.visit_newtype_struct(self)
-    }
-
-    fn deserialize_enum<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        _variants: &'static [&'static str],
-        visitor: V,
-    ) -> Result<V::Value, PathError> {
-        visitor.visit_enum(self.0.into_deserializer())
-    }
-
-    serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
-        unit unit_struct seq tuple tuple_struct map struct identifier ignored_any
-    }
-}
-
 struct EnumAccess<'de, 'p> {
     variant: &'de str,
     content: Option<&'de Value>,
@@ -483,7 +448,7 @@ impl<'de, 'p> de::EnumAccess<'de> for EnumAccess<'de, 'p> {
         self,
         seed: V,
     ) -> Result<(V::Value, Self::Variant), PathError> {
-        let variant = seed.deserialize(BorrowedStr(self.variant))?;
+        let variant = seed.deserialize(BorrowedStrDeserializer::new(self.variant))?;
         Ok((
             variant,
             VariantAccess {

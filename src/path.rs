@@ -82,9 +82,38 @@ impl fmt::Display for FieldPath {
     }
 }
 
+/// Groups `(path, item)` pairs by path, in the order each path is first seen, in linear
+/// time: containers that inherit one pod-level value share its path, and a pod may have
+/// thousands of containers.
+pub fn group_by_path<T>(
+    pairs: impl IntoIterator<Item = (FieldPath, T)>,
+) -> Vec<(FieldPath, Vec<T>)> {
+    let mut groups: Vec<(FieldPath, Vec<T>)> = Vec::new();
+    let mut index: std::collections::HashMap<FieldPath, usize> = std::collections::HashMap::new();
+    for (path, item) in pairs {
+        match index.get(&path) {
+            Some(&i) => groups[i].1.push(item),
+            None => {
+                index.insert(path.clone(), groups.len());
+                groups.push((path, vec![item]));
+            }
+        }
+    }
+    groups
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn groups_by_path_in_first_seen_order() {
+        let pod = FieldPath::from_fields(&["spec", "securityContext"]);
+        let own = FieldPath::from_fields(&["spec", "containers"]).index(1);
+        let groups = group_by_path([(pod.clone(), "a"), (own.clone(), "b"), (pod.clone(), "c")]);
+        assert_eq!(groups, vec![(pod, vec!["a", "c"]), (own, vec!["b"])]);
+        assert!(group_by_path(Vec::<(FieldPath, ())>::new()).is_empty());
+    }
 
     #[test]
     fn renders_message_path_and_pointer() {

@@ -21,7 +21,7 @@
 //! A value the pod sets and several containers inherit is reported once, at the pod.
 
 use crate::image::ImageReference;
-use crate::path::FieldPath;
+use crate::path::{FieldPath, group_by_path};
 use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
 use crate::windows_names::{UserNamePattern, quoted, run_as_user_name_errors};
 use crate::workload::ContainerRef;
@@ -123,26 +123,28 @@ impl Rule for RunAsUserNameRule {
         }
 
         // The names containers run as, grouped by where they are written.
-        let mut uses: Vec<Use<'_>> = Vec::new();
+        let mut written = Vec::new();
         let mut unset: Vec<ContainerRef<'_>> = Vec::new();
         for container in workload.containers() {
             match workload.windows_option(&container, "runAsUserName", |o| {
                 o.run_as_user_name.as_deref()
             }) {
                 Some(effective) if run_as_user_name_errors(effective.value).is_empty() => {
-                    match uses.iter_mut().find(|u| u.path == effective.path) {
-                        Some(u) => u.containers.push(container.name),
-                        None => uses.push(Use {
-                            path: effective.path,
-                            name: effective.value,
-                            containers: vec![container.name],
-                        }),
-                    }
+                    written.push((effective.path, (effective.value, container.name)));
                 }
                 Some(_) => {} // malformed: reported above
                 None => unset.push(container),
             }
         }
+        let uses: Vec<Use<'_>> = group_by_path(written)
+            .into_iter()
+            .map(|(path, containers)| Use {
+                path,
+                // One path, one written value.
+                name: containers[0].0,
+                containers: containers.into_iter().map(|(_, c)| c).collect(),
+            })
+            .collect();
 
         if let Some(entries) = &settings.allowed_run_as_user_names {
             let patterns: Vec<UserNamePattern> = entries

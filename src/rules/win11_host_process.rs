@@ -81,12 +81,12 @@ impl Rule for HostProcessStructureRule {
         let pod_path = workload.spec_field("securityContext");
         let containers: Vec<ContainerRef<'_>> = workload.containers().collect();
 
-        let mut mismatched = Vec::new();
+        // A container whose own hostProcess contradicts the pod's is reported once, here.
+        let mismatched = |c: &ContainerRef<'_>| matches!((container_host_process(c), pod_flag), (Some(own), Some(pod)) if own != pod);
         for c in &containers {
             if let (Some(own), Some(pod)) = (container_host_process(c), pod_flag)
                 && own != pod
             {
-                mismatched.push(c.path());
                 findings.push(Finding::new(
                     META.id,
                     options_path(c.path()).field("hostProcess"),
@@ -107,9 +107,7 @@ impl Rule for HostProcessStructureRule {
         };
 
         for c in &containers {
-            if is_host_process(pod_flag, container_host_process(c))
-                || mismatched.contains(&c.path())
-            {
+            if is_host_process(pod_flag, container_host_process(c)) || mismatched(c) {
                 continue;
             }
             findings.push(Finding::new(

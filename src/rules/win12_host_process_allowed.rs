@@ -17,7 +17,7 @@
 //! concern.
 
 use crate::image::{ImagePattern, ImageReference};
-use crate::path::FieldPath;
+use crate::path::group_by_path;
 use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
 
 pub struct HostProcessAllowedRule;
@@ -47,13 +47,8 @@ impl Rule for HostProcessAllowedRule {
         });
 
         if !settings.allow_host_process {
-            let mut places: Vec<(FieldPath, Vec<&str>)> = Vec::new();
-            for (container, path) in host_process {
-                match places.iter_mut().find(|(p, _)| *p == path) {
-                    Some((_, names)) => names.push(container.name),
-                    None => places.push((path, vec![container.name])),
-                }
-            }
+            let places =
+                group_by_path(host_process.map(|(container, path)| (path, container.name)));
             for (path, names) in places {
                 let quoted: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
                 let who = if quoted.len() == 1 {

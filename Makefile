@@ -7,7 +7,7 @@
 #   make push       kwctl push each annotated module to $(REGISTRY) (needs kwctl)
 #   make check-versions  Cargo.toml, metadata.yml and artifacthub-pkg.yml agree
 #   make rules-doc  regenerate docs/rules.md from the rule registry
-#   make bench      evaluation time (waPC host and native) and size of each module
+#   make bench      evaluation time (waPC host and native), peak memory and size of each module
 #   make fuzz       run each fuzz target for FUZZ_SECONDS (libFuzzer, coverage-guided)
 
 CARGO       ?= cargo
@@ -128,6 +128,7 @@ rules-doc:
 
 # The shipped modules in the waPC host and their rule-crate twins natively; the tables
 # of the README's performance section come from `make bench BENCH_ARGS=--markdown`.
+# BENCH_ARGS=--time: evaluation time only; --memory: peak linear memory only.
 bench: build
 	WASM_MODULES_DIR=$(CURDIR)/$(DIST) $(CARGO) bench -p wapc-test-host -- $(BENCH_ARGS)
 

@@ -1,9 +1,10 @@
-//! Evaluation time and size of the policy modules: in the native waPC host (wasmtime,
-//! each module compiled once and one instance reused, as PolicyServer does) and natively
-//! in the rule crate (`windows_workload_rules::policy::validate`, the function the
-//! module's `validate` entry point calls, on the same request bytes).
+//! Evaluation time, peak memory and size of the policy modules: in the native waPC host
+//! (wasmtime, each module compiled once and one instance reused, as PolicyServer does)
+//! and natively in the rule crate (`windows_workload_rules::policy::validate`, the
+//! function the module's `validate` entry point calls, on the same request bytes).
 //!
-//! `make bench`, or `cargo bench -p wapc-test-host [-- [--json|--markdown] [--settings FILE] [MODULE.wasm...]]`
+//! `make bench`, or `cargo bench -p wapc-test-host [-- [--time|--memory] [--json|--markdown] [--settings FILE] [MODULE.wasm...]]`
+//! (`--time`: evaluation time only; `--memory`: peak memory only; both by default)
 //!
 //! Modules: the paths given, else `BENCH_MODULES` (paths separated by `:`), else every
 //! `*.wasm` in `WASM_MODULES_DIR` (what `make bench` sets: the shipped modules), else in
@@ -13,12 +14,25 @@
 //! and Windows pods of 1, 10 and 100 containers. For each, `validate` runs a warm-up, then timed iterations (about 0.4 s,
 //! 20 to 5000 iterations); the table gives medians in microseconds and the ratio
 //! wasm / native, then the summaries the performance targets are about.
+//!
+//! Peak memory: the linear memory one `validate` call needs on a fresh instance (after
+//! `wapc_init`, as PolicyServer instantiates), for the small Pod, the two Deployments as
+//! written, the Windows pod of 100 containers, the two largest hostile inputs of
+//! `tests/hostile_inputs.rs` (a pod of 10,000 privileged containers, 1.1 MB; a pod with
+//! a 5 MiB annotation) and the same pod with as many containers as fit in 3 MiB, the API
+//! server's limit on a request body (28,000). wasm memory never shrinks, so the peak is the memory's size after the
+//! call; the host cannot read it through wasmtime-provider, so the harness finds the
+//! least limit (`PolicyModule::with_memory_limit`, whole 64 KiB pages) under which the
+//! call still answers, by bisection between the module's initial memory and the host's
+//! default limit, each probe on a fresh instance. Probes under too small a limit make
+//! the guest print `memory allocation of N bytes failed` on stderr: expected.
 
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use wapc_test_host::{
-    Input, MODULES_DIR_ENV, PolicyModule, decide, load_inputs, release_dir, workspace_root,
+    DEFAULT_MEMORY_LIMIT, Input, MODULES_DIR_ENV, PolicyModule, WASM_PAGE_SIZE, decide,
+    load_inputs, release_dir, workspace_root,
 };
 use windows_workload_rules::engine::Module;
 use windows_workload_rules::host::NoHostCalls;
@@ -38,6 +52,8 @@ enum Format {
 
 struct Options {
     format: Format,
+    time: bool,
+    memory: bool,
     settings: Value,
     modules: Vec<PathBuf>,
 }
@@ -58,6 +74,7 @@ fn wasm_files(dir: &Path) -> Vec<PathBuf> {
 
 fn options() -> Result<Options, String> {
     let mut format = Format::Table;
+    let (mut time, mut memory) = (true, true);
     let mut settings = json!({});
     let mut modules = Vec::new();
     let mut args = std::env::args().skip(1);
@@ -65,6 +82,8 @@ fn options() -> Result<Options, String> {
         match arg.as_str() {
             "--json" => format = Format::Json,
             "--markdown" => format = Format::Markdown,
+            "--time" => (time, memory) = (true, false),
+            "--memory" => (time, memory) = (false, true),
             // Passed by `cargo bench` to every bench target.
             "--bench" => {}
             "--settings" => {
@@ -75,7 +94,7 @@ fn options() -> Result<Options, String> {
                     serde_yaml::from_str(&text).map_err(|e| format!("cannot parse {path}: {e}"))?;
             }
             "-h" | "--help" => {
-                return Err("usage: cargo bench -p wapc-test-host -- [--json|--markdown] [--settings FILE] [MODULE.wasm...]".into());
+                return Err("usage: cargo bench -p wapc-test-host -- [--time|--memory] [--json|--markdown] [--settings FILE] [MODULE.wasm...]".into());
             }
             other if other.starts_with('-') => eprintln!("bench: ignoring option {other}"),
             path => modules.push(PathBuf::from(path)),
@@ -100,6 +119,8 @@ fn options() -> Result<Options, String> {
     }
     Ok(Options {
         format,
+        time,
+        memory,
         settings,
         modules,
     })
@@ -139,8 +160,56 @@ const LINUX_DEPLOYMENT: &str = "deployment (linux)";
 const WINDOWS_DEPLOYMENT: &str = "deployment (windows)";
 const FIXED_DEPLOYMENT: &str = "deployment (windows, fixed)";
 
+const HOSTILE_CONTAINERS: &str = "hostile: 10,000 privileged";
+const HOSTILE_5_MIB: &str = "hostile: 5 MiB request";
+const API_SERVER_LIMIT: &str = "28,000 privileged (3 MiB)";
+
 fn pods(n: usize) -> String {
     format!("windows pod x{n}")
+}
+
+/// The two largest inputs of `tests/hostile_inputs.rs`: a Windows pod of 10,000
+/// privileged containers, and a one-container Windows pod with a 5 MiB annotation; then
+/// the first with 28,000 containers, as many as fit in a 3 MiB request.
+fn hostile_samples() -> Vec<(String, Input)> {
+    let windows_pod = |containers: Vec<Value>| {
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x", "namespace": "default"},
+            "spec": {"nodeSelector": {"kubernetes.io/os": "windows"}, "containers": containers}})
+    };
+    let privileged = |n: usize| {
+        (0..n)
+            .map(|i| json!({"name": format!("c{i}"), "image": "mcr.microsoft.com/windows/nanoserver:ltsc2022",
+                "securityContext": {"privileged": true}}))
+            .collect()
+    };
+    let mut annotated = windows_pod(vec![json!({"name": "a", "image": "example.com/a:1"})]);
+    annotated["metadata"]["annotations"] = json!({"big": "x".repeat(5 * 1024 * 1024)});
+    [
+        (HOSTILE_CONTAINERS, windows_pod(privileged(10_000))),
+        (HOSTILE_5_MIB, annotated),
+        (API_SERVER_LIMIT, windows_pod(privileged(28_000))),
+    ]
+    .into_iter()
+    .filter_map(|(name, object)| {
+        Input::from_object(object, name)
+            .ok()
+            .map(|input| (name.to_owned(), input))
+    })
+    .collect()
+}
+
+/// The samples of the memory table: the timed ones but the smaller Windows pods and the
+/// fixed Deployment, then the hostile inputs.
+fn memory_samples(samples: &[(String, Input)]) -> Vec<(String, Input)> {
+    let mut chosen: Vec<(String, Input)> = samples
+        .iter()
+        .filter(|(name, _)| {
+            [SMALL, LINUX_DEPLOYMENT, WINDOWS_DEPLOYMENT, &pods(100)].contains(&name.as_str())
+        })
+        .cloned()
+        .collect();
+    chosen.extend(hostile_samples());
+    chosen
 }
 
 fn corpus_sample(relative: &str) -> Option<Input> {
@@ -266,7 +335,13 @@ fn main() {
         return;
     }
     let samples = samples();
+    let memory_samples = if options.memory {
+        memory_samples(&samples)
+    } else {
+        Vec::new()
+    };
     let mut rows = Vec::new();
+    let mut memory_rows = Vec::new();
     for path in &options.modules {
         let start = Instant::now();
         let module = match PolicyModule::load(path) {
@@ -310,7 +385,7 @@ fn main() {
                 "; no native twin in the rule crate"
             }
         );
-        for (sample, input) in &samples {
+        for (sample, input) in samples.iter().filter(|_| options.time) {
             let request = input.validation_request(&options.settings);
             let payload = serde_json::to_vec(&request).unwrap_or_default();
             let decision = match instance.validate_raw(&payload) {
@@ -342,18 +417,254 @@ fn main() {
                 native_us,
             });
         }
+        for (sample, input) in &memory_samples {
+            let request = input.validation_request(&options.settings);
+            let payload = serde_json::to_vec(&request).unwrap_or_default();
+            let start = Instant::now();
+            match peak_memory(&module, &payload) {
+                Ok(peak) => {
+                    eprintln!(
+                        "bench: {}: {sample}: peak {:.2} MiB ({} probes, {:.1} s)",
+                        module.name(),
+                        mib(peak.peak),
+                        peak.probes,
+                        start.elapsed().as_secs_f64()
+                    );
+                    memory_rows.push(MemoryRow {
+                        module: module.name().to_owned(),
+                        sample: sample.clone(),
+                        payload_bytes: payload.len(),
+                        peak,
+                    });
+                }
+                Err(e) => eprintln!("bench: {}: {sample}: {e}", module.name()),
+            }
+        }
     }
     match options.format {
-        Format::Json => print_json(&rows),
-        Format::Table => print_table(&rows),
-        Format::Markdown => print_markdown(&rows),
+        Format::Json => print_json(
+            options.time.then_some(&rows),
+            options.memory.then_some(&memory_rows),
+        ),
+        Format::Table => {
+            if options.time {
+                print_table(&rows);
+            }
+        }
+        Format::Markdown => {
+            if options.time {
+                print_markdown(&rows);
+            }
+        }
     }
-    print_summaries(&rows, options.format);
+    if options.time {
+        print_summaries(&rows, options.format);
+    }
+    if options.memory && options.format != Format::Json {
+        if options.time {
+            println!();
+        }
+        print_memory(&memory_rows, options.format);
+    }
 }
 
-fn print_json(rows: &[Row]) {
-    let rows: Vec<Value> = rows
-        .iter()
+/// What [`peak_memory`] found.
+struct Peak {
+    /// The module's initial linear memory, in bytes.
+    initial: usize,
+    /// The least memory limit under which the call answers, in bytes (whole pages).
+    peak: usize,
+    /// Fresh instances it took.
+    probes: usize,
+}
+
+struct MemoryRow {
+    module: String,
+    sample: String,
+    payload_bytes: usize,
+    peak: Peak,
+}
+
+fn mib(bytes: usize) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+/// The peak linear memory of one `validate` call with `payload`: the least limit, in
+/// whole pages, under which a fresh instance answers it, found by bisection between the
+/// module's initial memory (below it there is no instance) and the host's default limit
+/// (under which it must answer). wasm memory never shrinks, so this is the size the
+/// memory reaches in the call; a call needing more traps on its failed allocation.
+fn peak_memory(module: &PolicyModule, payload: &[u8]) -> Result<Peak, String> {
+    let mut probes = 0;
+    let mut answers = |pages: usize| {
+        probes += 1;
+        module
+            .with_memory_limit(pages * WASM_PAGE_SIZE)
+            .instance()
+            .and_then(|instance| instance.call("validate", payload))
+            .is_ok()
+    };
+    let initial = module
+        .initial_memory()
+        .and_then(|bytes| usize::try_from(bytes).ok())
+        .ok_or("the module exports no memory")?;
+    let initial_pages = initial.div_ceil(WASM_PAGE_SIZE);
+    let default_pages = DEFAULT_MEMORY_LIMIT / WASM_PAGE_SIZE;
+    if !answers(default_pages) {
+        return Err(format!(
+            "no answer under the default limit ({:.0} MiB)",
+            mib(DEFAULT_MEMORY_LIMIT)
+        ));
+    }
+    // Invariant: `low` pages are too few, `high` pages enough.
+    let (mut low, mut high) = (initial_pages, default_pages);
+    if answers(initial_pages) {
+        high = initial_pages;
+    }
+    while high - low > 1 {
+        let middle = low + (high - low) / 2;
+        if answers(middle) {
+            high = middle;
+        } else {
+            low = middle;
+        }
+    }
+    Ok(Peak {
+        initial,
+        peak: high * WASM_PAGE_SIZE,
+        probes,
+    })
+}
+
+/// One line per module: its initial memory, then the peak of each sample, in MiB.
+fn print_memory(rows: &[MemoryRow], format: Format) {
+    let mut modules: Vec<&str> = rows.iter().map(|r| r.module.as_str()).collect();
+    modules.dedup();
+    let mut samples: Vec<(&str, usize)> = Vec::new();
+    for r in rows {
+        if !samples.iter().any(|(s, _)| *s == r.sample) {
+            samples.push((&r.sample, r.payload_bytes));
+        }
+    }
+    let initial = |module: &str| {
+        rows.iter()
+            .find(|r| r.module == module)
+            .map_or(0.0, |r| mib(r.peak.initial))
+    };
+    let peak = |module: &str, sample: &str| {
+        rows.iter()
+            .find(|r| r.module == module && r.sample == sample)
+            .map_or_else(|| "-".to_owned(), |r| format!("{:.2}", mib(r.peak.peak)))
+    };
+    println!(
+        "Peak linear memory of one validate call on a fresh instance, MiB (initial memory \
+         included; least passing limit in 64 KiB pages; host default limit {:.0} MiB):",
+        mib(DEFAULT_MEMORY_LIMIT)
+    );
+    if format == Format::Markdown {
+        println!(
+            "| module | initial | {} |",
+            samples
+                .iter()
+                .map(|(s, bytes)| format!("{s} ({bytes} B)"))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        );
+        println!("|---|---:|{}", "---:|".repeat(samples.len()));
+        for module in &modules {
+            let cells: Vec<String> = samples.iter().map(|(s, _)| peak(module, s)).collect();
+            println!(
+                "| `{module}` | {:.2} | {} |",
+                initial(module),
+                cells.join(" | ")
+            );
+        }
+    } else {
+        println!(
+            "{:<30} {:>8} {}",
+            "module",
+            "initial",
+            samples
+                .iter()
+                .map(|(s, _)| format!("{:>12}", short(s)))
+                .collect::<String>()
+        );
+        println!(
+            "{:<30} {:>8} {}",
+            "(request bytes)",
+            "",
+            samples
+                .iter()
+                .map(|(_, bytes)| format!("{bytes:>12}"))
+                .collect::<String>()
+        );
+        for module in &modules {
+            println!(
+                "{module:<30} {:>8.2} {}",
+                initial(module),
+                samples
+                    .iter()
+                    .map(|(s, _)| format!("{:>12}", peak(module, s)))
+                    .collect::<String>()
+            );
+        }
+    }
+    if let Some(r) = rows.iter().max_by_key(|r| r.peak.peak) {
+        println!();
+        println!(
+            "Largest peak: {:.2} MiB ({} on {}, a {}-byte request: {:.0} bytes of memory per \
+             request byte beyond the initial memory); the host's default limit is {:.0} MiB, \
+             {:.1} times as much",
+            mib(r.peak.peak),
+            r.module,
+            r.sample,
+            r.payload_bytes,
+            r.peak.peak.saturating_sub(r.peak.initial) as f64 / r.payload_bytes.max(1) as f64,
+            mib(DEFAULT_MEMORY_LIMIT),
+            DEFAULT_MEMORY_LIMIT as f64 / r.peak.peak as f64
+        );
+    }
+}
+
+/// Column titles of the plain memory table.
+fn short(sample: &str) -> String {
+    match sample {
+        SMALL => "small pod".to_owned(),
+        LINUX_DEPLOYMENT => "deploy lin".to_owned(),
+        WINDOWS_DEPLOYMENT => "deploy win".to_owned(),
+        HOSTILE_CONTAINERS => "10k priv.".to_owned(),
+        HOSTILE_5_MIB => "5 MiB req.".to_owned(),
+        API_SERVER_LIMIT => "28k priv.".to_owned(),
+        other => other.replace("windows pod ", "pod "),
+    }
+}
+
+fn print_json(time: Option<&[Row]>, memory: Option<&[MemoryRow]>) {
+    let mut out = serde_json::Map::new();
+    if let Some(rows) = time {
+        out.insert("time".to_owned(), Value::Array(time_json(rows)));
+    }
+    if let Some(rows) = memory {
+        let rows = rows
+            .iter()
+            .map(|r| {
+                json!({
+                    "module": r.module, "sample": r.sample, "payload_bytes": r.payload_bytes,
+                    "initial_memory_bytes": r.peak.initial, "peak_memory_bytes": r.peak.peak,
+                    "probes": r.peak.probes,
+                })
+            })
+            .collect();
+        out.insert("memory".to_owned(), Value::Array(rows));
+    }
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&Value::Object(out)).unwrap_or_default()
+    );
+}
+
+fn time_json(rows: &[Row]) -> Vec<Value> {
+    rows.iter()
         .map(|r| {
             json!({
                 "module": r.module, "rules": r.rules, "size_bytes": r.size, "sample": r.sample,
@@ -362,11 +673,7 @@ fn print_json(rows: &[Row]) {
                 "native_median_us": r.native_us, "ratio": r.ratio(),
             })
         })
-        .collect();
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&Value::Array(rows)).unwrap_or_default()
-    );
+        .collect()
 }
 
 fn show(value: Option<f64>, precision: usize) -> String {

@@ -44,7 +44,8 @@ pub use inputs::{
     load_inputs, parse_inputs, resource_name, validation_request,
 };
 pub use module::{
-    CACHE_ENV, DEFAULT_TIMEOUT, Evaluator, GuestError, PolicyInstance, PolicyModule, TIMEOUT_ENV,
+    CACHE_ENV, DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT, Evaluator, GuestError, MAX_TABLE_ELEMENTS,
+    MEMORY_LIMIT_ENV, PolicyInstance, PolicyModule, TIMEOUT_ENV, WASM_PAGE_SIZE,
 };
 pub use modules::{
     MODULES_DIR_ENV, WASM_TARGET, built_module, built_policy, module_file_name, release_dir,

@@ -9,7 +9,10 @@
 //! thread without fixtures.
 //!
 //! Every call runs under a deadline (epoch interruption, as PolicyServer's
-//! policy timeout): [`DEFAULT_TIMEOUT`], or `WAPC_HOST_TIMEOUT_MS`.
+//! policy timeout): [`DEFAULT_TIMEOUT`], or `WAPC_HOST_TIMEOUT_MS`. Every
+//! instance runs under a linear-memory limit (Wasmtime's `StoreLimits`, set
+//! through wasmtime-provider's resource limits): [`DEFAULT_MEMORY_LIMIT`],
+//! or `WAPC_HOST_MEMORY_LIMIT_MB`; its tables under [`MAX_TABLE_ELEMENTS`].
 //! Compiled code is cached on disk by Wasmtime (keyed by module, engine
 //! settings and Wasmtime version) in `target/wasmtime-cache`, so that each
 //! test binary or `policy-eval` run does not compile the modules again.
@@ -28,13 +31,37 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 use wapc::WapcHost;
 use wasmtime_provider::wasmtime;
-use wasmtime_provider::{EpochDeadlines, WasmtimeEngineProviderBuilder, WasmtimeEngineProviderPre};
+use wasmtime_provider::{
+    EpochDeadlines, ResourceLimits, WasmtimeEngineProviderBuilder, WasmtimeEngineProviderPre,
+};
 
 /// Deadline of one guest call (and of `wapc_init`) unless
 /// [`TIMEOUT_ENV`] says otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Environment variable: the deadline of one guest call, in milliseconds.
 pub const TIMEOUT_ENV: &str = "WAPC_HOST_TIMEOUT_MS";
+
+/// The most linear memory one instance may have (what its module declares
+/// at first, then every `memory.grow` of the guest), in bytes, unless
+/// [`MEMORY_LIMIT_ENV`] says otherwise: 256 MiB.
+///
+/// Generous for real requests, which need little beyond the modules'
+/// initial 1.1 to 1.2 MiB (a Deployment: 1.2 MiB at most; a pod of 100
+/// containers: 1.8 MiB), and enough for the largest request the API server
+/// accepts (it refuses bodies over 3 MiB) in the densest form measured: a
+/// pod of 28,000 containers in 3 MiB needs at most 145 MiB in any module,
+/// 48 bytes per request byte (`make bench BENCH_ARGS=--memory`). Low enough
+/// that a guest which grows its memory without end fails its call at once
+/// instead of taking the wasm32 maximum, 4 GiB, from the host per instance.
+pub const DEFAULT_MEMORY_LIMIT: usize = 256 * 1024 * 1024;
+/// Environment variable: the linear-memory limit of each instance, in MiB.
+pub const MEMORY_LIMIT_ENV: &str = "WAPC_HOST_MEMORY_LIMIT_MB";
+/// The most elements each table of an instance may have. The policy modules
+/// declare one table of about 700 function references that cannot grow
+/// (its maximum is its minimum); the limit only matters for other modules.
+pub const MAX_TABLE_ELEMENTS: usize = 10_000;
+/// The size of a WebAssembly page, the unit in which linear memory grows.
+pub const WASM_PAGE_SIZE: usize = 64 * 1024;
 
 /// Environment variable: the folder of Wasmtime's cache of compiled
 /// modules (`off` to compile every time).
@@ -91,8 +118,17 @@ fn call_timeout() -> Duration {
         .map_or(DEFAULT_TIMEOUT, Duration::from_millis)
 }
 
+fn memory_limit() -> usize {
+    std::env::var(MEMORY_LIMIT_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&mib| mib > 0)
+        .map_or(DEFAULT_MEMORY_LIMIT, |mib| mib.saturating_mul(1024 * 1024))
+}
+
 /// A guest function failed: the guest returned an error, trapped (panic,
-/// `unreachable`) or ran past its deadline. Reaches callers inside
+/// `unreachable`, an allocation past the memory limit) or ran past its
+/// deadline. Reaches callers inside
 /// `anyhow::Error`; `downcast_ref::<GuestError>()` gives the parts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GuestError {
@@ -120,16 +156,43 @@ struct Compiled {
     name: String,
     path: Option<PathBuf>,
     size: usize,
-    pre: WasmtimeEngineProviderPre,
+    module: wasmtime::Module,
+    /// Linked and ready to instantiate, one for each memory limit in use
+    /// (wasmtime-provider fixes the limits when it builds one), kept for
+    /// the life of the module.
+    pres: Mutex<HashMap<usize, Arc<WasmtimeEngineProviderPre>>>,
+}
+
+impl Compiled {
+    fn pre(&self, memory_limit: usize) -> Result<Arc<WasmtimeEngineProviderPre>> {
+        let mut pres = self.pres.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(pre) = pres.get(&memory_limit) {
+            return Ok(Arc::clone(pre));
+        }
+        let pre = WasmtimeEngineProviderBuilder::new()
+            .engine(self.module.engine().clone())
+            .module(self.module.clone())
+            .wasi_params(wapc::WasiParams::default())
+            .enable_resource_limits(ResourceLimits {
+                max_memory_size: Some(memory_limit),
+                max_table_elements: Some(MAX_TABLE_ELEMENTS),
+            })
+            .build_pre()
+            .map_err(|e| anyhow!("cannot link the module: {e}"))?;
+        let pre = Arc::new(pre);
+        pres.insert(memory_limit, Arc::clone(&pre));
+        Ok(pre)
+    }
 }
 
 /// A compiled policy module. Clones share the compiled code.
 #[derive(Clone)]
 pub struct PolicyModule {
     inner: Arc<Compiled>,
-    /// Tells apart modules (and timeouts) for the per-thread instances.
+    /// Tells apart modules (and limits) for the per-thread instances.
     id: u64,
     timeout: Duration,
+    memory_limit: usize,
 }
 
 fn next_id() -> u64 {
@@ -144,6 +207,7 @@ impl fmt::Debug for PolicyModule {
             .field("path", &self.inner.path)
             .field("size", &self.inner.size)
             .field("timeout", &self.timeout)
+            .field("memory_limit", &self.memory_limit)
             .finish()
     }
 }
@@ -212,21 +276,19 @@ impl PolicyModule {
 
     fn compile(name: String, path: Option<PathBuf>, bytes: &[u8]) -> Result<Self> {
         let engine = engine()?;
-        let pre = WasmtimeEngineProviderBuilder::new()
-            .engine(engine)
-            .module_bytes(bytes)
-            .wasi_params(wapc::WasiParams::default())
-            .build_pre()
-            .map_err(|e| anyhow!("cannot compile the module: {e}"))?;
+        let compiled = wasmtime::Module::new(&engine, bytes)
+            .map_err(|e| anyhow!("cannot compile the module: {e:#}"))?;
         let module = Self {
             inner: Arc::new(Compiled {
                 name,
                 path,
                 size: bytes.len(),
-                pre,
+                module: compiled,
+                pres: Mutex::new(HashMap::new()),
             }),
             id: next_id(),
             timeout: call_timeout(),
+            memory_limit: memory_limit(),
         };
         // Instantiate once, as PolicyServer does at start-up, so that a
         // module whose `wapc_init` fails is a load error.
@@ -241,12 +303,45 @@ impl PolicyModule {
             inner: Arc::clone(&self.inner),
             id: next_id(),
             timeout,
+            memory_limit: self.memory_limit,
         }
     }
 
     /// The deadline of each guest call.
     pub fn timeout(&self) -> Duration {
         self.timeout
+    }
+
+    /// The same compiled module whose instances may have at most `bytes` of
+    /// linear memory (in effect, rounded down to whole 64 KiB pages). A
+    /// `memory.grow` past it fails, and the policy modules abort on the
+    /// failed allocation: the call fails with a [`GuestError`] that names
+    /// the limit. A limit below the module's initial memory
+    /// ([`PolicyModule::initial_memory`]) makes every instantiation fail.
+    pub fn with_memory_limit(&self, bytes: usize) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+            id: next_id(),
+            timeout: self.timeout,
+            memory_limit: bytes,
+        }
+    }
+
+    /// The most linear memory each instance may have, in bytes.
+    pub fn memory_limit(&self) -> usize {
+        self.memory_limit
+    }
+
+    /// The linear memory the module declares at first (data, stack and
+    /// heap start), in bytes: the least any of its instances has. `None`
+    /// for a module that exports no memory.
+    pub fn initial_memory(&self) -> Option<u64> {
+        match self.inner.module.get_export("memory")? {
+            wasmtime::ExternType::Memory(memory) => {
+                Some(memory.minimum().saturating_mul(memory.page_size()))
+            }
+            _ => None,
+        }
     }
 
     fn deadlines(&self) -> EpochDeadlines {
@@ -382,7 +477,7 @@ impl PolicyInstance {
     fn instantiate(module: &PolicyModule, state: &Arc<HostState>) -> Result<WapcHost> {
         let provider = module
             .inner
-            .pre
+            .pre(module.memory_limit)?
             .rehydrate(Some(module.deadlines()))
             .map_err(|e| anyhow!("cannot instantiate module {}: {e}", module.name()))?;
         let state = Arc::clone(state);
@@ -425,7 +520,7 @@ impl PolicyInstance {
                     wapc::errors::Error::GuestCallFailure(message) => message,
                     other => other.to_string(),
                 };
-                let message = explain_trap(message, start.elapsed(), self.module.timeout);
+                let message = explain_trap(message, start.elapsed(), &self.module);
                 Err(GuestError {
                     module: self.module.name().to_owned(),
                     operation: operation.to_owned(),
@@ -525,20 +620,39 @@ impl PolicyInstance {
 
 /// Wasmtime-provider reports a trap with the backtrace only, without its
 /// cause: say what it was.
-fn explain_trap(message: String, elapsed: Duration, timeout: Duration) -> String {
+fn explain_trap(message: String, elapsed: Duration, module: &PolicyModule) -> String {
     if !message.contains("wasm backtrace") && !message.contains("wasm trap") {
         return message;
     }
+    let timeout = module.timeout;
     if elapsed >= timeout {
         format!(
             "guest code interrupted: execution deadline exceeded ({} ms); {message}",
             timeout.as_millis()
         )
     } else {
+        // A `memory.grow` refused by the limit returns -1 to the guest, which
+        // aborts on the failed allocation as it does on a panic: the host
+        // cannot tell the two apart, the guest's stderr can.
         format!(
-            "guest trapped (a panic, whose message the guest writes on stderr, or another \
-             WebAssembly trap); {message}"
+            "guest trapped: it panicked, or ran out of memory (its linear memory is limited \
+             to {} (set {MEMORY_LIMIT_ENV}); a failed allocation aborts it), or hit another \
+             WebAssembly trap; the guest writes the cause on stderr (\"memory allocation of N \
+             bytes failed\", or the panic message); {message}",
+            show_bytes(module.memory_limit)
         )
+    }
+}
+
+/// `bytes` in MiB when it is a whole number of them, else in KiB or bytes.
+fn show_bytes(bytes: usize) -> String {
+    const MIB: usize = 1024 * 1024;
+    if bytes.is_multiple_of(MIB) {
+        format!("{} MiB", bytes / MIB)
+    } else if bytes.is_multiple_of(1024) {
+        format!("{} KiB", bytes / 1024)
+    } else {
+        format!("{bytes} bytes")
     }
 }
 

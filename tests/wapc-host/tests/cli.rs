@@ -41,8 +41,13 @@ fn fixtures(dir: &Path, settings: Value, validate: Value) -> String {
 }
 
 fn run(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+    run_with_env(args, stdin, &[])
+}
+
+fn run_with_env(args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> (i32, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_policy-eval"))
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -74,6 +79,8 @@ fn help_documents_every_option() {
         "--fixtures",
         "EXIT STATUS",
         "WAPC_HOST_LOG",
+        "WAPC_HOST_TIMEOUT_MS",
+        "WAPC_HOST_MEMORY_LIMIT_MB",
     ] {
         assert!(out.contains(word), "{word} missing from:\n{out}");
     }
@@ -322,4 +329,29 @@ fn standard_input() {
         out.starts_with("ACCEPTED Pod/default/web (<stdin>#0)\n"),
         "{out}"
     );
+}
+
+#[test]
+fn memory_limit_from_the_environment() {
+    let dir = scratch("memory-limit");
+    let fx = fixtures(&dir, json!({"valid": true}), json!({"accepted": true}));
+    // The guest holds the validation request (over 1 MiB) in its memory.
+    let big = "x".repeat(1024 * 1024);
+    let pod = write(
+        &dir,
+        "big.yaml",
+        &POD.replace(
+            "{name: web}",
+            &format!("{{name: web, annotations: {{big: {big}}}}}"),
+        ),
+    );
+    let args = ["--module", &guest(), "--fixtures", &fx, &pod];
+    let (code, out, err) = run(&args, None);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("ACCEPTED"), "{out}");
+
+    let (code, out, err) = run_with_env(&args, None, &[("WAPC_HOST_MEMORY_LIMIT_MB", "1")]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.starts_with("ERROR"), "{out}");
+    assert!(out.contains("limited to 1 MiB"), "{out}");
 }

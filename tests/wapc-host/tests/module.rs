@@ -5,8 +5,8 @@ use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use wapc_test_host::{
-    Decision, GuestError, HostCapabilities, PatchOp, PolicyModule, evaluate, evaluate_one,
-    parse_inputs,
+    Decision, GuestError, HostCapabilities, PatchOp, PolicyModule, WASM_PAGE_SIZE, evaluate,
+    evaluate_one, parse_inputs,
 };
 
 fn guest_path() -> PathBuf {
@@ -32,6 +32,8 @@ fn loads_and_reports_its_identity() {
     assert!(module.size_bytes() > 100);
     assert_eq!(module.protocol_version().unwrap(), "v1");
     assert_eq!(module.timeout(), wapc_test_host::DEFAULT_TIMEOUT);
+    assert_eq!(module.memory_limit(), wapc_test_host::DEFAULT_MEMORY_LIMIT);
+    assert_eq!(module.initial_memory(), Some(WASM_PAGE_SIZE as u64));
 }
 
 #[test]
@@ -229,6 +231,44 @@ fn runaway_guests_hit_the_deadline() {
     let message = &err.downcast_ref::<GuestError>().unwrap().message;
     assert!(message.contains("deadline"), "{message}");
     assert_eq!(module.protocol_version().unwrap(), "v1");
+}
+
+#[test]
+fn memory_past_the_limit_is_a_guest_error_and_the_instance_recovers() {
+    let echo = || {
+        HostCapabilities::new().handler("test", "validate", |call| {
+            Ok(json!({"accepted": true, "message": call.payload_text()})
+                .to_string()
+                .into_bytes())
+        })
+    };
+    // Two pages: the guest's one, and one more for a small payload and answer.
+    let module = guest().with_memory_limit(2 * WASM_PAGE_SIZE);
+    assert_eq!(module.memory_limit(), 2 * WASM_PAGE_SIZE);
+    assert_eq!(module.timeout(), guest().timeout());
+    let instance = module.instance_with(echo()).unwrap();
+    assert!(instance.validate_raw(&[b'x'; 1000]).unwrap().accepted);
+
+    let start = Instant::now();
+    let err = instance.validate_raw(&[b'x'; 300_000]).unwrap_err();
+    assert!(start.elapsed() < Duration::from_secs(5));
+    let guest_error = err.downcast_ref::<GuestError>().expect("a GuestError");
+    assert_eq!(guest_error.operation, "validate");
+    assert!(
+        guest_error.message.contains("ran out of memory")
+            && guest_error.message.contains("limited to 128 KiB"),
+        "{guest_error}"
+    );
+    // The next call runs in a fresh instantiation, with the same limit and fixtures.
+    assert!(instance.validate_raw(&[b'x'; 1000]).unwrap().accepted);
+    assert!(instance.validate_raw(&[b'x'; 300_000]).is_err());
+    // The default limit lets the same payload through.
+    let instance = guest().instance_with(echo()).unwrap();
+    assert!(instance.validate_raw(&[b'x'; 300_000]).unwrap().accepted);
+
+    // Below the module's initial memory, there is no instance at all.
+    let err = format!("{:#}", guest().with_memory_limit(0).instance().unwrap_err());
+    assert!(err.contains("exceeds memory limits"), "{err}");
 }
 
 #[test]

@@ -63,6 +63,9 @@ settings print the module's message.
 ENVIRONMENT:
     WAPC_HOST_LOG=1         print the module's log lines on stderr
     WAPC_HOST_TIMEOUT_MS=N  deadline of one guest call (default 10000)
+    WAPC_HOST_MEMORY_LIMIT_MB=N
+                            linear memory of the module's instance, at most
+                            (default 256)
     WAPC_HOST_CACHE_DIR=D   Wasmtime's cache of compiled modules (default
                             <workspace>/target/wasmtime-cache; `off`: none)
 

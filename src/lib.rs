@@ -1,7 +1,8 @@
 //! The Windows workload rule catalogue shared by every policy module.
 //!
 //! A request flows through it once: [`request`] decodes it, [`workload`] finds the pod
-//! template and walks its containers, [`os`] resolves the target OS, the module's
+//! template, reads it as a typed pod spec (through [`decode`], which names the field a
+//! wrong value is at) and walks its containers, [`os`] resolves the target OS, the module's
 //! [`rules`] report findings, and [`engine`] combines them into one decision that
 //! [`response`] turns into Kubewarden's answer. [`policy`] exposes all of it as the
 //! waPC functions of a module, without depending on waPC itself.

@@ -7,7 +7,7 @@
 //! twice more; that cost a quarter of each module's size. [`from_value`] is a
 //! deserializer for `&Value` that keeps the location as a chain of stack frames (no
 //! allocation) and writes it into an error only when one happens: one instantiation of
-//! each type's visitor, and no cost on the success path.
+//! each type's visitor, and next to no cost on the success path.
 
 use serde::de::value::BorrowedStrDeserializer;
 use serde::de::{self, DeserializeOwned, DeserializeSeed, Visitor};
@@ -124,11 +124,21 @@ impl fmt::Display for Location<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Location::Root => Ok(()),
+            // A key that is no field name (`kubernetes.io/os` in a map) is written as
+            // Kubernetes' field errors write map keys: `nodeSelector[kubernetes.io/os]`.
+            Location::Field(parent, key) if !is_field_name(key) => write!(f, "{parent}[{key}]"),
             Location::Field(Location::Root, key) => f.write_str(key),
             Location::Field(parent, key) => write!(f, "{parent}.{key}"),
             Location::Index(parent, index) => write!(f, "{parent}[{index}]"),
         }
     }
+}
+
+fn is_field_name(key: &str) -> bool {
+    !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 struct ValueDeserializer<'de, 'p> {
@@ -565,6 +575,17 @@ mod tests {
             err.path_under("spec.template.spec"),
             "spec.template.spec.containers[1].ports[0].containerPort"
         );
+    }
+
+    #[test]
+    fn map_keys_that_are_no_field_names_are_bracketed() {
+        let value = json!({"containers": [], "nodeSelector": {"kubernetes.io/os": 1}});
+        let err = from_value::<PodSpec>(&value).unwrap_err();
+        assert_eq!(err.path(), "nodeSelector[kubernetes.io/os]");
+        let value = json!({"containers": [{"name": "a",
+            "resources": {"limits": {"cpu": true}}}]});
+        let err = from_value::<PodSpec>(&value).unwrap_err();
+        assert_eq!(err.path(), "containers[0].resources.limits.cpu");
     }
 
     #[test]

@@ -140,26 +140,31 @@ impl Quantity {
             )));
         };
 
-        // The significant digits, and the power of ten of the last one.
-        let all = format!("{int_digits}{frac_digits}");
-        let significant = all.trim_start_matches('0');
-        let trimmed = significant.trim_end_matches('0');
-        let mut scale =
-            exp10 - frac_digits.len() as i64 + (significant.len() - trimmed.len()) as i64;
-        if trimmed.is_empty() {
+        // The significant digits of int_digits followed by frac_digits (without copying
+        // them: quantities are parsed for every container), and the power of ten of the
+        // last one.
+        let all = || int_digits.bytes().chain(frac_digits.bytes());
+        let total = int_digits.len() + frac_digits.len();
+        let leading_zeros = all().take_while(|&b| b == b'0').count();
+        if leading_zeros == total {
             return Ok(Quantity {
                 nanos: 0,
                 text: text.to_string(),
             });
         }
-        if trimmed.len() > MAX_SIGNIFICANT_DIGITS {
+        let trailing_zeros = all().rev().take_while(|&b| b == b'0').count();
+        let significant = total - leading_zeros - trailing_zeros;
+        let mut scale = exp10 - frac_digits.len() as i64 + trailing_zeros as i64;
+        if significant > MAX_SIGNIFICANT_DIGITS {
             return Err(fail(&format!(
                 "it has more than {MAX_SIGNIFICANT_DIGITS} significant digits, too many to compare exactly"
             )));
         }
-        let digits: i128 = trimmed
-            .parse()
-            .map_err(|_| fail("its digits do not form a number"))?;
+        // At most 20 decimal digits: below 10^20 < 2^67, no overflow of i128.
+        let digits: i128 = all()
+            .skip(leading_zeros)
+            .take(significant)
+            .fold(0, |n, b| n * 10 + i128::from(b - b'0'));
         // digits < 10^20 < 2^67 and exp2 <= 60, so this cannot overflow i128 (< 2^127).
         let mut magnitude = digits << exp2;
         scale += 9; // to nano-units
@@ -339,6 +344,9 @@ mod tests {
             ("0.0", 0),
             ("-0", 0),
             ("0e9", 0),
+            ("0010.0100", 10_010_000_000),
+            ("12345678901234567890", 12_345_678_901_234_567_890 * UNIT),
+            ("1234567890.1234567890", 1_234_567_890_123_456_789),
         ];
         for (text, expected) in cases {
             assert_eq!(nanos(text), *expected, "{text}");

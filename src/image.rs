@@ -520,13 +520,17 @@ const WINDOWS_TAG_TOKENS: &[&str] = &[
 /// that name a Windows base or build. Anything else is `Unknown`, never Linux: a plain
 /// tag says nothing about the platforms an index offers.
 pub fn classify(image: &ImageReference) -> ImageOs {
-    let full = format!("{}/{}", image.registry, image.repository);
+    // `registry/repository` is the prefix or under it (a registry has no `/`).
     let windows_repository = WINDOWS_REPOSITORY_PREFIXES.iter().any(|p| {
-        let p = p.trim_end_matches('/');
-        full == p
-            || full
-                .strip_prefix(p)
-                .is_some_and(|rest| rest.starts_with('/'))
+        let Some((registry, repository)) = p.trim_end_matches('/').split_once('/') else {
+            return false;
+        };
+        image.registry == registry
+            && (image.repository == repository
+                || image
+                    .repository
+                    .strip_prefix(repository)
+                    .is_some_and(|rest| rest.starts_with('/')))
     });
     let tag = image
         .tag

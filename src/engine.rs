@@ -45,6 +45,24 @@ impl Module {
         Ok(settings)
     }
 
+    /// Settings under which every rule of this module that can mutate does, and WIN-6
+    /// (when the module carries it) strips the Linux-only values that do nothing on
+    /// Windows: the most a module can change, for tests and fuzzing.
+    pub fn settings_with_every_fix(&self) -> Value {
+        let rules: serde_json::Map<String, Value> = self
+            .rules
+            .iter()
+            .map(|r| r.meta())
+            .filter(|m| m.can_mutate)
+            .map(|m| (m.id.to_string(), Value::from(Action::Mutate.as_str())))
+            .collect();
+        let mut settings = serde_json::json!({ "rules": rules });
+        if self.rules.iter().any(|r| r.meta().id == "WIN-6") {
+            settings["stripLinuxNoOps"] = Value::Bool(true);
+        }
+        settings
+    }
+
     /// The action of `rule` in this module when the settings do not name it.
     pub fn default_action(&self, rule: &dyn Rule) -> Action {
         let meta = rule.meta();

@@ -2,8 +2,10 @@
 //! checks the targets make, so that a fixed failure stays fixed without a fuzzer. See
 //! `tests/fuzz-regressions/README.md` for how an input is kept.
 
+use k8s_openapi::api::core::v1::PodSpec;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
+use windows_workload_rules::decode;
 use windows_workload_rules::engine::{Decision, evaluate_workload};
 use windows_workload_rules::host::NoHostCalls;
 use windows_workload_rules::modules::MODULES;
@@ -56,8 +58,9 @@ fn validate_bytes_regressions() {
     }
 }
 
-/// What the `structured_workload` target checks: no internal error, a mutated object is
-/// a valid workload that needs no further patch, and the entry point agrees.
+/// What the `structured_workload` target checks: the rule crate's decoder reads the pod
+/// spec as serde_json does, no internal error, a mutated object is a valid workload that
+/// needs no further patch, and the entry point agrees.
 #[test]
 fn structured_workload_regressions() {
     for file in files("structured_workload") {
@@ -69,6 +72,15 @@ fn structured_workload_regressions() {
             .find(|k| case["kind"] == k.kind())
             .unwrap_or_else(|| panic!("{name}: no workload kind"));
         let object = &case["object"];
+        let spec = kind
+            .pod_spec_fields()
+            .iter()
+            .try_fold(object, |value, field| value.get(field));
+        if let Some(spec) = spec {
+            let ours = decode::from_value::<PodSpec>(spec).map_err(|e| e.message().to_string());
+            let theirs = serde_json::from_value::<PodSpec>(spec.clone()).map_err(|e| e.to_string());
+            assert_eq!(ours, theirs, "{name}: the decoder and serde_json disagree");
+        }
         for module in MODULES {
             for settings_value in [json!({}), case["settings"].clone()] {
                 let Ok(settings) = module.settings(&settings_value) else {

@@ -547,22 +547,6 @@ fn workload() -> BoxedStrategy<(WorkloadKind, Value)> {
 // Evaluation helpers and the independent checks
 // ---------------------------------------------------------------------------------------
 
-/// Settings under which every rule that can mutate does, and WIN-6 strips its no-ops.
-fn mutate_everything(module: &Module) -> Value {
-    let rules: Map<String, Value> = module
-        .rules
-        .iter()
-        .map(|r| r.meta())
-        .filter(|m| m.can_mutate)
-        .map(|m| (m.id.to_string(), json!("mutate")))
-        .collect();
-    let mut settings = json!({"rules": rules});
-    if module.rules.iter().any(|r| r.meta().id == "WIN-6") {
-        settings["stripLinuxNoOps"] = json!(true);
-    }
-    settings
-}
-
 fn evaluate(module: &Module, settings: &Value, kind: WorkloadKind, object: &Value) -> Evaluation {
     let settings = module
         .settings(settings)
@@ -572,7 +556,7 @@ fn evaluate(module: &Module, settings: &Value, kind: WorkloadKind, object: &Valu
 
 /// Every settings document the properties use, per module.
 fn settings_of(module: &Module) -> [Value; 2] {
-    [json!({}), mutate_everything(module)]
+    [json!({}), module.settings_with_every_fix()]
 }
 
 /// JSON pointers of every generated unknown field in `value`.
@@ -886,7 +870,12 @@ fn the_generator_covers_the_interesting_cases() {
         let mut unknown = Vec::new();
         unknown_pointers(&object, "", &mut unknown);
         with_unknown += usize::from(!unknown.is_empty());
-        let all = evaluate(MODULES[0], &mutate_everything(MODULES[0]), kind, &object);
+        let all = evaluate(
+            MODULES[0],
+            &MODULES[0].settings_with_every_fix(),
+            kind,
+            &object,
+        );
         mutated += usize::from(matches!(all.decision, Decision::Mutate(_)));
         let pod = evaluate(&POD_COMPATIBILITY, &json!({}), kind, &object);
         if pod.target_os == Some(TargetOs::Windows) {

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use windows_workload_rules::engine::{Decision, Module, evaluate_workload};
+use windows_workload_rules::engine::{Decision, evaluate_workload};
 use windows_workload_rules::host::NoHostCalls;
 use windows_workload_rules::modules::MODULES;
 use windows_workload_rules::policy;
@@ -141,22 +141,6 @@ pub fn check_entry_points(payload: &[u8]) {
     }
 }
 
-/// Settings under which every rule of `module` that can mutate does.
-pub fn mutate_everything(module: &Module) -> Value {
-    let rules: Map<String, Value> = module
-        .rules
-        .iter()
-        .map(|r| r.meta())
-        .filter(|m| m.can_mutate)
-        .map(|m| (m.id.to_string(), json!("mutate")))
-        .collect();
-    let mut settings = json!({ "rules": rules });
-    if module.rules.iter().any(|r| r.meta().id == "WIN-6") {
-        settings["stripLinuxNoOps"] = json!(true);
-    }
-    settings
-}
-
 /// The rule crate's decoder (`decode::from_value`, which names the failing field) reads
 /// the pod spec exactly as serde_json does: the same value, or the same first error.
 pub fn check_decoder(kind: WorkloadKind, object: &Value) {
@@ -187,7 +171,7 @@ pub fn check_workload(kind: WorkloadKind, object: &Value, extra: &Value) {
     let mut unknown = Vec::new();
     unknown_pointers(object, "", &mut unknown);
     for module in MODULES {
-        for settings_value in [json!({}), mutate_everything(module), extra.clone()] {
+        for settings_value in [json!({}), module.settings_with_every_fix(), extra.clone()] {
             let Ok(settings) = module.settings(&settings_value) else {
                 continue;
             };

@@ -135,18 +135,9 @@ fn the_flagship_decides_as_each_single_module_with_every_fix_on() {
     // where several rules fix one pod over several passes, are the same.
     let inputs = inputs();
     for single in &MODULES[1..] {
-        let mut rules = Map::new();
-        for rule in single.rules {
-            if rule.meta().can_mutate {
-                rules.insert(rule.meta().id.to_string(), json!("mutate"));
-            }
-        }
-        if rules.is_empty() {
+        let settings = single.settings_with_every_fix();
+        if settings["rules"].as_object().is_none_or(|r| r.is_empty()) {
             continue;
-        }
-        let mut settings = json!({"rules": rules});
-        if single.rules.iter().any(|r| r.meta().id == "WIN-6") {
-            settings["stripLinuxNoOps"] = json!(true);
         }
         compare(
             single,

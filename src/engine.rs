@@ -408,6 +408,36 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn settings_with_every_fix_turn_on_each_fix_the_module_has() {
+        use crate::modules::{MODULES, POD_COMPATIBILITY, RUNTIME_CLASSES};
+        let pod = POD_COMPATIBILITY.settings_with_every_fix();
+        assert_eq!(pod["rules"]["WIN-6"], "mutate");
+        assert_eq!(pod["stripLinuxNoOps"], true);
+        assert!(pod["rules"].get("WIN-1").is_none(), "WIN-1 cannot mutate");
+        let os = OS_PLACEMENT.settings_with_every_fix();
+        assert_eq!(
+            os,
+            // OS-2 (conflicting OS signals) has no fix: only a person can tell which is meant.
+            json!({"rules": {"OS-1": "mutate", "OS-3": "mutate", "OS-4": "mutate", "OS-5": "mutate"}})
+        );
+        assert_eq!(
+            RUNTIME_CLASSES.settings_with_every_fix(),
+            json!({"rules": {}})
+        );
+        for module in MODULES {
+            let settings = module.settings(&module.settings_with_every_fix()).unwrap();
+            for rule in module.rules {
+                let expected = if rule.meta().can_mutate {
+                    Action::Mutate
+                } else {
+                    module.default_action(*rule)
+                };
+                assert_eq!(settings.action_of(*rule), expected, "{}", rule.meta().id);
+            }
+        }
+    }
+
+    #[test]
     fn mutates_to_a_fixpoint_from_the_original_object() {
         // A Windows image and nothing else: OS-1 pins windows, which makes OS-3 and OS-4
         // apply in the next pass. Unknown fields survive.

@@ -105,11 +105,6 @@ fn speaks_the_kubewarden_protocol() {
 #[test]
 fn corpus_decisions_match_the_catalogue() {
     let expectations: Vec<Expectation> = common::load_expectations("image_compatibility.yaml");
-    assert_eq!(
-        expectations.len(),
-        78,
-        "every corpus workload has an expectation"
-    );
     check_corpus(&module(), &json!({}), &expectations);
 }
 

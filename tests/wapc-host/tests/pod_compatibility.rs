@@ -117,11 +117,6 @@ fn speaks_the_kubewarden_protocol_and_refuses_bad_settings_naming_the_key() {
 #[test]
 fn corpus_decisions_match_the_catalogue() {
     let expectations: Vec<Expectation> = common::load_expectations("pod_compatibility.yaml");
-    assert_eq!(
-        expectations.len(),
-        78,
-        "every corpus workload has an expectation"
-    );
     let module = module();
     check_corpus(&module, &json!({}), &expectations);
 

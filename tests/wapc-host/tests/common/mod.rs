@@ -45,8 +45,20 @@ pub fn load_expectations(name: &str) -> Vec<Expectation> {
         .join("tests/wapc-host/tests/expected")
         .join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    let expectations: Vec<Expectation> =
+        serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(
+        expectations.len(),
+        CORPUS_WORKLOADS,
+        "{}: every corpus workload has an expectation",
+        path.display()
+    );
+    expectations
 }
+
+/// How many workload objects (of the eight kinds) the corpus in `tests/corpus` holds:
+/// each expectations file has one entry per workload.
+pub const CORPUS_WORKLOADS: usize = 78;
 
 /// Every object of the corpus, wrapped into a CREATE request.
 pub fn corpus_inputs() -> Vec<Input> {

@@ -28,6 +28,7 @@ use wapc_test_host::{
     DEFAULT_MEMORY_LIMIT, GuestError, PolicyModule, ValidationResponse, built_policy,
     workspace_root,
 };
+use windows_workload_rules::modules::MODULES;
 
 /// The most one hostile request may take in any module (the largest, 10,000 containers,
 /// takes well under a second in release-built modules on a loaded 2-core machine).
@@ -84,9 +85,39 @@ fn windows_pod(containers: Vec<Value>) -> Value {
         "spec": {"nodeSelector": {"kubernetes.io/os": "windows"}, "containers": containers}})
 }
 
-/// The modules that carry WIN-1 (privileged containers on Windows), by file stem.
-fn carries_win1(module: &str) -> bool {
-    matches!(module, "windows_pod_compatibility" | "windows_workloads")
+/// Whether the module with file stem `module` (`windows_pod_compatibility`) carries any
+/// of the rules `ids`, as the rule crate's registry says.
+fn carries_any(module: &str, ids: &[&str]) -> bool {
+    MODULES
+        .iter()
+        .find(|m| m.name.replace('-', "_") == module)
+        .unwrap_or_else(|| panic!("{module} is not a module of the rule crate"))
+        .rules
+        .iter()
+        .any(|r| ids.contains(&r.meta().id))
+}
+
+/// Every rejection lists its findings in one message; a module carrying one of `ids`
+/// rejects, and its message names `path`.
+fn assert_rejected_naming(module: &str, response: &ValidationResponse, ids: &[&str], path: &str) {
+    if !response.accepted {
+        assert!(response.message.is_some(), "{module}");
+    }
+    if carries_any(module, ids) {
+        assert!(!response.accepted, "{module}");
+        let message = response.message.as_deref().unwrap_or_default();
+        assert!(
+            message.contains(path),
+            "{module}: {}",
+            &message[..message.len().min(300)]
+        );
+    }
+}
+
+/// A Windows pod of 10,000 containers made by `container`, as a request's bytes.
+fn ten_thousand_container_request(container: impl Fn(usize) -> Value) -> Vec<u8> {
+    let containers = (0..10_000).map(container).collect();
+    serde_json::to_vec(&request(("", "Pod"), "CREATE", "", windows_pod(containers))).unwrap()
 }
 
 /// Sends `payload` to a fresh instance of every module whose linear memory is limited
@@ -122,27 +153,14 @@ fn answer_all(payload: &[u8], memory: usize) -> Vec<(String, ValidationResponse)
 
 #[test]
 fn ten_thousand_containers() {
-    let containers = (0..10_000)
-        .map(|i| json!({"name": format!("c{i}"), "image": "mcr.microsoft.com/windows/nanoserver:ltsc2022",
-            "securityContext": {"privileged": true}}))
-        .collect();
-    let payload = request(("", "Pod"), "CREATE", "", windows_pod(containers));
-    let payload = serde_json::to_vec(&payload).unwrap();
+    let payload = ten_thousand_container_request(|i| {
+        json!({"name": format!("c{i}"), "image": "mcr.microsoft.com/windows/nanoserver:ltsc2022",
+            "securityContext": {"privileged": true}})
+    });
+    // Every container is privileged: the modules carrying WIN-1 reject, naming the last.
     for (module, response) in answer_all(&payload, TEN_THOUSAND_CONTAINERS_MEMORY) {
-        // Whatever the module decides, a rejection lists the findings in one message.
-        if !response.accepted {
-            assert!(response.message.is_some(), "{module}");
-        }
-        // Every container is privileged: the modules carrying WIN-1 reject, naming the last.
-        if carries_win1(&module) {
-            assert!(!response.accepted, "{module}");
-            let message = response.message.unwrap_or_default();
-            assert!(
-                message.contains("spec.containers[9999].securityContext.privileged"),
-                "{module}: {}",
-                &message[..message.len().min(300)]
-            );
-        }
+        let last = "spec.containers[9999].securityContext.privileged";
+        assert_rejected_naming(&module, &response, &["WIN-1"], last);
     }
 }
 
@@ -152,31 +170,21 @@ fn ten_thousand_containers() {
 /// linear. (ID-1 once compared every container with every other: 1.6 s natively.)
 #[test]
 fn ten_thousand_containers_with_their_own_settings() {
-    let containers = (0..10_000)
-        .map(|i| {
-            json!({"name": format!("c{i}"),
+    let payload = ten_thousand_container_request(|i| {
+        json!({"name": format!("c{i}"),
             "image": format!("registry.example.com/app{i}:ltsc2022"),
             "resources": {"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "500m"}},
             "securityContext": {"windowsOptions": {"runAsUserName": format!("user{i}"),
                 "hostProcess": i % 2 == 0}}})
-        })
-        .collect();
-    let payload = request(("", "Pod"), "CREATE", "", windows_pod(containers));
-    let payload = serde_json::to_vec(&payload).unwrap();
+    });
+    // Half the containers are HostProcess containers and half are not (WIN-11, which names
+    // the last one, a non-HostProcess container), and HostProcess is not allowed by
+    // default (WIN-12, which names the last HostProcess container).
     for (module, response) in answer_all(&payload, TEN_THOUSAND_CONTAINERS_MEMORY) {
-        if !response.accepted {
-            assert!(response.message.is_some(), "{module}");
-        }
-        // Half the containers are HostProcess containers and half are not (WIN-11), and
-        // HostProcess is not allowed by default (WIN-12).
-        if module == "windows_pod_compatibility" || module == "windows_workloads" {
-            let message = response.message.unwrap_or_default();
-            assert!(
-                !response.accepted && message.contains("spec.containers[9999]"),
-                "{module}: {}",
-                &message[..message.len().min(300)]
-            );
-        }
+        let last = "spec.containers[9999].securityContext.windowsOptions.hostProcess";
+        assert_rejected_naming(&module, &response, &["WIN-11"], last);
+        let last_host_process = "spec.containers[9998].securityContext.windowsOptions.hostProcess";
+        assert_rejected_naming(&module, &response, &["WIN-12"], last_host_process);
     }
 }
 
@@ -343,14 +351,8 @@ fn update_without_old_object_and_ephemeral_containers_subresource() {
     let payload = request(("", "Pod"), "UPDATE", "ephemeralcontainers", debugged);
     for (module, response) in answer_all(&serde_json::to_vec(&payload).unwrap(), SMALL_INPUT_MEMORY)
     {
-        if carries_win1(&module) {
-            assert!(!response.accepted, "{module}");
-            let message = response.message.unwrap_or_default();
-            assert!(
-                message.contains("spec.ephemeralContainers[0].securityContext.privileged"),
-                "{module}: {message}"
-            );
-        }
+        let debug = "spec.ephemeralContainers[0].securityContext.privileged";
+        assert_rejected_naming(&module, &response, &["WIN-1"], debug);
     }
 
     // Other subresources carry other objects: accepted untouched.

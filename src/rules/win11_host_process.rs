@@ -81,12 +81,14 @@ impl Rule for HostProcessStructureRule {
         let pod_path = workload.spec_field("securityContext");
         let containers: Vec<ContainerRef<'_>> = workload.containers().collect();
 
-        // A container whose own hostProcess contradicts the pod's is reported once, here.
-        let mismatched = |c: &ContainerRef<'_>| matches!((container_host_process(c), pod_flag), (Some(own), Some(pod)) if own != pod);
+        // A container whose own hostProcess contradicts the pod's (own, pod) is reported
+        // once, here, and not again as a mix below.
+        let contradiction = |c: &ContainerRef<'_>| match (container_host_process(c), pod_flag) {
+            (Some(own), Some(pod)) if own != pod => Some((own, pod)),
+            _ => None,
+        };
         for c in &containers {
-            if let (Some(own), Some(pod)) = (container_host_process(c), pod_flag)
-                && own != pod
-            {
+            if let Some((own, pod)) = contradiction(c) {
                 findings.push(Finding::new(
                     META.id,
                     options_path(c.path()).field("hostProcess"),
@@ -107,7 +109,7 @@ impl Rule for HostProcessStructureRule {
         };
 
         for c in &containers {
-            if is_host_process(pod_flag, container_host_process(c)) || mismatched(c) {
+            if is_host_process(pod_flag, container_host_process(c)) || contradiction(c).is_some() {
                 continue;
             }
             findings.push(Finding::new(

@@ -10,8 +10,14 @@
 //! again until no rule proposes a patch: one rule's fix can make another rule apply (an
 //! OS selector added by OS-1 makes the pod a Windows pod for OS-3), and a mutated object
 //! must come back unchanged when it is reviewed again.
+//!
+//! An UPDATE is reviewed as [`lifecycle`] says: untouched when it leaves the pod spec as
+//! it was; else evaluated, with the fixes the API server would refuse for the kind
+//! turned into warnings and, where the update cannot change what is wrong, the
+//! violations the old object already had warning instead of rejecting.
 
 use crate::host::{HostCalls, MemoHostCalls};
+use crate::lifecycle::{self, PatchScope, Review};
 use crate::os::{TargetOs, resolve_target_os};
 use crate::patch;
 use crate::request::AdmissionRequest;
@@ -231,13 +237,88 @@ fn finding_key(finding: &Finding) -> (&'static str, String, String) {
     )
 }
 
-/// Evaluates a workload object of a known kind.
+/// Evaluates a workload object of a known kind, as on CREATE: every fix applies.
 pub fn evaluate_workload(
     module: &Module,
     settings: &Settings,
     host: &dyn HostCalls,
     kind: WorkloadKind,
     object: &Value,
+) -> Evaluation {
+    evaluate_workload_in(module, settings, host, kind, object, None)
+}
+
+/// Evaluates an UPDATE of a workload that changes its pod spec (see [`lifecycle`]):
+/// a fix outside `scope` is not made but reported as a warning that says why, and
+/// where the scope restricts what this update can change, a violation the old object
+/// already had warns instead of rejecting (the update cannot remove it).
+pub fn evaluate_workload_update(
+    module: &Module,
+    settings: &Settings,
+    host: &dyn HostCalls,
+    kind: WorkloadKind,
+    object: &Value,
+    old_object: &Value,
+    scope: &PatchScope,
+) -> Evaluation {
+    evaluate_workload_in(
+        module,
+        settings,
+        host,
+        kind,
+        object,
+        Some((old_object, scope)),
+    )
+}
+
+/// What an UPDATE with a restricted scope does to the findings of each pass.
+struct Restriction<'a> {
+    scope: &'a PatchScope,
+    /// The findings of the old object (rule, path, message).
+    before: HashSet<(&'static str, String, String)>,
+}
+
+impl Restriction<'_> {
+    /// A fix the API server would refuse in this update warns, saying why; a rejection
+    /// the old object already had warns too.
+    fn apply(&self, findings: &mut [ActedFinding], object: &Value) {
+        for acted in findings {
+            match acted.action {
+                Action::Mutate => {
+                    let refusal = acted
+                        .finding
+                        .patch
+                        .iter()
+                        .find_map(|op| self.scope.refusal(op, object));
+                    if let Some(reason) = refusal {
+                        acted.action = Action::Warn;
+                        acted.finding.patch.clear();
+                        acted.finding.message = format!(
+                            "{} (not fixed in this UPDATE: {reason})",
+                            acted.finding.message
+                        );
+                    }
+                }
+                Action::Reject if self.before.contains(&finding_key(&acted.finding)) => {
+                    acted.action = Action::Warn;
+                    acted.finding.message = format!(
+                        "{} (not enforced: the object had it before this UPDATE, which cannot remove it)",
+                        acted.finding.message
+                    );
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+fn evaluate_workload_in(
+    module: &Module,
+    settings: &Settings,
+    host: &dyn HostCalls,
+    kind: WorkloadKind,
+    object: &Value,
+    update: Option<(&Value, &PatchScope)>,
 ) -> Evaluation {
     let workload = match Workload::from_object(kind, object) {
         Ok(w) => w,
@@ -246,7 +327,29 @@ pub fn evaluate_workload(
     // Every pass and every rule asks the host a question once.
     let memo = MemoHostCalls::new(host);
     let host: &dyn HostCalls = &memo;
+    let restriction = match update {
+        Some((old_object, scope)) if !scope.is_unrestricted() => {
+            let old = match Workload::from_object(kind, old_object) {
+                Ok(w) => w,
+                Err(e) => {
+                    return Evaluation::error(format!(
+                        "request.oldObject: invalid {}: {e}",
+                        kind.kind()
+                    ));
+                }
+            };
+            let (_, findings) = run_rules(module, settings, host, old_object, &old);
+            Some(Restriction {
+                scope,
+                before: findings.iter().map(|f| finding_key(&f.finding)).collect(),
+            })
+        }
+        _ => None,
+    };
     let (target, mut all) = run_rules(module, settings, host, object, &workload);
+    if let Some(restriction) = &restriction {
+        restriction.apply(&mut all, object);
+    }
     let finish = |decision: Decision, findings: Vec<ActedFinding>| Evaluation {
         decision,
         findings,
@@ -293,7 +396,10 @@ pub fn evaluate_workload(
                 ));
             }
         };
-        let (_, findings) = run_rules(module, settings, host, &next, &workload);
+        let (_, mut findings) = run_rules(module, settings, host, &next, &workload);
+        if let Some(restriction) = &restriction {
+            restriction.apply(&mut findings, &next);
+        }
         // Report each finding once, as first seen (a set, not a scan: a pod may have
         // thousands of containers, each with findings).
         if seen.is_empty() {
@@ -368,9 +474,21 @@ fn is_runtime_class(group: &str, kind: &str) -> bool {
     group == "node.k8s.io" && kind == "RuntimeClass"
 }
 
-/// Evaluates an admission request: workloads are checked, RuntimeClass objects by the
-/// modules with RuntimeClass rules, anything else is accepted untouched (as are
-/// deletions and subresources other than `ephemeralcontainers`).
+/// Whether an UPDATE of a RuntimeClass leaves what RC-2 reads (handler, scheduling,
+/// overhead) as it was.
+fn runtime_class_unchanged(request: &AdmissionRequest) -> bool {
+    request.operation == "UPDATE"
+        && ["handler", "scheduling", "overhead"]
+            .iter()
+            .all(|field| request.object.get(field) == request.old_object.get(field))
+}
+
+/// Evaluates an admission request: workloads are checked as [`lifecycle::review`] says
+/// (in full on CREATE; an UPDATE that leaves the pod spec as it was is accepted
+/// untouched; one that changes it gets only the fixes the API server accepts for the
+/// kind), RuntimeClass objects by the modules with RuntimeClass rules, anything else is
+/// accepted untouched (as are deletions and subresources other than
+/// `ephemeralcontainers`).
 pub fn evaluate_request(
     module: &Module,
     settings: &Settings,
@@ -380,11 +498,13 @@ pub fn evaluate_request(
     if matches!(request.operation.as_str(), "DELETE" | "CONNECT") {
         return Evaluation::accept();
     }
-    if !request.sub_resource.is_empty() && request.sub_resource != "ephemeralcontainers" {
+    if !request.sub_resource.is_empty() && request.sub_resource != lifecycle::EPHEMERAL_CONTAINERS {
         return Evaluation::accept();
     }
     let Some(kind) = WorkloadKind::from_group_kind(&request.kind.group, &request.kind.kind) else {
-        if is_runtime_class(&request.kind.group, &request.kind.kind) {
+        if is_runtime_class(&request.kind.group, &request.kind.kind)
+            && !runtime_class_unchanged(request)
+        {
             return evaluate_runtime_class(module, settings, host, &request.object);
         }
         return Evaluation::accept();
@@ -395,7 +515,20 @@ pub fn evaluate_request(
             request.kind.kind, request.operation
         ));
     }
-    evaluate_workload(module, settings, host, kind, &request.object)
+    match lifecycle::review(kind, request) {
+        Err(error) => Evaluation::error(error.0),
+        Ok(Review::Create) => evaluate_workload(module, settings, host, kind, &request.object),
+        Ok(Review::Unchanged) => Evaluation::accept(),
+        Ok(Review::Changed { old_object, scope }) => evaluate_workload_update(
+            module,
+            settings,
+            host,
+            kind,
+            &request.object,
+            old_object,
+            &scope,
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -631,5 +764,271 @@ mod tests {
             "{evaluation:?}"
         );
         assert_eq!(host.calls().len(), 2, "{:?}", host.calls());
+    }
+
+    /// An UPDATE request of `kind` (group from `apiVersion`) from `old` to `new`.
+    fn update(new: &Value, old: &Value) -> AdmissionRequest {
+        let api_version = new["apiVersion"].as_str().unwrap_or("v1");
+        let mut request = AdmissionRequest {
+            operation: "UPDATE".into(),
+            object: new.clone(),
+            old_object: old.clone(),
+            ..Default::default()
+        };
+        request.kind.group = api_version
+            .split_once('/')
+            .map_or("", |(g, _)| g)
+            .to_string();
+        request.kind.kind = new["kind"].as_str().unwrap().to_string();
+        request
+    }
+
+    fn evaluate_update(module: &Module, new: &Value, old: &Value) -> Evaluation {
+        let settings = module.settings(&Value::Null).unwrap();
+        evaluate_request(module, &settings, &NoHostCalls, &update(new, old))
+    }
+
+    fn messages(evaluation: &Evaluation) -> Vec<String> {
+        evaluation
+            .findings
+            .iter()
+            .map(|f| format!("{} {}", f.action, f.finding))
+            .collect()
+    }
+
+    #[test]
+    fn a_metadata_only_update_of_an_existing_pod_is_accepted_untouched() {
+        // CREATE would add /spec/nodeSelector; the API server refuses that on UPDATE
+        // (ValidatePodUpdate), so a label or a removed finalizer must pass as it is.
+        let old = json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "web", "finalizers": ["example.com/cleanup"], "deletionTimestamp": "2026-11-28T10:00:00Z"},
+            "spec": {"containers": [{"name": "a", "image": "nginx"}]}});
+        let mut new = old.clone();
+        new["metadata"]["finalizers"] = json!([]);
+        new["metadata"]["labels"] = json!({"team": "web"});
+        let evaluation = evaluate_update(&crate::modules::ALL, &new, &old);
+        assert_eq!(evaluation.decision, Decision::Accept);
+        assert!(evaluation.findings.is_empty(), "{:?}", evaluation.findings);
+    }
+
+    #[test]
+    fn a_pod_update_gets_only_the_fixes_the_api_server_accepts() {
+        // A Windows-pinned pod without the toleration and os.name: an image update may
+        // add the toleration (validateOnlyAddedTolerations) but not spec.os.
+        let old = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "iis"},
+            "spec": {"nodeSelector": {"kubernetes.io/os": "windows"},
+                "containers": [{"name": "iis", "image": "mcr.microsoft.com/windows/servercore/iis:windowsservercore-ltsc2019"}]}});
+        let mut new = old.clone();
+        new["spec"]["containers"][0]["image"] =
+            json!("mcr.microsoft.com/windows/servercore/iis:windowsservercore-ltsc2022");
+        let evaluation = evaluate_update(&OS_PLACEMENT, &new, &old);
+        let Decision::Mutate(mutated) = &evaluation.decision else {
+            panic!("expected a mutation: {:?}", messages(&evaluation));
+        };
+        assert_eq!(
+            diff(&new, mutated),
+            vec![PatchOp::Add {
+                path: "/spec/tolerations".into(),
+                value: json!([{"key": "os", "operator": "Equal", "value": "windows", "effect": "NoSchedule"}])
+            }]
+        );
+        let os4 = evaluation.warnings().find(|f| f.rule == "OS-4").unwrap();
+        assert!(
+            os4.message.ends_with("(not fixed in this UPDATE: the API server refuses this change to an existing Pod, whose spec may only change its images, activeDeadlineSeconds and add tolerations (ValidatePodUpdate))"),
+            "{}", os4.message
+        );
+        // The mutated object, updated again, needs nothing more.
+        let again = evaluate_update(&OS_PLACEMENT, mutated, &old);
+        assert!(
+            !matches!(again.decision, Decision::Mutate(_)),
+            "{:?}",
+            messages(&again)
+        );
+    }
+
+    #[test]
+    fn an_unpinned_pod_update_warns_where_create_would_pin() {
+        let old = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a"},
+            "spec": {"containers": [{"name": "a", "image": "nginx:1.26"}]}});
+        let mut new = old.clone();
+        new["spec"]["containers"][0]["image"] = json!("nginx:1.27");
+        let evaluation = evaluate_update(&crate::modules::ALL, &new, &old);
+        assert_eq!(
+            evaluation.decision,
+            Decision::Accept,
+            "{:?}",
+            messages(&evaluation)
+        );
+        let os1 = evaluation.warnings().find(|f| f.rule == "OS-1").unwrap();
+        assert_eq!(os1.path.to_string(), "spec.nodeSelector");
+        assert!(
+            os1.message.contains("not fixed in this UPDATE"),
+            "{}",
+            os1.message
+        );
+        // A pod still held by scheduling gates may gain the selector.
+        let mut gated_old = old.clone();
+        gated_old["spec"]["schedulingGates"] = json!([{"name": "example.com/quota"}]);
+        let mut gated_new = new.clone();
+        gated_new["spec"]["schedulingGates"] = gated_old["spec"]["schedulingGates"].clone();
+        let evaluation = evaluate_update(&crate::modules::ALL, &gated_new, &gated_old);
+        let Decision::Mutate(mutated) = &evaluation.decision else {
+            panic!("expected a mutation: {:?}", messages(&evaluation));
+        };
+        assert_eq!(
+            diff(&gated_new, mutated),
+            vec![PatchOp::Add {
+                path: "/spec/nodeSelector".into(),
+                value: json!({"kubernetes.io/os": "linux"})
+            }]
+        );
+    }
+
+    #[test]
+    fn violations_the_old_pod_had_warn_and_new_ones_reject() {
+        use crate::modules::POD_COMPATIBILITY;
+        let old = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "w"},
+            "spec": {"os": {"name": "windows"}, "nodeSelector": {"kubernetes.io/os": "windows"},
+                "tolerations": [{"key": "os", "operator": "Equal", "value": "windows", "effect": "NoSchedule"}],
+                "containers": [{"name": "a", "image": "mcr.microsoft.com/windows/nanoserver:ltsc2022",
+                    "securityContext": {"privileged": true}}]}});
+        let mut new = old.clone();
+        new["spec"]["containers"][0]["image"] =
+            json!("mcr.microsoft.com/windows/nanoserver:ltsc2022-amd64");
+        let evaluation = evaluate_update(&POD_COMPATIBILITY, &new, &old);
+        assert_eq!(
+            evaluation.decision,
+            Decision::Accept,
+            "{:?}",
+            messages(&evaluation)
+        );
+        let win1 = evaluation.warnings().find(|f| f.rule == "WIN-1").unwrap();
+        assert!(
+            win1.message.ends_with(
+                "(not enforced: the object had it before this UPDATE, which cannot remove it)"
+            ),
+            "{}",
+            win1.message
+        );
+        // The same update on a pod that was compliant introduces nothing new either; an
+        // ephemeral container that is privileged is new, and rejects.
+        let mut debug = old.clone();
+        debug["spec"]["ephemeralContainers"] = json!([{"name": "debugger", "image": "mcr.microsoft.com/windows/nanoserver:ltsc2022",
+            "securityContext": {"privileged": true}}]);
+        let mut request = update(&debug, &old);
+        request.sub_resource = "ephemeralcontainers".into();
+        let settings = POD_COMPATIBILITY.settings(&Value::Null).unwrap();
+        let evaluation = evaluate_request(&POD_COMPATIBILITY, &settings, &NoHostCalls, &request);
+        assert_eq!(
+            evaluation.decision,
+            Decision::Reject,
+            "{:?}",
+            messages(&evaluation)
+        );
+        let rejected: Vec<String> = evaluation
+            .rejections()
+            .map(|f| f.path.to_string())
+            .collect();
+        assert_eq!(
+            rejected,
+            ["spec.ephemeralContainers[0].securityContext.privileged"]
+        );
+    }
+
+    #[test]
+    fn a_job_template_changes_only_while_suspended() {
+        let job = |suspend: bool| {
+            json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"},
+            "spec": {"suspend": suspend, "template": {"spec": {"restartPolicy": "Never",
+                "containers": [{"name": "a", "image": "busybox:1.36"}]}}}})
+        };
+        let relabel = |job: &Value| {
+            let mut new = job.clone();
+            new["metadata"]["labels"] = json!({"a": "b"});
+            new
+        };
+        // A label on the Job: its template is the same, nothing to do.
+        let evaluation = evaluate_update(&OS_PLACEMENT, &relabel(&job(false)), &job(false));
+        assert_eq!(evaluation.decision, Decision::Accept);
+        assert!(evaluation.findings.is_empty());
+        // A suspended Job that changes its template may get the node selector; a
+        // running one may not (validatePodTemplateUpdate).
+        let retemplate = |job: &Value| {
+            let mut new = job.clone();
+            new["spec"]["template"]["metadata"] = json!({"labels": {"tier": "batch"}});
+            new
+        };
+        let evaluation = evaluate_update(&OS_PLACEMENT, &retemplate(&job(true)), &job(true));
+        let Decision::Mutate(mutated) = &evaluation.decision else {
+            panic!("expected a mutation: {:?}", messages(&evaluation));
+        };
+        assert_eq!(
+            diff(&retemplate(&job(true)), mutated),
+            vec![PatchOp::Add {
+                path: "/spec/template/spec/nodeSelector".into(),
+                value: json!({"kubernetes.io/os": "linux"})
+            }]
+        );
+        let evaluation = evaluate_update(&OS_PLACEMENT, &retemplate(&job(false)), &job(false));
+        assert_eq!(
+            evaluation.decision,
+            Decision::Accept,
+            "{:?}",
+            messages(&evaluation)
+        );
+        assert!(
+            evaluation
+                .warnings()
+                .any(|f| f.rule == "OS-1" && f.message.contains("validatePodTemplateUpdate"))
+        );
+    }
+
+    #[test]
+    fn a_deployment_template_change_is_reviewed_as_a_create() {
+        // The template is mutable: the fixes apply, and a violation rejects even when
+        // the old template had it (the ReplicaSet it makes would be rejected anyway).
+        use crate::modules::POD_COMPATIBILITY;
+        let old = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+            "spec": {"template": {"spec": {"os": {"name": "windows"}, "hostNetwork": true,
+                "containers": [{"name": "a", "image": "mcr.microsoft.com/windows/nanoserver:ltsc2022"}]}}}});
+        let mut new = old.clone();
+        new["spec"]["template"]["spec"]["containers"][0]["image"] =
+            json!("mcr.microsoft.com/windows/servercore:ltsc2022");
+        let evaluation = evaluate_update(&POD_COMPATIBILITY, &new, &old);
+        assert_eq!(
+            evaluation.decision,
+            Decision::Reject,
+            "{:?}",
+            messages(&evaluation)
+        );
+        let evaluation = evaluate_update(&OS_PLACEMENT, &new, &old);
+        assert!(
+            matches!(evaluation.decision, Decision::Mutate(_)),
+            "{:?}",
+            messages(&evaluation)
+        );
+    }
+
+    #[test]
+    fn an_update_without_its_old_object_is_a_clear_rejection() {
+        let new =
+            json!({"apiVersion": "v1", "kind": "Pod", "spec": {"containers": [{"name": "a"}]}});
+        let evaluation = evaluate_update(&OS_PLACEMENT, &new, &Value::Null);
+        assert_eq!(evaluation.decision, Decision::Reject);
+        assert!(
+            evaluation
+                .error
+                .unwrap()
+                .starts_with("request.oldObject: an UPDATE of a Pod must carry")
+        );
+        // An old object whose pod spec cannot be read, on an update that changes it.
+        let old = json!({"apiVersion": "v1", "kind": "Pod", "spec": {"containers": "none"}});
+        let evaluation = evaluate_update(&OS_PLACEMENT, &new, &old);
+        assert_eq!(evaluation.decision, Decision::Reject);
+        let error = evaluation.error.unwrap();
+        assert!(
+            error.starts_with("request.oldObject: invalid Pod: spec.containers"),
+            "{error}"
+        );
     }
 }

@@ -1,6 +1,8 @@
 //! The Windows workload rule catalogue shared by every policy module.
 //!
-//! A request flows through it once: [`request`] decodes it, [`workload`] finds the pod
+//! A request flows through it once: [`request`] decodes it, [`lifecycle`] tells what it
+//! may still change (a CREATE, an UPDATE that leaves the pod spec as it was, or one that
+//! changes it, with the fixes the API server accepts for that kind), [`workload`] finds the pod
 //! template, reads it as a typed pod spec (through [`decode`], which names the field a
 //! wrong value is at) and walks its containers, [`os`] resolves the target OS, the module's
 //! [`rules`] report findings, and [`engine`] combines them into one decision that
@@ -16,6 +18,7 @@ pub mod host_process;
 pub mod image;
 pub mod image_facts;
 pub mod isolation;
+pub mod lifecycle;
 pub mod linux_only;
 pub mod modules;
 pub mod os;

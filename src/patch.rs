@@ -72,7 +72,8 @@ where
     out
 }
 
-fn split_pointer(path: &str) -> Result<Vec<String>, PatchError> {
+/// The unescaped reference tokens of a JSON pointer (`/a/b~1c` → `a`, `b/c`).
+pub fn pointer_tokens(path: &str) -> Result<Vec<String>, PatchError> {
     if path.is_empty() {
         return Ok(Vec::new());
     }
@@ -127,7 +128,7 @@ pub fn apply(doc: &mut Value, ops: &[PatchOp]) -> Result<(), PatchError> {
 
 fn apply_one(doc: &mut Value, op: &PatchOp) -> Result<(), PatchError> {
     let path = op.path();
-    let mut tokens = split_pointer(path)?;
+    let mut tokens = pointer_tokens(path)?;
     let Some(last) = tokens.pop() else {
         // The whole document.
         return match op {

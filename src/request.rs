@@ -1,7 +1,7 @@
 //! The one place that decodes a Kubewarden validation request.
 //!
 //! The payload is `{"settings": ..., "request": <AdmissionRequest>}`. Only the fields the
-//! policies use are decoded; the object stays a `serde_json::Value` so that mutations
+//! policies use are decoded; the object (and the old object of an UPDATE) stays a `serde_json::Value` so that mutations
 //! patch the original and every field (known to `k8s-openapi` or not) survives.
 
 use serde::Deserialize;
@@ -29,6 +29,9 @@ pub struct AdmissionRequest {
     pub name: String,
     pub namespace: String,
     pub object: Value,
+    /// The object's previous state, on UPDATE (`null` otherwise).
+    #[serde(alias = "old_object")]
+    pub old_object: Value,
 }
 
 /// A decoded validation request: the policy settings and the admission request.

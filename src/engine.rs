@@ -69,6 +69,13 @@ impl Module {
         settings
     }
 
+    /// Whether the module has rules for workloads (not only for RuntimeClass objects).
+    pub fn has_workload_rules(&self) -> bool {
+        self.rules
+            .iter()
+            .any(|r| r.meta().applies_to != AppliesTo::RuntimeClasses)
+    }
+
     /// The action of `rule` in this module when the settings do not name it.
     pub fn default_action(&self, rule: &dyn Rule) -> Action {
         let meta = rule.meta();
@@ -509,6 +516,9 @@ pub fn evaluate_request(
         }
         return Evaluation::accept();
     };
+    if !module.has_workload_rules() {
+        return Evaluation::accept();
+    }
     if !request.object.is_object() {
         return Evaluation::error(format!(
             "request.object: a {} {} request carries no object",

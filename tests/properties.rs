@@ -13,18 +13,26 @@
 //!    the API server forbids on Windows pods;
 //! 5. the rule crate's own decoder (`decode::from_value`, which names the failing field)
 //!    decodes a pod spec, intact or with one value replaced by one of another type,
-//!    exactly as serde_json does: the same value, or the same first error.
+//!    exactly as serde_json does: the same value, or the same first error;
+//! 6. as an UPDATE of the same object, a change of labels is accepted untouched, and a
+//!    change of a container image (what a running Pod and every controller allow) gets
+//!    no patch the API server refuses: a Pod only added tolerations, a Job (not
+//!    suspended) nothing in its template (`ValidatePodUpdate`,
+//!    `validatePodTemplateUpdate`).
 //!
 //! Each property runs `PROPTEST_CASES` cases (default 256) so that `cargo test` stays fast.
 
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 use serde_json::{Map, Value, json};
-use windows_workload_rules::engine::{Decision, Evaluation, Module, evaluate_workload};
+use windows_workload_rules::engine::{
+    Decision, Evaluation, Module, evaluate_request, evaluate_workload,
+};
 use windows_workload_rules::host::NoHostCalls;
 use windows_workload_rules::modules::{MODULES, POD_COMPATIBILITY};
 use windows_workload_rules::os::TargetOs;
 use windows_workload_rules::patch::{PatchOp, diff};
+use windows_workload_rules::request::AdmissionRequest;
 use windows_workload_rules::rules::ALL_RULES;
 use windows_workload_rules::workload::WorkloadKind;
 
@@ -851,6 +859,85 @@ proptest! {
                 "accepted with {settings}, but the API server forbids {found:?} on Windows pods"
             );
         }
+    }
+
+    /// (6) UPDATEs of existing objects: labels pass untouched; an image change gets no
+    /// patch the API server refuses for the kind.
+    #[test]
+    fn updates_get_no_patch_the_api_server_refuses((kind, object) in workload()) {
+        let mut relabelled = object.clone();
+        if !relabelled["metadata"].is_object() {
+            relabelled["metadata"] = json!({});
+        }
+        if !relabelled["metadata"]["labels"].is_object() {
+            relabelled["metadata"]["labels"] = json!({});
+        }
+        relabelled["metadata"]["labels"]["release"] = json!("2");
+        let spec = spec_pointer(kind);
+        let mut new_image = object.clone();
+        let first_image = new_image
+            .pointer_mut(&format!("{spec}/containers/0"))
+            .and_then(Value::as_object_mut)
+            .map(|c| c.insert("image".into(), json!("example.com/app:2")));
+        for module in MODULES {
+            for settings in settings_of(module) {
+                let evaluation = evaluate_update(module, &settings, kind, &relabelled, &object);
+                prop_assert_eq!(&evaluation.decision, &Decision::Accept, "{}", module.name);
+                prop_assert!(evaluation.findings.is_empty(), "{}", module.name);
+                if first_image.is_none() {
+                    continue;
+                }
+                let evaluation = evaluate_update(module, &settings, kind, &new_image, &object);
+                if let Decision::Mutate(mutated) = &evaluation.decision {
+                    for op in diff(&new_image, mutated) {
+                        prop_assert!(
+                            !refused_in_image_update(kind, &op),
+                            "{} with {settings}: a {} UPDATE got {op}",
+                            module.name,
+                            kind.kind()
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `object` (of `kind`) sent as an UPDATE from `old`.
+fn evaluate_update(
+    module: &Module,
+    settings: &Value,
+    kind: WorkloadKind,
+    object: &Value,
+    old: &Value,
+) -> Evaluation {
+    let settings = module
+        .settings(settings)
+        .unwrap_or_else(|e| panic!("{}: settings {settings}: {e}", module.name));
+    let mut request = AdmissionRequest {
+        operation: "UPDATE".into(),
+        object: object.clone(),
+        old_object: old.clone(),
+        ..Default::default()
+    };
+    request.kind.group = kind.group().into();
+    request.kind.kind = kind.kind().into();
+    evaluate_request(module, &settings, &NoHostCalls, &request)
+}
+
+/// Whether the API server takes `op` in an update of a running `kind` object whose
+/// only change is a container image: a Pod may only add tolerations; a Job that is not
+/// suspended may not change its template; the other kinds' templates are mutable.
+fn refused_in_image_update(kind: WorkloadKind, op: &PatchOp) -> bool {
+    let path = pointer_of(op);
+    match kind {
+        WorkloadKind::Pod => {
+            !(matches!(op, PatchOp::Add { .. })
+                && (path == "/spec/tolerations" || path.starts_with("/spec/tolerations/"))
+                && path.matches('/').count() <= 3)
+        }
+        WorkloadKind::Job => path.starts_with("/spec/template"),
+        _ => false,
     }
 }
 

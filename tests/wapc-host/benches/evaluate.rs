@@ -11,7 +11,8 @@
 //! `target/wasm32-wasip1/release/`. A module's native twin is the rule crate's module of
 //! the same name. Samples: a small Pod, two typical Deployments of the corpus (a Linux
 //! one, kube-state-metrics, and a Windows one, also as the OS placement rules leave it),
-//! and Windows pods of 1, 10 and 100 containers. For each, `validate` runs a warm-up, then timed iterations (about 0.4 s,
+//! and Windows pods of 1, 10 and 100 containers; and as UPDATEs, the Windows Deployment
+//! with a new image and with a new label, and the 10-container pod with a new image. For each, `validate` runs a warm-up, then timed iterations (about 0.4 s,
 //! 20 to 5000 iterations); the table gives medians in microseconds and the ratio
 //! wasm / native, then the summaries the performance targets are about.
 //!
@@ -159,6 +160,9 @@ const SMALL: &str = "small pod";
 const LINUX_DEPLOYMENT: &str = "deployment (linux)";
 const WINDOWS_DEPLOYMENT: &str = "deployment (windows)";
 const FIXED_DEPLOYMENT: &str = "deployment (windows, fixed)";
+const UPDATED_DEPLOYMENT: &str = "deployment (windows), UPDATE of its image";
+const RELABELLED_DEPLOYMENT: &str = "deployment (windows), UPDATE of a label";
+const UPDATED_POD: &str = "windows pod 10, UPDATE of an image";
 
 const HOSTILE_CONTAINERS: &str = "hostile: 10,000 privileged";
 const HOSTILE_5_MIB: &str = "hostile: 5 MiB request";
@@ -251,6 +255,23 @@ fn samples() -> Vec<(String, Input)> {
     ] {
         if let Some(input) = corpus_sample(file) {
             if name == WINDOWS_DEPLOYMENT {
+                // As UPDATEs (the request carries the old object too): one that changes
+                // the template (evaluated as a CREATE), one that changes a label only
+                // (accepted untouched).
+                let old = input.object().clone();
+                let mut new_image = old.clone();
+                new_image["spec"]["template"]["spec"]["containers"][0]["image"] =
+                    json!("mcr.microsoft.com/dotnet/samples:aspnetapp-nanoserver-ltsc2022");
+                samples.push((
+                    UPDATED_DEPLOYMENT.to_owned(),
+                    as_update(&input, new_image, &old),
+                ));
+                let mut relabelled = old.clone();
+                relabelled["metadata"]["labels"] = json!({"release": "2"});
+                samples.push((
+                    RELABELLED_DEPLOYMENT.to_owned(),
+                    as_update(&input, relabelled, &old),
+                ));
                 // The same Deployment as the OS placement rules leave it (os.name and the
                 // Windows toleration added): no module needs to mutate it.
                 let mut fixed = input.object().clone();
@@ -269,10 +290,28 @@ fn samples() -> Vec<(String, Input)> {
     }
     for n in [1, 10, 100] {
         if let Ok(input) = Input::from_object(windows_pod(n), &format!("windows-pod-{n}")) {
+            if n == 10 {
+                // A running pod's image update: the fixes are limited to what the API
+                // server accepts, and the old pod is evaluated too (pre-existing findings).
+                let old = input.object().clone();
+                let mut new = old.clone();
+                new["spec"]["containers"][0]["image"] =
+                    json!("mcr.microsoft.com/windows/servercore:ltsc2022-amd64");
+                samples.push((UPDATED_POD.to_owned(), as_update(&input, new, &old)));
+            }
             samples.push((pods(n), input));
         }
     }
     samples
+}
+
+/// `input` as an UPDATE from `old` to `new`.
+fn as_update(input: &Input, new: Value, old: &Value) -> Input {
+    let mut update = input.clone();
+    update.request["operation"] = json!("UPDATE");
+    update.request["object"] = new;
+    update.request["oldObject"] = old.clone();
+    update
 }
 
 fn median_us(mut f: impl FnMut()) -> (usize, f64) {
@@ -773,6 +812,28 @@ fn print_summaries(rows: &[Row], format: Format) {
                 t100 / t10
             );
         }
+    }
+
+    println!();
+    println!("UPDATE next to CREATE (wasm median µs; the request carries the old object too):");
+    println!(
+        "| module | {WINDOWS_DEPLOYMENT} | {UPDATED_DEPLOYMENT} | {RELABELLED_DEPLOYMENT} | {} | {UPDATED_POD} |",
+        pods(10)
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
+    for module in &modules {
+        let at = |sample: &str| {
+            find(rows, module, sample)
+                .map_or_else(|| "-".to_owned(), |r| format!("{:.1}", r.wasm_us))
+        };
+        println!(
+            "| `{module}` | {} | {} | {} | {} | {} |",
+            at(WINDOWS_DEPLOYMENT),
+            at(UPDATED_DEPLOYMENT),
+            at(RELABELLED_DEPLOYMENT),
+            at(&pods(10)),
+            at(UPDATED_POD)
+        );
     }
 
     let largest_ratio = rows

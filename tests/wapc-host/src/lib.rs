@@ -33,6 +33,7 @@
 mod evaluate;
 mod host;
 mod inputs;
+pub mod kubewarden;
 mod module;
 mod modules;
 mod response;

@@ -1,0 +1,200 @@
+//! The real engine in the loop: every module, annotated with its own `metadata.yml` by
+//! `kwctl annotate`, served by Kubewarden's PolicyServer and run by `kwctl run`, must
+//! decide every input exactly as our waPC host does: the same decision, the same
+//! mutated object, the same warnings and message. Inputs: the whole corpus (default
+//! settings), every module's `test_data/` (its `settings.example.yaml`), and the UPDATE
+//! and `kubectl debug` requests of `fixtures/updates/`. Every difference is printed.
+//!
+//! kwctl and policy-server are found or unpacked by `wapc_test_host::kubewarden`. A
+//! machine without them says so in the test output; where `KUBEWARDEN_REQUIRED=1` (as in
+//! `make test` and CI) their absence fails the test.
+
+mod common;
+
+use serde_json::{Value, json};
+use wapc_test_host::kubewarden::{self, PolicyServer, ServedPolicy, outcome_of};
+use wapc_test_host::{Input, Outcome, built_policy, evaluate_one, load_inputs, workspace_root};
+use windows_workload_rules::modules::MODULES;
+
+/// Whether kwctl and policy-server are at hand; says why not when they are not.
+fn engine_available() -> bool {
+    match kubewarden::tools() {
+        Ok(_) => true,
+        Err(e) => {
+            if std::env::var("KUBEWARDEN_REQUIRED").is_ok_and(|v| v == "1") {
+                panic!("KUBEWARDEN_REQUIRED=1, but Kubewarden's engine is missing: {e}");
+            }
+            eprintln!(
+                "NOT RUN: Kubewarden's engine (kwctl, policy-server) is not available here: {e}"
+            );
+            false
+        }
+    }
+}
+
+fn example_settings(module: &str) -> Value {
+    let path = workspace_root()
+        .join("policies")
+        .join(module)
+        .join("settings.example.yaml");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let settings: Value =
+        serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    if settings.is_null() {
+        json!({})
+    } else {
+        settings
+    }
+}
+
+/// What the two engines must agree on, as one comparable value.
+fn comparable(outcome: &Outcome) -> Value {
+    json!({
+        "decision": outcome.decision.name(),
+        "message": outcome.message(),
+        "mutated": outcome.mutated_object(),
+        "warnings": outcome.warnings,
+    })
+}
+
+/// The inputs of one module, each with the settings it is evaluated with and the
+/// policy id it is served under.
+fn inputs_of(module: &str) -> Vec<(String, Value, Input)> {
+    let mut out = Vec::new();
+    let default_id = module.to_string();
+    let example_id = format!("{module}-example");
+    for input in load_inputs(workspace_root().join("tests/corpus")).expect("the corpus loads") {
+        out.push((default_id.clone(), json!({}), input));
+    }
+    for input in load_inputs(workspace_root().join("tests/wapc-host/tests/fixtures/updates"))
+        .expect("the update fixtures load")
+    {
+        out.push((default_id.clone(), json!({}), input));
+    }
+    let example = example_settings(module);
+    for input in load_inputs(
+        workspace_root()
+            .join("policies")
+            .join(module)
+            .join("test_data"),
+    )
+    .expect("test_data loads")
+    {
+        // An input that carries its own settings is served with them below.
+        out.push((example_id.clone(), example.clone(), input));
+    }
+    out
+}
+
+#[test]
+fn policy_server_decides_as_our_host() {
+    if !engine_available() {
+        return;
+    }
+    let mut served = Vec::new();
+    for module in MODULES {
+        let (annotated, _) = kubewarden::annotated(module.name).expect("kwctl annotate");
+        let mutating = module.rules.iter().any(|r| r.meta().can_mutate);
+        for (id, settings) in [
+            (module.name.to_string(), json!({})),
+            (
+                format!("{}-example", module.name),
+                example_settings(module.name),
+            ),
+        ] {
+            served.push(ServedPolicy {
+                id,
+                module: annotated.clone(),
+                settings,
+                mutating,
+            });
+        }
+    }
+    let server = PolicyServer::start(&served).expect("policy-server starts");
+    let mut differences = Vec::new();
+    let mut compared = 0;
+    for module in MODULES {
+        let ours = built_policy(module.name).expect("the module loads");
+        for (id, settings, input) in inputs_of(module.name) {
+            if input.settings.is_some() {
+                continue; // served settings are fixed per policy; kwctl covers these
+            }
+            let host = evaluate_one(&ours, &settings, &input);
+            let engine = match server.validate(&id, &input.request) {
+                Ok(response) => outcome_of(&input, &response),
+                Err(e) => {
+                    differences.push(format!("{id} {}: {e:#}", input.label));
+                    continue;
+                }
+            };
+            compared += 1;
+            if comparable(&host) != comparable(&engine) {
+                differences.push(format!(
+                    "{id} {} ({}):\n  waPC host:   {}\n  PolicyServer: {}",
+                    input.label,
+                    input.origin,
+                    comparable(&host),
+                    comparable(&engine)
+                ));
+            }
+        }
+    }
+    eprintln!("PolicyServer and the waPC host compared on {compared} decisions");
+    assert!(
+        differences.is_empty(),
+        "{} of {compared} decisions differ:\n{}\n--- policy-server log ---\n{}",
+        differences.len(),
+        differences.join("\n"),
+        server.log()
+    );
+    assert!(compared > 500, "every module over every input ({compared})");
+}
+
+#[test]
+fn kwctl_run_decides_as_our_host_on_test_data_and_updates() {
+    if !engine_available() {
+        return;
+    }
+    let mut differences = Vec::new();
+    let mut compared = 0;
+    for module in MODULES {
+        let (annotated, _) = kubewarden::annotated(module.name).expect("kwctl annotate");
+        let ours = built_policy(module.name).expect("the module loads");
+        for (id, settings, input) in inputs_of(module.name) {
+            // The corpus goes through PolicyServer above; kwctl run takes the samples
+            // users run first (test_data) and the UPDATE fixtures of the flagship.
+            let is_sample = id.ends_with("-example");
+            let is_update = input.request["operation"] == "UPDATE";
+            if !(is_sample || (is_update && module.name == "windows-workloads")) {
+                continue;
+            }
+            let settings = input.settings.clone().unwrap_or(settings);
+            let host = evaluate_one(&ours, &settings, &input);
+            let engine = match kubewarden::kwctl_run(&annotated, &input.request, &settings, &[]) {
+                Ok(response) => outcome_of(&input, &response),
+                Err(e) => {
+                    differences.push(format!("{id} {}: {e:#}", input.label));
+                    continue;
+                }
+            };
+            compared += 1;
+            if comparable(&host) != comparable(&engine) {
+                differences.push(format!(
+                    "{id} {} ({}):\n  waPC host: {}\n  kwctl:     {}",
+                    input.label,
+                    input.origin,
+                    comparable(&host),
+                    comparable(&engine)
+                ));
+            }
+        }
+    }
+    eprintln!("kwctl run and the waPC host compared on {compared} decisions");
+    assert!(
+        differences.is_empty(),
+        "{} of {compared} decisions differ:\n{}",
+        differences.len(),
+        differences.join("\n")
+    );
+    assert!(compared >= 40, "every sample ({compared})");
+}

@@ -37,7 +37,16 @@ pub struct Module {
     /// the rule's catalogue default; empty for the single modules, which keep the
     /// catalogue's. The flagship uses it for defaults that are safe to adopt at once.
     pub default_actions: &'static [(&'static str, Action)],
+    /// How the module completes the settings with the RuntimeClass a pod names, read
+    /// from the cluster (settings `runtimeClassLookup`); `None` where no rule of the
+    /// module reads that setting, so that its code, and the host capability it calls,
+    /// is not in the module at all (`kwctl annotate` lists what a module can call).
+    pub runtime_class_lookup: Option<RuntimeClassLookup>,
 }
+
+/// Completes settings with the RuntimeClass a workload names, from the cluster.
+pub type RuntimeClassLookup =
+    for<'a> fn(&'a Settings, &Workload, &dyn HostCalls) -> std::borrow::Cow<'a, Settings>;
 
 impl Module {
     /// The settings of this module from a policy's settings value (`null`: all
@@ -174,7 +183,10 @@ pub(crate) fn run_rules(
     workload: &Workload,
 ) -> (TargetOs, Vec<ActedFinding>) {
     // With `runtimeClassLookup`, the pod's RuntimeClass as the cluster defines it.
-    let completed = crate::cluster::with_cluster_runtime_class(settings, workload, host);
+    let completed = match module.runtime_class_lookup {
+        Some(lookup) => lookup(settings, workload, host),
+        None => std::borrow::Cow::Borrowed(settings),
+    };
     let settings: &Settings = &completed;
     let os = resolve_target_os(workload, settings);
     let ctx = Context {
@@ -551,6 +563,26 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn a_module_looks_up_runtime_classes_exactly_when_a_rule_reads_the_setting() {
+        use crate::modules::MODULES;
+        use crate::settings::SETTING_READERS;
+        let readers = SETTING_READERS
+            .iter()
+            .find(|(key, _)| *key == "runtimeClassLookup")
+            .map(|(_, readers)| *readers)
+            .unwrap();
+        for module in MODULES {
+            let reads = module.rules.iter().any(|r| readers.contains(&r.meta().id));
+            assert_eq!(
+                module.runtime_class_lookup.is_some(),
+                reads,
+                "{}",
+                module.name
+            );
+        }
+    }
+
+    #[test]
     fn settings_with_every_fix_turn_on_each_fix_the_module_has() {
         use crate::modules::{MODULES, POD_COMPATIBILITY, RUNTIME_CLASSES};
         let pod = POD_COMPATIBILITY.settings_with_every_fix();
@@ -626,6 +658,7 @@ mod tests {
             name: "test",
             rules: &[&LinuxSecurityContextRule, &MissingOsNameRule],
             default_actions: &[],
+            runtime_class_lookup: None,
         };
         let object = json!({"kind": "Pod", "spec": {"nodeSelector": {"kubernetes.io/os": "windows"},
             "containers": [{"name": "a", "securityContext": {"allowPrivilegeEscalation": false}}]}});

@@ -14,6 +14,7 @@ pub static OS_PLACEMENT: Module = Module {
         &MissingOsNameRule,
         &WindowsTaintToleratedRule,
     ],
+    runtime_class_lookup: None,
     default_actions: &[],
 };
 
@@ -35,6 +36,7 @@ pub static POD_COMPATIBILITY: Module = Module {
         &HostProcessStructureRule,
         &WindowsOptionsOnLinuxRule,
     ],
+    runtime_class_lookup: None,
     default_actions: &[],
 };
 
@@ -48,6 +50,7 @@ pub static RESOURCES: Module = Module {
         &HugepagesRule,
         &StartupBudgetRule,
     ],
+    runtime_class_lookup: None,
     default_actions: &[],
 };
 
@@ -57,6 +60,7 @@ pub static IDENTITY: Module = Module {
     name: "windows-identity",
     // Catalogue order, as every module: findings are listed in the order of the rules.
     rules: &[&HostProcessAllowedRule, &RunAsUserNameRule, &GmsaRule],
+    runtime_class_lookup: None,
     default_actions: &[],
 };
 
@@ -71,6 +75,7 @@ pub static IMAGE_COMPATIBILITY: Module = Module {
         &PinBuildRule,
         &HyperVHostAccessRule,
     ],
+    runtime_class_lookup: Some(crate::cluster::with_cluster_runtime_class),
     default_actions: &[],
 };
 
@@ -79,6 +84,7 @@ pub static IMAGE_COMPATIBILITY: Module = Module {
 pub static RUNTIME_CLASSES: Module = Module {
     name: "windows-runtime-classes",
     rules: &[&RuntimeClassSchedulingRule],
+    runtime_class_lookup: None,
     default_actions: &[],
 };
 
@@ -92,6 +98,7 @@ pub static RUNTIME_CLASSES: Module = Module {
 pub static ALL: Module = Module {
     name: "windows-workloads",
     rules: ALL_RULES,
+    runtime_class_lookup: Some(crate::cluster::with_cluster_runtime_class),
     default_actions: FLAGSHIP_DEFAULTS,
 };
 

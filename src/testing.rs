@@ -25,6 +25,7 @@ fn single_rule_module(rule: &'static dyn Rule) -> Module {
         name: "test",
         rules: Box::leak(Box::new([rule])),
         default_actions: &[],
+        runtime_class_lookup: Some(crate::cluster::with_cluster_runtime_class),
     }
 }
 

@@ -285,11 +285,13 @@ mod tests {
             name: "test",
             rules: &[&OsConflictRule, &ImageOsRule],
             default_actions: &[],
+            runtime_class_lookup: Some(crate::cluster::with_cluster_runtime_class),
         };
         static OS2_ONLY: Module = Module {
             name: "test",
             rules: &[&OsConflictRule],
             default_actions: &[],
+            runtime_class_lookup: Some(crate::cluster::with_cluster_runtime_class),
         };
         let object = pod(
             Some("linux"),

@@ -93,6 +93,7 @@ mod tests {
         name: "test",
         rules: &[&RuntimeClassSchedulingRule],
         default_actions: &[],
+        runtime_class_lookup: Some(crate::cluster::with_cluster_runtime_class),
     };
 
     /// The windows-testing Hyper-V RuntimeClass sample.

@@ -166,6 +166,7 @@ mod tests {
             name: "win6",
             rules: &[&LinuxSecurityContextRule],
             default_actions: &[],
+            runtime_class_lookup: Some(crate::cluster::with_cluster_runtime_class),
         }
     }
 
@@ -235,6 +236,7 @@ mod tests {
             name: "os4-win6",
             rules: &[&MissingOsNameRule, &LinuxSecurityContextRule],
             default_actions: &[],
+            runtime_class_lookup: Some(crate::cluster::with_cluster_runtime_class),
         };
         let object = hardened();
         let evaluation = evaluate(&WITH_OS4, &object, json!({"stripLinuxNoOps": true}));

@@ -323,6 +323,25 @@ fn metadata_declares_what_each_module_does() {
             expected.difference(&subscriptions).collect::<Vec<_>>(),
             subscriptions.difference(&expected).collect::<Vec<_>>()
         );
+        // The host capabilities it can call: a RuntimeClass from the cluster where a
+        // rule reads runtimeClassLookup, image manifests where one reads imageLookup.
+        let declared: BTreeSet<String> = metadata["hostCapabilities"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect();
+        let mut callable = BTreeSet::new();
+        if module.runtime_class_lookup.is_some() {
+            callable.insert("kubernetes/get_resource".to_string());
+        }
+        if reads_setting(module, "imageLookup") {
+            callable.insert("oci/v1/oci_manifest".to_string());
+            callable.insert("oci/v1/oci_manifest_config".to_string());
+        }
+        assert_eq!(declared, callable, "{context}: hostCapabilities");
+
         let kinds = annotation(&metadata, "io.artifacthub.resources");
         assert_eq!(
             kinds.contains("RuntimeClass"),

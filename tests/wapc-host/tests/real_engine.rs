@@ -198,3 +198,21 @@ fn kwctl_run_decides_as_our_host_on_test_data_and_updates() {
     );
     assert!(compared >= 40, "every sample ({compared})");
 }
+
+#[test]
+fn kwctl_annotates_every_module_without_a_warning() {
+    // kwctl scans the module for the host capabilities it can call and warns about any
+    // its metadata does not declare, or declares in vain.
+    if !engine_available() {
+        return;
+    }
+    for module in MODULES {
+        let (annotated, warnings) = kubewarden::annotated(module.name).expect("kwctl annotate");
+        assert!(annotated.is_file(), "{}", module.name);
+        assert!(
+            !warnings.contains("WARN"),
+            "{}: kwctl annotate warned:\n{warnings}",
+            module.name
+        );
+    }
+}

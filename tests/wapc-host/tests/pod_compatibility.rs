@@ -485,7 +485,7 @@ fn an_ephemeral_debug_container_is_checked_on_the_ephemeralcontainers_subresourc
 #[test]
 fn the_same_violation_in_an_init_container_an_ephemeral_container_and_a_cronjob() {
     let module = module();
-    // hostPath with a Linux path and a no-op seccomp profile in each place.
+    // hostPath of the Docker socket of Linux nodes and a no-op seccomp profile in each place.
     let outcome = eval_yaml(
         &module,
         json!({}),
@@ -512,8 +512,8 @@ spec:
               securityContext:
                 allowPrivilegeEscalation: false
           volumes:
-            - name: logs
-              hostPath: {path: /var/log}
+            - name: docker
+              hostPath: {path: /var/run/docker.sock}
 "#,
     );
     let p = "spec.jobTemplate.spec.template.spec";
@@ -979,5 +979,130 @@ fn sample_manifests_of_the_module_behave_as_documented() {
             with_example,
             "{file} (example settings)"
         );
+    }
+}
+
+/// A Windows DaemonSet with the given volumes (a YAML flow sequence).
+fn daemon_set_with_volumes(volumes: &str) -> String {
+    format!(
+        r#"
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {{name: agent, namespace: kube-system}}
+spec:
+  selector: {{matchLabels: {{app: agent}}}}
+  template:
+    metadata: {{labels: {{app: agent}}}}
+    spec:
+      nodeSelector: {{kubernetes.io/os: windows}}
+      containers:
+        - {{name: agent, image: mcr.microsoft.com/windows/nanoserver:ltsc2022}}
+      volumes: {volumes}
+"#
+    )
+}
+
+/// WIN-8 as the kubelet and containerd read a host path on a Windows node: kubelet
+/// `makeMounts` (kubernetes pkg/kubelet/kubelet_pods.go) takes a rooted path without a
+/// drive on C: (`IsWindowsLocalPath`, `MakeAbsolutePath` in pkg/volume/util/util.go) and
+/// leaves `\\` paths alone; containerd's `parseMount` (internal/cri/opts/
+/// spec_windows_opts.go) maps `\\.\pipe\` paths as pipes. The rooted paths are those of
+/// the SIG Windows DaemonSets (sig-windows-tools: calico's `/opt/cni/bin` and
+/// `/etc/cni/net.d`, kube-proxy's `/`), the kubelet's Windows root, and Kubernetes'
+/// HostProcess e2e test (test/e2e/windows/host_process.go: `/var/hostpath`).
+#[test]
+fn rooted_host_paths_drive_paths_and_named_pipes_are_accepted() {
+    let module = module();
+    let outcome = eval_yaml(
+        &module,
+        json!({}),
+        &daemon_set_with_volumes(
+            r#"[
+        {name: cni-bin, hostPath: {path: /opt/cni/bin}},
+        {name: cni-conf, hostPath: {path: /etc/cni/net.d}},
+        {name: host, hostPath: {path: /}},
+        {name: kubelet, hostPath: {path: /var/lib/kubelet, type: Directory}},
+        {name: e2e, hostPath: {path: /var/hostpath, type: DirectoryOrCreate}},
+        {name: k, hostPath: {path: 'C:\k'}},
+        {name: logs, hostPath: {path: 'C:/var/log'}},
+        {name: containerd, hostPath: {path: '\\.\pipe\containerd-containerd'}},
+        {name: docker, hostPath: {path: '//./pipe/docker_engine'}}]"#,
+        ),
+    );
+    assert_eq!(decision(&outcome), "accept", "{:?}", outcome.decision);
+
+    // The corpus DaemonSets WIN-8 once rejected for their rooted paths pass it.
+    for (file, label) in [
+        (
+            "kubernetes-sigs__sig-windows-tools/hostprocess__calico__calico.yml",
+            "DaemonSet/kube-system/calico-node-windows",
+        ),
+        (
+            "kubernetes-sigs__sig-windows-tools/kubeadm__kube-proxy__kube-proxy.yml",
+            "DaemonSet/kube-system/kube-proxy-windows",
+        ),
+        (
+            "marosset__aks-windows-gpu-acceleration/k8s-directx-device-plugin__k8s-directx-device-plugin.yaml",
+            "DaemonSet/kube-system/directx-device-plugin",
+        ),
+    ] {
+        let outcome = evaluate_one(&module, &json!({}), &corpus_object(file, label));
+        assert_eq!(
+            decision(&outcome),
+            "accept",
+            "{label}: {:?}",
+            outcome.decision
+        );
+    }
+}
+
+/// What no Windows node has: the Linux kernel interfaces (pkg/volume/util/hostutil/
+/// hostutil_windows.go: "Windows has no /dev device node tree"), the Unix sockets of
+/// Linux runtimes (Kubernetes Container Runtimes doc: containerd's
+/// /run/containerd/containerd.sock on Linux, the named pipe
+/// \\.\pipe\containerd-containerd on Windows; CRI-O's /var/run/crio/crio.sock), a
+/// relative path (kubelet `IsWindowsLocalPath` does not make it absolute) and a share.
+/// Each is reported at its path, saying why.
+#[test]
+fn linux_kernel_interfaces_runtime_sockets_relative_paths_and_shares_are_rejected() {
+    let module = module();
+    let outcome = eval_yaml(
+        &module,
+        json!({}),
+        &daemon_set_with_volumes(
+            r#"[
+        {name: proc, hostPath: {path: /proc}},
+        {name: cgroup, hostPath: {path: /sys/fs/cgroup}},
+        {name: kmsg, hostPath: {path: /dev/kmsg, type: CharDevice}},
+        {name: docker, hostPath: {path: /var/run/docker.sock, type: Socket}},
+        {name: containerd, hostPath: {path: /run/containerd/containerd.sock}},
+        {name: crio, hostPath: {path: /var/run/crio/crio.sock}},
+        {name: logs, hostPath: {path: 'var\log'}},
+        {name: share, hostPath: {path: '\\fileserver\share'}},
+        {name: kubelet, hostPath: {path: /var/lib/kubelet}}]"#,
+        ),
+    );
+    assert_eq!(decision(&outcome), "reject");
+    let want: Vec<(String, String)> = (0..8)
+        .map(|i| {
+            (
+                "WIN-8".to_string(),
+                format!("spec.template.spec.volumes[{i}].hostPath.path"),
+            )
+        })
+        .collect();
+    assert_eq!(findings(&outcome), want);
+    let message = outcome.message().unwrap();
+    for why in [
+        r#"volume proc mounts host path "/proc", the Linux kernel's process interface (procfs), which Windows nodes do not have: there the path is C:\proc, which does not exist"#,
+        "the Linux kernel's sysfs",
+        "the Linux device nodes",
+        r#"volume docker mounts host path "/var/run/docker.sock", the Unix socket of Docker on Linux, which Windows nodes do not have; Windows container runtimes listen on named pipes (containerd on \\.\pipe\containerd-containerd, Docker on \\.\pipe\docker_engine)"#,
+        "the Unix socket directory of containerd on Linux",
+        "CRI-O, which runs on Linux only",
+        "a relative path",
+        "a network share or device path",
+    ] {
+        assert!(message.contains(why), "{why}\n{message}");
     }
 }

@@ -373,3 +373,36 @@ fn the_flagship_follows_the_kubelet_on_host_paths() {
         )]
     );
 }
+
+/// The flagship carries WIN-11, WIN-12 and ID-1 together. A HostProcess node agent that
+/// runs as a local group (the HostProcess task doc's `runAsUserName: hpc-localgroup`,
+/// kubernetes/website create-hostprocess-pod.md, "Local accounts") is refused only by
+/// WIN-12 while HostProcess is not allowed, and passes all three once it is. A domain
+/// account, which hcsshim's `processToken` (internal/jobcontainers/logon.go) cannot log
+/// on without a password, is WIN-11's.
+#[test]
+fn the_flagship_accepts_a_local_group_host_process_agent_once_host_process_is_allowed() {
+    let flagship = module(ALL.name);
+    let allowed = json!({"allowHostProcess": true});
+    let hostprocess = "spec.template.spec.securityContext.windowsOptions";
+
+    let local_group = node_agent("hpc-localgroup", "/var/lib/kubelet");
+    let outcome = eval_yaml(&flagship, &json!({}), &local_group);
+    assert!(outcome.is_rejected(), "{:?}", outcome.decision);
+    assert_eq!(
+        host_findings(&outcome),
+        [("WIN-12".to_string(), format!("{hostprocess}.hostProcess"))]
+    );
+    let outcome = eval_yaml(&flagship, &allowed, &local_group);
+    assert!(!outcome.is_rejected(), "{:?}", outcome.decision);
+    let found = host_findings(&outcome);
+    assert!(found.is_empty(), "{found:?}");
+
+    let domain_user = node_agent("CONTOSO\\svc-agent", "/var/lib/kubelet");
+    let outcome = eval_yaml(&flagship, &allowed, &domain_user);
+    assert!(outcome.is_rejected(), "{:?}", outcome.decision);
+    assert_eq!(
+        host_findings(&outcome),
+        [("WIN-11".to_string(), format!("{hostprocess}.runAsUserName"))]
+    );
+}

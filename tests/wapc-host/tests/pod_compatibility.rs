@@ -1106,3 +1106,99 @@ fn linux_kernel_interfaces_runtime_sockets_relative_paths_and_shares_are_rejecte
         assert!(message.contains(why), "{why}\n{message}");
     }
 }
+
+/// A HostProcess DaemonSet whose pod runs as `user` (a YAML scalar).
+fn host_process_daemon_set(user: &str) -> String {
+    format!(
+        r#"
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {{name: hpc-agent, namespace: kube-system}}
+spec:
+  selector: {{matchLabels: {{app: hpc-agent}}}}
+  template:
+    metadata: {{labels: {{app: hpc-agent}}}}
+    spec:
+      nodeSelector: {{kubernetes.io/os: windows}}
+      hostNetwork: true
+      securityContext:
+        windowsOptions:
+          hostProcess: true
+          runAsUserName: {user}
+      containers:
+        - name: agent
+          image: mcr.microsoft.com/oss/kubernetes/windows-host-process-containers-base-image:v1.0.0
+      volumes:
+        - {{name: kubelet, hostPath: {{path: /var/lib/kubelet}}}}
+"#
+    )
+}
+
+/// The HostProcess task doc (kubernetes/website content/en/docs/tasks/
+/// configure-pod-container/create-hostprocess-pod.md): the allowed `runAsUserName`
+/// values are the three NT AUTHORITY service accounts and "Local usergroup names"; its
+/// example is `runAsUserName: hpc-localgroup` (containerd 1.7+, the container runs as an
+/// ephemeral local user of that group). Kubernetes' e2e test "should run as localgroup
+/// accounts" (test/e2e/windows/host_process.go) runs a container so.
+#[test]
+fn a_host_process_daemon_set_running_as_a_local_group_is_accepted() {
+    let module = module();
+    for user in [
+        "hpc-localgroup",
+        r#""NT AUTHORITY\\Local service""#,
+        "'NT AUTHORITY\\SYSTEM'",
+    ] {
+        let outcome = eval_yaml(&module, json!({}), &host_process_daemon_set(user));
+        assert_eq!(
+            decision(&outcome),
+            "accept",
+            "{user}: {:?}",
+            outcome.decision
+        );
+    }
+}
+
+/// hcsshim `processToken` (internal/jobcontainers/logon.go) logs a name that is no local
+/// group on as a user without a password, a service logon only in the NT AUTHORITY
+/// domain: a domain or machine account, a service account without its domain and the
+/// accounts of container images fail when the container starts. WIN-11 rejects them at
+/// the pod's runAsUserName, saying why.
+#[test]
+fn host_process_accounts_the_node_cannot_log_on_are_rejected() {
+    let module = module();
+    for (user, why) in [
+        (
+            r#"'CONTOSO\svc-agent'"#,
+            r#"the pod's HostProcess containers run as "CONTOSO\svc-agent", an account of the domain "CONTOSO": the node logs a HostProcess container on without a password"#,
+        ),
+        (
+            r#"'NODE01\hpc-localgroup'"#,
+            "a local group is named without a domain",
+        ),
+        (
+            "SYSTEM",
+            r#"a service account named without its domain: write NT AUTHORITY\SYSTEM"#,
+        ),
+        (
+            "ContainerAdministrator",
+            "an account of Windows container images, which the node does not have",
+        ),
+    ] {
+        let outcome = eval_yaml(&module, json!({}), &host_process_daemon_set(user));
+        assert_eq!(decision(&outcome), "reject", "{user}");
+        assert_eq!(
+            findings(&outcome),
+            pairs(&[(
+                "WIN-11",
+                "spec.template.spec.securityContext.windowsOptions.runAsUserName"
+            )]),
+            "{user}"
+        );
+        let message = outcome.message().unwrap();
+        assert!(message.contains(why), "{user}: {message}");
+        assert!(
+            message.ends_with("a HostProcess container runs as NT AUTHORITY\\SYSTEM, NT AUTHORITY\\Local service, NT AUTHORITY\\NetworkService, or a local group of the node named without a domain (containerd 1.7+)"),
+            "{message}"
+        );
+    }
+}

@@ -191,6 +191,8 @@ mod tests {
             "NT AUTHORITY\\SYSTEM",
             "NT AUTHORITY\\Local service",
             "NT AUTHORITY\\NetworkService",
+            // A local group, as a HostProcess container names it (HostProcess task doc).
+            "hpc-localgroup",
             "CONTOSO\\svc-web",
             "corp.contoso.com\\svc.web",
             "a-b.c1\\u",

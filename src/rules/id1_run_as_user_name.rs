@@ -19,6 +19,12 @@
 //!   the container as the administrator).
 //!
 //! A value the pod sets and several containers inherit is reported once, at the pod.
+//!
+//! A HostProcess container may also name a local group of the node, without a domain
+//! (`hpc-localgroup`, the HostProcess task doc's example): it then runs as a temporary
+//! local user of that group. ID-1 checks such a name as any other: it is well formed,
+//! and when the allow-list is set it must be listed by name (a `DOMAIN\*` entry does not
+//! cover it). Which names a HostProcess container can run as at all is WIN-11's concern.
 
 use crate::image::ImageReference;
 use crate::path::{FieldPath, group_by_path};
@@ -332,5 +338,29 @@ mod tests {
         );
         // Off by default.
         assert!(findings(&RunAsUserNameRule, &object).is_empty());
+    }
+
+    /// The HostProcess task doc's local-group example (kubernetes/website
+    /// create-hostprocess-pod.md, "Local accounts": `runAsUserName: hpc-localgroup`):
+    /// a well-formed name without a domain, which the allow-list lists by name.
+    #[test]
+    fn a_host_process_local_group_is_a_name_like_any_other() {
+        let object = json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "spec": {"template": {"spec": {
+            "nodeSelector": {"kubernetes.io/os": "windows"}, "hostNetwork": true,
+            "securityContext": {"windowsOptions": {"hostProcess": true, "runAsUserName": "hpc-localgroup"}},
+            "containers": [{"name": "agent", "image": "mcr.microsoft.com/oss/kubernetes/windows-host-process-containers-base-image:v1.0.0"}]}}}});
+        assert!(findings(&RunAsUserNameRule, &object).is_empty());
+        let forbid = json!({"forbidContainerAdministrator": true});
+        assert!(summary(forbid, &object).is_empty());
+        let nt_only = json!({"allowedRunAsUserNames": ["NT AUTHORITY\\*"]});
+        assert_eq!(
+            summary(nt_only, &object),
+            [(
+                "spec.template.spec.securityContext.windowsOptions.runAsUserName".to_string(),
+                "runAsUserName \"hpc-localgroup\" (container \"agent\") is not in settings.allowedRunAsUserNames (NT AUTHORITY\\*)".to_string()
+            )]
+        );
+        let listed = json!({"allowedRunAsUserNames": ["NT AUTHORITY\\*", "HPC-LocalGroup"]});
+        assert!(summary(listed, &object).is_empty());
     }
 }

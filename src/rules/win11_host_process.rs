@@ -11,11 +11,26 @@
 //! - `hostNetwork` must be `true`.
 //!
 //! From the HostProcess task doc, which the API server does not check but the node
-//! needs: each HostProcess container must run as one of the three accounts
-//! `NT AUTHORITY\SYSTEM`, `NT AUTHORITY\Local service`, `NT AUTHORITY\NetworkService`
-//! (set on the container or inherited from the pod; Windows account names are
-//! case-insensitive, and the spaced and unspaced service names are the same accounts),
-//! and `runAsNonRoot` must not be `true`.
+//! needs: `runAsNonRoot` must not be `true`, and each HostProcess container must name
+//! its account in `runAsUserName` (set on the container or inherited from the pod), one
+//! of the doc's allowed values:
+//! - the service accounts `NT AUTHORITY\SYSTEM`, `NT AUTHORITY\Local service`,
+//!   `NT AUTHORITY\NetworkService` (Windows account names are case-insensitive, and the
+//!   spaced and unspaced service names are the same accounts);
+//! - a local group of the node, named without a domain (`hpc-localgroup`, the doc's
+//!   example; containerd 1.7+): the container runs as a temporary local user that
+//!   hcsshim creates in that group.
+//!
+//! Every other name fails on the node, as hcsshim's `processToken`
+//! (`internal/jobcontainers/logon.go`) reads it: a name that is not a local group is
+//! logged on as a user without a password, which works only for the `NT AUTHORITY`
+//! service accounts (service logon). So the rule rejects `DOMAIN\user` and `NODE\group`
+//! (a group is named without a domain; the API server already refuses `.\group`, `.`
+//! being no domain), the service account names without their
+//! `NT AUTHORITY` domain (`SYSTEM`, `LocalService`), the accounts of Windows container
+//! images (`ContainerAdministrator`, `ContainerUser`, which the node does not have), and
+//! names the API server refuses. Whether a local group exists on the node is not known
+//! at admission.
 //!
 //! WIN-11 applies to Windows pods; a HostProcess pod with no OS pin counts as one
 //! through its `windowsOptions`. Whether HostProcess is allowed at all is WIN-12's.
@@ -23,6 +38,7 @@
 use crate::host_process::{container_host_process, is_host_process, pod_host_process};
 use crate::path::FieldPath;
 use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::windows_names::{quoted, run_as_user_name_errors};
 use crate::workload::ContainerRef;
 use k8s_openapi::api::core::v1::WindowsSecurityContextOptions;
 
@@ -30,19 +46,31 @@ pub struct HostProcessStructureRule;
 
 static META: RuleMeta = RuleMeta {
     id: "WIN-11",
-    doc: "invalid HostProcess pod: mixed or disagreeing hostProcess flags, hostNetwork not true, runAsUserName not an NT AUTHORITY service account, runAsNonRoot true",
+    doc: "invalid HostProcess pod: mixed or disagreeing hostProcess flags, hostNetwork not true, runAsUserName neither an NT AUTHORITY service account nor a local group name, runAsNonRoot true",
     applies_to: AppliesTo::WindowsPods,
     default_action: Action::Reject,
     can_mutate: false,
-    source: "API server validateWindowsHostProcessPod; Kubernetes HostProcess task doc (configuration requirements)",
+    source: "API server validateWindowsHostProcessPod; Kubernetes HostProcess task doc (configuration requirements, local accounts); hcsshim jobcontainers processToken",
 };
 
-/// The three accounts a HostProcess container may run as, as the docs spell them.
+/// The three service accounts a HostProcess container may run as, as the docs spell
+/// them.
 pub const HOST_PROCESS_USERS: [&str; 3] = [
     "NT AUTHORITY\\SYSTEM",
     "NT AUTHORITY\\Local service",
     "NT AUTHORITY\\NetworkService",
 ];
+
+/// What a HostProcess container may run as, for messages.
+const ALLOWED: &str = "NT AUTHORITY\\SYSTEM, NT AUTHORITY\\Local service, NT AUTHORITY\\NetworkService, or a local group of the node named without a domain (containerd 1.7+)";
+
+/// `name` in lower case without spaces: `Local Service` and `LocalService` alike.
+fn folded(name: &str) -> String {
+    name.chars()
+        .filter(|c| *c != ' ')
+        .collect::<String>()
+        .to_ascii_lowercase()
+}
 
 /// Whether `name` is one of [`HOST_PROCESS_USERS`]: case-insensitive, and blind to the
 /// space in `Local service` / `Network Service`.
@@ -50,13 +78,49 @@ pub(crate) fn is_host_process_user(name: &str) -> bool {
     let Some((domain, user)) = name.split_once('\\') else {
         return false;
     };
-    let user: String = user
-        .chars()
-        .filter(|c| *c != ' ')
-        .collect::<String>()
-        .to_ascii_lowercase();
     domain.eq_ignore_ascii_case("NT AUTHORITY")
-        && matches!(user.as_str(), "system" | "localservice" | "networkservice")
+        && matches!(
+            folded(user).as_str(),
+            "system" | "localservice" | "networkservice"
+        )
+}
+
+/// Why a HostProcess container cannot run as `name`, or `None` when it can: one of
+/// [`HOST_PROCESS_USERS`], or a well-formed name without a domain, which names a local
+/// group of the node.
+pub(crate) fn host_process_user_problem(name: &str) -> Option<String> {
+    if is_host_process_user(name) {
+        return None;
+    }
+    let errors = run_as_user_name_errors(name);
+    if !errors.is_empty() {
+        return Some(format!("not a valid runAsUserName ({})", errors.join("; ")));
+    }
+    if let Some((domain, _)) = name.split_once('\\') {
+        return Some(if domain.eq_ignore_ascii_case("NT AUTHORITY") {
+            "not one of the NT AUTHORITY service accounts a HostProcess container can log on as"
+                .to_string()
+        } else {
+            format!(
+                "an account of the domain {}: the node logs a HostProcess container on without a password, which only the NT AUTHORITY service accounts allow, and a local group is named without a domain",
+                quoted(domain)
+            )
+        });
+    }
+    let account = match folded(name).as_str() {
+        "system" | "localsystem" => "NT AUTHORITY\\SYSTEM",
+        "localservice" => "NT AUTHORITY\\Local service",
+        "networkservice" => "NT AUTHORITY\\NetworkService",
+        "containeradministrator" | "containeruser" => {
+            return Some(
+                "an account of Windows container images, which the node does not have".to_string(),
+            );
+        }
+        _ => return None,
+    };
+    Some(format!(
+        "a service account named without its domain: write {account}"
+    ))
 }
 
 fn windows_options<'a>(c: &ContainerRef<'a>) -> Option<&'a WindowsSecurityContextOptions> {
@@ -132,6 +196,7 @@ impl Rule for HostProcessStructureRule {
 
         // runAsUserName: the container's own, else the pod's (reported once).
         let pod_user = pod_options.and_then(|o| o.run_as_user_name.as_deref());
+        let pod_user_problem = pod_user.and_then(host_process_user_problem);
         let pod_user_path = options_path(workload.spec_path.clone()).field("runAsUserName");
         let mut pod_user_reported = false;
         let mut missing = Vec::new();
@@ -140,35 +205,39 @@ impl Rule for HostProcessStructureRule {
                 windows_options(c).and_then(|o| o.run_as_user_name.as_deref()),
                 pod_user,
             ) {
-                (Some(user), _) if !is_host_process_user(user) => findings.push(Finding::new(
-                    META.id,
-                    options_path(c.path()).field("runAsUserName"),
-                    format!(
-                        "HostProcess container {} runs as {user:?}; it must run as one of {}",
-                        c.name,
-                        HOST_PROCESS_USERS.join(", ")
-                    ),
-                )),
-                (Some(_), _) => {}
-                (None, Some(user)) if !is_host_process_user(user) && !pod_user_reported => {
-                    pod_user_reported = true;
-                    findings.push(Finding::new(
-                        META.id,
-                        pod_user_path.clone(),
-                        format!(
-                            "the pod's HostProcess containers run as {user:?}; they must run as one of {}",
-                            HOST_PROCESS_USERS.join(", ")
-                        ),
-                    ));
+                (Some(user), _) => {
+                    if let Some(problem) = host_process_user_problem(user) {
+                        findings.push(Finding::new(
+                            META.id,
+                            options_path(c.path()).field("runAsUserName"),
+                            format!(
+                                "HostProcess container {} runs as {}, {problem}; a HostProcess container runs as {ALLOWED}",
+                                c.name,
+                                quoted(user)
+                            ),
+                        ));
+                    }
                 }
-                (None, Some(_)) => {}
+                (None, Some(user)) => {
+                    if let Some(problem) = &pod_user_problem
+                        && !pod_user_reported
+                    {
+                        pod_user_reported = true;
+                        findings.push(Finding::new(
+                            META.id,
+                            pod_user_path.clone(),
+                            format!(
+                                "the pod's HostProcess containers run as {}, {problem}; a HostProcess container runs as {ALLOWED}",
+                                quoted(user)
+                            ),
+                        ));
+                    }
+                }
                 (None, None) => missing.push(*c),
             }
         }
-        let required = format!(
-            "a HostProcess container must name its account in runAsUserName: one of {}",
-            HOST_PROCESS_USERS.join(", ")
-        );
+        let required =
+            format!("a HostProcess container must name its account in runAsUserName: {ALLOWED}");
         if !missing.is_empty() && missing.len() == host_process.len() {
             findings.push(Finding::new(META.id, pod_user_path, required));
         } else {
@@ -308,5 +377,90 @@ mod tests {
         ] {
             assert!(!is_host_process_user(bad), "{bad}");
         }
+    }
+
+    /// The HostProcess task doc (kubernetes/website
+    /// content/en/docs/tasks/configure-pod-container/create-hostprocess-pod.md,
+    /// "Local accounts"): `runAsUserName` set to the name of a local usergroup, the
+    /// doc's example `hpc-localgroup`, runs the container as an ephemeral local user of
+    /// that group (containerd 1.7+). hcsshim's `processToken`
+    /// (internal/jobcontainers/logon.go) checks for a local group of that name first.
+    #[test]
+    fn accepts_a_local_group_named_without_a_domain() {
+        for ok in [
+            "hpc-localgroup",
+            "Administrators",
+            "node agents",
+            "NT AUTHORITY\\SYSTEM",
+            "NT AUTHORITY\\Local Service",
+        ] {
+            assert_eq!(host_process_user_problem(ok), None, "{ok}");
+        }
+        let object = daemon_set(json!({"hostNetwork": true,
+            "securityContext": {"windowsOptions": {"hostProcess": true, "runAsUserName": "hpc-localgroup"}},
+            "containers": [{"name": "agent"}]}));
+        assert!(paths(&object).is_empty(), "{:?}", paths(&object));
+        // Kubernetes' e2e test "should run as localgroup accounts"
+        // (test/e2e/windows/host_process.go): an init container as NT AUTHORITY\SYSTEM
+        // creates the group, the container runs as it.
+        let object = daemon_set(json!({"hostNetwork": true,
+            "securityContext": {"windowsOptions": {"hostProcess": true, "runAsUserName": "NT AUTHORITY\\SYSTEM"}},
+            "initContainers": [{"name": "setup"}],
+            "containers": [{"name": "localgroup-container",
+                "securityContext": {"windowsOptions": {"runAsUserName": "hpc-localgroup"}}}]}));
+        assert!(paths(&object).is_empty(), "{:?}", paths(&object));
+    }
+
+    /// hcsshim `processToken`: a name that is no local group is logged on as a user with
+    /// no password (`LogonUser`), as a service only in the `NT AUTHORITY` domain; so a
+    /// domain or machine account, a service account without its domain or an account
+    /// that exists only inside container images fails when the container starts. A name
+    /// the API server refuses (`.\group`: `.` is no NetBIOS or DNS domain) never gets
+    /// there.
+    #[test]
+    fn rejects_names_the_node_cannot_log_on_saying_why() {
+        for (bad, why) in [
+            ("CONTOSO\\svc-agent", "an account of the domain \"CONTOSO\""),
+            (
+                "NODE01\\hpc-localgroup",
+                "a local group is named without a domain",
+            ),
+            (
+                "BUILTIN\\Administrators",
+                "an account of the domain \"BUILTIN\"",
+            ),
+            (
+                "NT AUTHORITY\\Anonymous",
+                "not one of the NT AUTHORITY service accounts",
+            ),
+            ("SYSTEM", "write NT AUTHORITY\\SYSTEM"),
+            ("LocalSystem", "write NT AUTHORITY\\SYSTEM"),
+            ("Local Service", "write NT AUTHORITY\\Local service"),
+            ("networkservice", "write NT AUTHORITY\\NetworkService"),
+            (
+                "ContainerAdministrator",
+                "an account of Windows container images",
+            ),
+            ("ContainerUser", "an account of Windows container images"),
+            (".\\hpc-localgroup", "not a valid runAsUserName"),
+            ("svc@contoso.com", "not a valid runAsUserName"),
+            ("NT AUTHORITY\\SYSTEM\\x", "more than one backslash"),
+        ] {
+            let problem = host_process_user_problem(bad).unwrap_or_else(|| panic!("{bad} passed"));
+            assert!(problem.contains(why), "{bad}: {problem}");
+        }
+        let object = daemon_set(json!({"hostNetwork": true,
+            "securityContext": {"windowsOptions": {"hostProcess": true, "runAsUserName": "CONTOSO\\svc-agent"}},
+            "containers": [{"name": "a"}, {"name": "b"}]}));
+        let found = findings(&HostProcessStructureRule, &object);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(
+            found[0].path.to_string(),
+            "spec.template.spec.securityContext.windowsOptions.runAsUserName"
+        );
+        assert_eq!(
+            found[0].message,
+            "the pod's HostProcess containers run as \"CONTOSO\\svc-agent\", an account of the domain \"CONTOSO\": the node logs a HostProcess container on without a password, which only the NT AUTHORITY service accounts allow, and a local group is named without a domain; a HostProcess container runs as NT AUTHORITY\\SYSTEM, NT AUTHORITY\\Local service, NT AUTHORITY\\NetworkService, or a local group of the node named without a domain (containerd 1.7+)"
+        );
     }
 }

@@ -1,7 +1,8 @@
 //! WIN-12: a Windows pod runs HostProcess containers that the settings do not allow.
 //!
 //! A HostProcess container runs directly on the node, in the host's network namespace
-//! and as a node account (`NT AUTHORITY\SYSTEM` and the like): it is the Windows
+//! and as a node account (`NT AUTHORITY\SYSTEM` and the like, or a temporary local user
+//! that the node creates in the local group `runAsUserName` names): it is the Windows
 //! equivalent of a privileged container, meant for node agents (CNI, kube-proxy, CSI
 //! proxy, log and metrics collectors). Pod Security's baseline profile forbids it, and
 //! so does this rule by default. `settings.allowHostProcess: true` allows it; with
@@ -186,5 +187,18 @@ mod tests {
             "{}",
             found[0].1
         );
+    }
+
+    /// The HostProcess task doc's local-group example (`runAsUserName: hpc-localgroup`,
+    /// kubernetes/website create-hostprocess-pod.md, "Local accounts"): the container
+    /// still runs on the node, as a local account, so WIN-12 treats it as any
+    /// HostProcess container: refused by default, allowed by `allowHostProcess`.
+    #[test]
+    fn a_local_group_host_process_daemon_set_is_allowed_like_any_other() {
+        let mut object = calico_like();
+        object["spec"]["template"]["spec"]["securityContext"]["windowsOptions"]["runAsUserName"] =
+            json!("hpc-localgroup");
+        assert!(summary(json!({"allowHostProcess": true}), &object).is_empty());
+        assert_eq!(summary(Value::Null, &object).len(), 2);
     }
 }

@@ -300,3 +300,109 @@ fn the_flagship_accepts_every_setting_of_every_module() {
         assert!(verdict.valid, "{}: {:?}", path.display(), verdict.message);
     }
 }
+
+fn eval_yaml(module: &PolicyModule, settings: &Value, yaml: &str) -> Outcome {
+    let inputs = wapc_test_host::parse_inputs(yaml, "inline.yaml").expect("valid manifest");
+    assert_eq!(inputs.len(), 1);
+    evaluate_one(module, settings, &inputs[0])
+}
+
+/// A HostProcess DaemonSet of a node agent running as `user`, with one host path.
+fn node_agent(user: &str, host_path: &str) -> String {
+    format!(
+        r#"
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {{name: hpc-agent, namespace: kube-system}}
+spec:
+  selector: {{matchLabels: {{app: hpc-agent}}}}
+  template:
+    metadata: {{labels: {{app: hpc-agent}}}}
+    spec:
+      nodeSelector: {{kubernetes.io/os: windows}}
+      hostNetwork: true
+      securityContext:
+        windowsOptions: {{hostProcess: true, runAsUserName: '{user}'}}
+      containers:
+        - name: agent
+          image: mcr.microsoft.com/oss/kubernetes/windows-host-process-containers-base-image:v1.0.0
+      volumes:
+        - {{name: host, hostPath: {{path: '{host_path}'}}}}
+"#
+    )
+}
+
+/// The findings of the host path and HostProcess identity rules (WIN-8, WIN-11, WIN-12,
+/// ID-1), as (rule, path).
+fn host_findings(outcome: &Outcome) -> Vec<(String, String)> {
+    common::findings(outcome)
+        .into_iter()
+        .filter(|(id, _)| ["WIN-8", "WIN-11", "WIN-12", "ID-1"].contains(&id.as_str()))
+        .collect()
+}
+
+/// The flagship follows the kubelet on host paths as WIN-8 does in the pod
+/// compatibility module: kubelet `makeMounts` (pkg/kubelet/kubelet_pods.go) takes a
+/// rooted path on C: (`MakeAbsolutePath`, pkg/volume/util/util.go), so a HostProcess
+/// node agent mounting `/var/lib/kubelet` passes, while the Docker socket of Linux nodes
+/// (Windows runtimes listen on named pipes, Kubernetes Container Runtimes doc) is
+/// rejected under WIN-8.
+#[test]
+fn the_flagship_follows_the_kubelet_on_host_paths() {
+    let flagship = module(ALL.name);
+    let allowed = json!({"allowHostProcess": true});
+    let outcome = eval_yaml(
+        &flagship,
+        &allowed,
+        &node_agent("NT AUTHORITY\\SYSTEM", "/var/lib/kubelet"),
+    );
+    assert!(!outcome.is_rejected(), "{:?}", outcome.decision);
+    let found = host_findings(&outcome);
+    assert!(found.is_empty(), "{found:?}");
+    let outcome = eval_yaml(
+        &flagship,
+        &allowed,
+        &node_agent("NT AUTHORITY\\SYSTEM", "/var/run/docker.sock"),
+    );
+    assert!(outcome.is_rejected(), "{:?}", outcome.decision);
+    assert_eq!(
+        host_findings(&outcome),
+        [(
+            "WIN-8".to_string(),
+            "spec.template.spec.volumes[0].hostPath.path".to_string()
+        )]
+    );
+}
+
+/// The flagship carries WIN-11, WIN-12 and ID-1 together. A HostProcess node agent that
+/// runs as a local group (the HostProcess task doc's `runAsUserName: hpc-localgroup`,
+/// kubernetes/website create-hostprocess-pod.md, "Local accounts") is refused only by
+/// WIN-12 while HostProcess is not allowed, and passes all three once it is. A domain
+/// account, which hcsshim's `processToken` (internal/jobcontainers/logon.go) cannot log
+/// on without a password, is WIN-11's.
+#[test]
+fn the_flagship_accepts_a_local_group_host_process_agent_once_host_process_is_allowed() {
+    let flagship = module(ALL.name);
+    let allowed = json!({"allowHostProcess": true});
+    let hostprocess = "spec.template.spec.securityContext.windowsOptions";
+
+    let local_group = node_agent("hpc-localgroup", "/var/lib/kubelet");
+    let outcome = eval_yaml(&flagship, &json!({}), &local_group);
+    assert!(outcome.is_rejected(), "{:?}", outcome.decision);
+    assert_eq!(
+        host_findings(&outcome),
+        [("WIN-12".to_string(), format!("{hostprocess}.hostProcess"))]
+    );
+    let outcome = eval_yaml(&flagship, &allowed, &local_group);
+    assert!(!outcome.is_rejected(), "{:?}", outcome.decision);
+    let found = host_findings(&outcome);
+    assert!(found.is_empty(), "{found:?}");
+
+    let domain_user = node_agent("CONTOSO\\svc-agent", "/var/lib/kubelet");
+    let outcome = eval_yaml(&flagship, &allowed, &domain_user);
+    assert!(outcome.is_rejected(), "{:?}", outcome.decision);
+    assert_eq!(
+        host_findings(&outcome),
+        [("WIN-11".to_string(), format!("{hostprocess}.runAsUserName"))]
+    );
+}

@@ -372,3 +372,52 @@ fn the_sample_manifests_show_accept_and_reject() {
         untrusted.message()
     );
 }
+
+/// The HostProcess task doc (kubernetes/website content/en/docs/tasks/
+/// configure-pod-container/create-hostprocess-pod.md, "Local accounts"): a HostProcess
+/// container may run as a local group of the node, `runAsUserName: hpc-localgroup`.
+/// WIN-12 treats such a DaemonSet as any HostProcess DaemonSet (refused by default,
+/// accepted once HostProcess is allowed), and ID-1 as any well-formed name (an
+/// allow-list must name it; `NT AUTHORITY\*` does not cover it).
+#[test]
+fn a_host_process_daemon_set_running_as_a_local_group_is_allowed_with_host_process() {
+    let module = module();
+    let yaml = r#"
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: hpc-agent, namespace: kube-system}
+spec:
+  selector: {matchLabels: {app: hpc-agent}}
+  template:
+    metadata: {labels: {app: hpc-agent}}
+    spec:
+      nodeSelector: {kubernetes.io/os: windows}
+      hostNetwork: true
+      securityContext:
+        windowsOptions: {hostProcess: true, runAsUserName: hpc-localgroup}
+      containers:
+        - name: agent
+          image: mcr.microsoft.com/oss/kubernetes/windows-host-process-containers-base-image:v1.0.0
+"#;
+    let inputs = wapc_test_host::parse_inputs(yaml, "inline.yaml").unwrap();
+    let input = &inputs[0];
+    let outcome = evaluate_one(&module, &json!({}), input);
+    assert_eq!(
+        rejections(&outcome),
+        ["[WIN-12] spec.template.spec.securityContext.windowsOptions.hostProcess"]
+    );
+    let allowed = json!({"allowHostProcess": true});
+    let outcome = evaluate_one(&module, &allowed, input);
+    assert!(outcome.is_accepted(), "{:?}", outcome.decision);
+    assert!(outcome.warnings.is_empty(), "{:?}", outcome.warnings);
+
+    let nt_only = json!({"allowHostProcess": true, "allowedRunAsUserNames": ["NT AUTHORITY\\*"]});
+    let outcome = evaluate_one(&module, &nt_only, input);
+    assert_eq!(
+        rejections(&outcome),
+        ["[ID-1] spec.template.spec.securityContext.windowsOptions.runAsUserName"]
+    );
+    let listed = json!({"allowHostProcess": true,
+        "allowedRunAsUserNames": ["NT AUTHORITY\\*", "hpc-localgroup"]});
+    assert!(evaluate_one(&module, &listed, input).is_accepted());
+}

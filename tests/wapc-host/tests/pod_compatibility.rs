@@ -485,7 +485,7 @@ fn an_ephemeral_debug_container_is_checked_on_the_ephemeralcontainers_subresourc
 #[test]
 fn the_same_violation_in_an_init_container_an_ephemeral_container_and_a_cronjob() {
     let module = module();
-    // hostPath with a Linux path and a no-op seccomp profile in each place.
+    // hostPath of the Docker socket of Linux nodes and a no-op seccomp profile in each place.
     let outcome = eval_yaml(
         &module,
         json!({}),
@@ -512,8 +512,8 @@ spec:
               securityContext:
                 allowPrivilegeEscalation: false
           volumes:
-            - name: logs
-              hostPath: {path: /var/log}
+            - name: docker
+              hostPath: {path: /var/run/docker.sock}
 "#,
     );
     let p = "spec.jobTemplate.spec.template.spec";
@@ -978,6 +978,227 @@ fn sample_manifests_of_the_module_behave_as_documented() {
             decision(&outcome),
             with_example,
             "{file} (example settings)"
+        );
+    }
+}
+
+/// A Windows DaemonSet with the given volumes (a YAML flow sequence).
+fn daemon_set_with_volumes(volumes: &str) -> String {
+    format!(
+        r#"
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {{name: agent, namespace: kube-system}}
+spec:
+  selector: {{matchLabels: {{app: agent}}}}
+  template:
+    metadata: {{labels: {{app: agent}}}}
+    spec:
+      nodeSelector: {{kubernetes.io/os: windows}}
+      containers:
+        - {{name: agent, image: mcr.microsoft.com/windows/nanoserver:ltsc2022}}
+      volumes: {volumes}
+"#
+    )
+}
+
+/// WIN-8 as the kubelet and containerd read a host path on a Windows node: kubelet
+/// `makeMounts` (kubernetes pkg/kubelet/kubelet_pods.go) takes a rooted path without a
+/// drive on C: (`IsWindowsLocalPath`, `MakeAbsolutePath` in pkg/volume/util/util.go) and
+/// leaves `\\` paths alone; containerd's `parseMount` (internal/cri/opts/
+/// spec_windows_opts.go) maps `\\.\pipe\` paths as pipes. The rooted paths are those of
+/// the SIG Windows DaemonSets (sig-windows-tools: calico's `/opt/cni/bin` and
+/// `/etc/cni/net.d`, kube-proxy's `/`), the kubelet's Windows root, and Kubernetes'
+/// HostProcess e2e test (test/e2e/windows/host_process.go: `/var/hostpath`).
+#[test]
+fn rooted_host_paths_drive_paths_and_named_pipes_are_accepted() {
+    let module = module();
+    let outcome = eval_yaml(
+        &module,
+        json!({}),
+        &daemon_set_with_volumes(
+            r#"[
+        {name: cni-bin, hostPath: {path: /opt/cni/bin}},
+        {name: cni-conf, hostPath: {path: /etc/cni/net.d}},
+        {name: host, hostPath: {path: /}},
+        {name: kubelet, hostPath: {path: /var/lib/kubelet, type: Directory}},
+        {name: e2e, hostPath: {path: /var/hostpath, type: DirectoryOrCreate}},
+        {name: k, hostPath: {path: 'C:\k'}},
+        {name: logs, hostPath: {path: 'C:/var/log'}},
+        {name: containerd, hostPath: {path: '\\.\pipe\containerd-containerd'}},
+        {name: docker, hostPath: {path: '//./pipe/docker_engine'}}]"#,
+        ),
+    );
+    assert_eq!(decision(&outcome), "accept", "{:?}", outcome.decision);
+
+    // The corpus DaemonSets WIN-8 once rejected for their rooted paths pass it.
+    for (file, label) in [
+        (
+            "kubernetes-sigs__sig-windows-tools/hostprocess__calico__calico.yml",
+            "DaemonSet/kube-system/calico-node-windows",
+        ),
+        (
+            "kubernetes-sigs__sig-windows-tools/kubeadm__kube-proxy__kube-proxy.yml",
+            "DaemonSet/kube-system/kube-proxy-windows",
+        ),
+        (
+            "marosset__aks-windows-gpu-acceleration/k8s-directx-device-plugin__k8s-directx-device-plugin.yaml",
+            "DaemonSet/kube-system/directx-device-plugin",
+        ),
+    ] {
+        let outcome = evaluate_one(&module, &json!({}), &corpus_object(file, label));
+        assert_eq!(
+            decision(&outcome),
+            "accept",
+            "{label}: {:?}",
+            outcome.decision
+        );
+    }
+}
+
+/// What no Windows node has: the Linux kernel interfaces (pkg/volume/util/hostutil/
+/// hostutil_windows.go: "Windows has no /dev device node tree"), the Unix sockets of
+/// Linux runtimes (Kubernetes Container Runtimes doc: containerd's
+/// /run/containerd/containerd.sock on Linux, the named pipe
+/// \\.\pipe\containerd-containerd on Windows; CRI-O's /var/run/crio/crio.sock), a
+/// relative path (kubelet `IsWindowsLocalPath` does not make it absolute) and a share.
+/// Each is reported at its path, saying why.
+#[test]
+fn linux_kernel_interfaces_runtime_sockets_relative_paths_and_shares_are_rejected() {
+    let module = module();
+    let outcome = eval_yaml(
+        &module,
+        json!({}),
+        &daemon_set_with_volumes(
+            r#"[
+        {name: proc, hostPath: {path: /proc}},
+        {name: cgroup, hostPath: {path: /sys/fs/cgroup}},
+        {name: kmsg, hostPath: {path: /dev/kmsg, type: CharDevice}},
+        {name: docker, hostPath: {path: /var/run/docker.sock, type: Socket}},
+        {name: containerd, hostPath: {path: /run/containerd/containerd.sock}},
+        {name: crio, hostPath: {path: /var/run/crio/crio.sock}},
+        {name: logs, hostPath: {path: 'var\log'}},
+        {name: share, hostPath: {path: '\\fileserver\share'}},
+        {name: kubelet, hostPath: {path: /var/lib/kubelet}}]"#,
+        ),
+    );
+    assert_eq!(decision(&outcome), "reject");
+    let want: Vec<(String, String)> = (0..8)
+        .map(|i| {
+            (
+                "WIN-8".to_string(),
+                format!("spec.template.spec.volumes[{i}].hostPath.path"),
+            )
+        })
+        .collect();
+    assert_eq!(findings(&outcome), want);
+    let message = outcome.message().unwrap();
+    for why in [
+        r#"volume proc mounts host path "/proc", the Linux kernel's process interface (procfs), which Windows nodes do not have: there the path is C:\proc, which does not exist"#,
+        "the Linux kernel's sysfs",
+        "the Linux device nodes",
+        r#"volume docker mounts host path "/var/run/docker.sock", the Unix socket of Docker on Linux, which Windows nodes do not have; Windows container runtimes listen on named pipes (containerd on \\.\pipe\containerd-containerd, Docker on \\.\pipe\docker_engine)"#,
+        "the Unix socket directory of containerd on Linux",
+        "CRI-O, which runs on Linux only",
+        "a relative path",
+        "a network share or device path",
+    ] {
+        assert!(message.contains(why), "{why}\n{message}");
+    }
+}
+
+/// A HostProcess DaemonSet whose pod runs as `user` (a YAML scalar).
+fn host_process_daemon_set(user: &str) -> String {
+    format!(
+        r#"
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {{name: hpc-agent, namespace: kube-system}}
+spec:
+  selector: {{matchLabels: {{app: hpc-agent}}}}
+  template:
+    metadata: {{labels: {{app: hpc-agent}}}}
+    spec:
+      nodeSelector: {{kubernetes.io/os: windows}}
+      hostNetwork: true
+      securityContext:
+        windowsOptions:
+          hostProcess: true
+          runAsUserName: {user}
+      containers:
+        - name: agent
+          image: mcr.microsoft.com/oss/kubernetes/windows-host-process-containers-base-image:v1.0.0
+      volumes:
+        - {{name: kubelet, hostPath: {{path: /var/lib/kubelet}}}}
+"#
+    )
+}
+
+/// The HostProcess task doc (kubernetes/website content/en/docs/tasks/
+/// configure-pod-container/create-hostprocess-pod.md): the allowed `runAsUserName`
+/// values are the three NT AUTHORITY service accounts and "Local usergroup names"; its
+/// example is `runAsUserName: hpc-localgroup` (containerd 1.7+, the container runs as an
+/// ephemeral local user of that group). Kubernetes' e2e test "should run as localgroup
+/// accounts" (test/e2e/windows/host_process.go) runs a container so.
+#[test]
+fn a_host_process_daemon_set_running_as_a_local_group_is_accepted() {
+    let module = module();
+    for user in [
+        "hpc-localgroup",
+        r#""NT AUTHORITY\\Local service""#,
+        "'NT AUTHORITY\\SYSTEM'",
+    ] {
+        let outcome = eval_yaml(&module, json!({}), &host_process_daemon_set(user));
+        assert_eq!(
+            decision(&outcome),
+            "accept",
+            "{user}: {:?}",
+            outcome.decision
+        );
+    }
+}
+
+/// hcsshim `processToken` (internal/jobcontainers/logon.go) logs a name that is no local
+/// group on as a user without a password, a service logon only in the NT AUTHORITY
+/// domain: a domain or machine account, a service account without its domain and the
+/// accounts of container images fail when the container starts. WIN-11 rejects them at
+/// the pod's runAsUserName, saying why.
+#[test]
+fn host_process_accounts_the_node_cannot_log_on_are_rejected() {
+    let module = module();
+    for (user, why) in [
+        (
+            r#"'CONTOSO\svc-agent'"#,
+            r#"the pod's HostProcess containers run as "CONTOSO\svc-agent", an account of the domain "CONTOSO": the node logs a HostProcess container on without a password"#,
+        ),
+        (
+            r#"'NODE01\hpc-localgroup'"#,
+            "a local group is named without a domain",
+        ),
+        (
+            "SYSTEM",
+            r#"a service account named without its domain: write NT AUTHORITY\SYSTEM"#,
+        ),
+        (
+            "ContainerAdministrator",
+            "an account of Windows container images, which the node does not have",
+        ),
+    ] {
+        let outcome = eval_yaml(&module, json!({}), &host_process_daemon_set(user));
+        assert_eq!(decision(&outcome), "reject", "{user}");
+        assert_eq!(
+            findings(&outcome),
+            pairs(&[(
+                "WIN-11",
+                "spec.template.spec.securityContext.windowsOptions.runAsUserName"
+            )]),
+            "{user}"
+        );
+        let message = outcome.message().unwrap();
+        assert!(message.contains(why), "{user}: {message}");
+        assert!(
+            message.ends_with("a HostProcess container runs as NT AUTHORITY\\SYSTEM, NT AUTHORITY\\Local service, NT AUTHORITY\\NetworkService, or a local group of the node named without a domain (containerd 1.7+)"),
+            "{message}"
         );
     }
 }

@@ -4,6 +4,12 @@
 //! required node affinity, or a RuntimeClass's scheduling) keeps a pod off the other
 //! OS's nodes. The fix adds `nodeSelector[kubernetes.io/os]` from the inferred OS
 //! (`os.name` or hints), else the configured default OS.
+//!
+//! Required node affinity pins the OS as the scheduler matches it: its terms are ORed,
+//! and a term that matches no node does not count (an empty term; `DoesNotExist` on an
+//! OS label, which every node carries; values no node has, such as `Windows`). A pod
+//! whose other terms all select `windows` is a Windows pod, and `In [windows, Windows]`
+//! pins `windows`: OS-1 leaves them alone.
 
 use crate::fix::set_os_selector;
 use crate::os::TargetOs;
@@ -17,7 +23,7 @@ static META: RuleMeta = RuleMeta {
     applies_to: AppliesTo::AllPods,
     default_action: Action::Mutate,
     can_mutate: true,
-    source: "Kubernetes Windows user guide: the scheduler ignores spec.os.name; a kubernetes.io/os nodeSelector is the documented practice",
+    source: "Kubernetes Windows user guide: the scheduler ignores spec.os.name; a kubernetes.io/os nodeSelector is the documented practice; required node affinity as nodeaffinity.go matches it",
 };
 
 impl Rule for NoTargetOsRule {
@@ -102,6 +108,31 @@ mod tests {
                 value: json!({"kubernetes.io/os": "windows"})
             }
         );
+    }
+
+    /// Encodes `LazyErrorNodeSelector.Match` and `isEmptyNodeSelectorTerm`
+    /// (kubernetes/kubernetes
+    /// staging/src/k8s.io/component-helpers/scheduling/corev1/nodeaffinity/nodeaffinity.go)
+    /// and `Requirement.Matches` (staging/src/k8s.io/apimachinery/pkg/labels/selector.go):
+    /// terms that match no node never place the pod, so the other terms pin it. Before,
+    /// OS-1 pinned these pods to linux, where none of them can ever be scheduled.
+    #[test]
+    fn affinity_whose_matching_terms_select_windows_pins_windows() {
+        let windows_term = json!({"matchExpressions": [
+            {"key": "kubernetes.io/os", "operator": "In", "values": ["windows"]}]});
+        for terms in [
+            json!([windows_term, {}]),
+            json!([{"matchExpressions": [{"key": "kubernetes.io/os", "operator": "DoesNotExist"}]},
+                   windows_term]),
+            json!([{"matchExpressions": [
+                {"key": "kubernetes.io/os", "operator": "In", "values": ["windows", "Windows"]}]}]),
+        ] {
+            let object = json!({"kind": "Pod", "spec": {
+                "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": terms}}},
+                "containers": [{"name": "a", "image": "example.com/app:1"}]}});
+            assert!(findings(&NoTargetOsRule, &object).is_empty(), "{terms}");
+        }
     }
 
     #[test]

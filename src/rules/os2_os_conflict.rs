@@ -6,6 +6,10 @@
 //! that OS's nodes. Otherwise no node can run the pod: the kubelet rejects it
 //! (`PodOSNotSupported`) or the scheduler finds no node.
 //!
+//! Values name an OS only as nodes are labelled, exactly `linux` or `windows`. Required
+//! node affinity names no OS when none of its terms (ORed) can match a node: each is
+//! empty or has OS requirements no node meets (`In [Windows]`, `DoesNotExist`).
+//!
 //! Split with IMG-1: OS-2 owns the conflicts among the pod's declared signals. An image
 //! of the other OS is IMG-1's to report wherever the module runs IMG-1 (the image
 //! compatibility module, the flagship), so it is reported once, under one rule; OS-2
@@ -41,14 +45,17 @@ impl Rule for OsConflictRule {
             .filter(|e| !e.signal.is_hint())
             .collect();
         for invalid in declared.iter().filter(|e| e.os.is_none()) {
-            findings.push(Finding::new(
-                META.id,
-                invalid.path.clone(),
-                format!(
+            let message = match invalid.signal {
+                Signal::NodeAffinity => format!(
+                    "{}: no node can run the pod (nodes are labelled exactly \"linux\" or \"windows\", case-sensitive)",
+                    invalid.detail
+                ),
+                _ => format!(
                     "{} names no OS: nodes are labelled exactly \"linux\" or \"windows\" (case-sensitive)",
                     invalid.detail
                 ),
-            ));
+            };
+            findings.push(Finding::new(META.id, invalid.path.clone(), message));
         }
         let linux: Vec<String> = declared
             .iter()
@@ -167,6 +174,34 @@ mod tests {
             found[0].finding.message,
             "registry.example.com/tools/sh:1 is a Linux image (settings.imageMappings[0]) but the pod targets windows by spec.nodeSelector[kubernetes.io/os] (kubernetes.io/os=windows): it cannot run on a Windows node"
         );
+    }
+
+    #[test]
+    fn rejects_required_affinity_that_matches_no_node() {
+        let found = findings(
+            &OsConflictRule,
+            &pod(json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [{}, {"matchExpressions": [
+                    {"key": "kubernetes.io/os", "operator": "DoesNotExist"}]}]}}}})),
+        );
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            found[0].path.to_string(),
+            "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms"
+        );
+        assert_eq!(
+            found[0].message,
+            "no node matches any required term: nodeSelectorTerms[0] (empty), nodeSelectorTerms[1] (kubernetes.io/os DoesNotExist): no node can run the pod (nodes are labelled exactly \"linux\" or \"windows\", case-sensitive)"
+        );
+        // Another term that can match a node: it decides, nothing to reject.
+        let found = findings(
+            &OsConflictRule,
+            &pod(json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [{}, {"matchExpressions": [
+                    {"key": "kubernetes.io/os", "operator": "In", "values": ["windows", "Windows"]}]}]}}},
+                "os": {"name": "windows"}})),
+        );
+        assert!(found.is_empty(), "{found:?}");
     }
 
     #[test]

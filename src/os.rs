@@ -5,7 +5,13 @@
 //! - scheduling pins: `nodeSelector` `kubernetes.io/os` (and the deprecated
 //!   `beta.kubernetes.io/os`), required node affinity, and the RuntimeClass's
 //!   `scheduling.nodeSelector` (merged into the pod at admission);
-//! - `spec.os.name`: the API server validates fields by it, the scheduler ignores it;
+//! - declared but not used by the scheduler: `spec.os.name` (the API server validates
+//!   fields by it; the kubelet refuses a pod whose `os.name` is not its OS,
+//!   `rejectPodAdmissionBasedOnOSField`) and the pod's own label `kubernetes.io/os`
+//!   (`metadata.labels`, the template's for a controller: the kubelet refuses a pod
+//!   whose label differs from its node's `kubernetes.io/os`,
+//!   `rejectPodAdmissionBasedOnOSSelector` in pkg/kubelet/lifecycle/predicate.go; it
+//!   reads no beta label of the pod);
 //! - hints, used only when nothing above names an OS: tolerations naming the Windows
 //!   taint, images whose OS is known (well-known Windows images, and the settings'
 //!   `imageMappings`, the only source that can say Linux), `windowsOptions`
@@ -71,6 +77,8 @@ pub enum Signal {
     NodeAffinity,
     RuntimeClass,
     OsName,
+    /// The pod's own `kubernetes.io/os` label, which the kubelet compares with its OS.
+    PodLabel,
     Toleration,
     Image,
     WindowsOptions,
@@ -269,6 +277,17 @@ pub fn resolve_target_os(workload: &Workload, settings: &Settings) -> OsResoluti
             path: workload.spec_field("os").field("name"),
             detail: format!("os.name={}", os.name),
             os: Os::from_label(&os.name),
+        });
+    }
+
+    // The kubelet compares this label, exactly, with its node's OS label; it does not
+    // read `beta.kubernetes.io/os` from the pod.
+    if let Some(value) = workload.labels.get(OS_LABEL) {
+        evidence.push(Evidence {
+            signal: Signal::PodLabel,
+            path: workload.label_path(OS_LABEL),
+            detail: format!("pod label {OS_LABEL}={value}"),
+            os: Os::from_label(value),
         });
     }
 
@@ -667,6 +686,92 @@ mod tests {
         let terms = json!([{"matchExpressions": [
             {"key": "kubernetes.io/os", "operator": "Within", "values": ["linux"]}]}]);
         assert_eq!(resolve(affinity(terms)).target, TargetOs::Unknown);
+    }
+
+    /// Encodes `rejectPodAdmissionBasedOnOSSelector` in kubernetes/kubernetes
+    /// pkg/kubelet/lifecycle/predicate.go: the kubelet refuses a pod whose
+    /// `metadata.labels[kubernetes.io/os]` is not exactly its node's label (`runtime.GOOS`);
+    /// a pod without the label is admitted; the pod's beta label is not read.
+    #[test]
+    fn the_pods_own_os_label_is_a_declared_signal() {
+        let labelled = |kind: WorkloadKind, labels: Value, spec: Value| {
+            let mut spec = spec;
+            spec["containers"] = json!([{"name": "app", "image": "nginx"}]);
+            let template = json!({"metadata": {"labels": labels}, "spec": spec});
+            let object = match kind {
+                WorkloadKind::Pod => template,
+                WorkloadKind::CronJob => {
+                    json!({"spec": {"jobTemplate": {"spec": {"template": template}}}})
+                }
+                _ => json!({"spec": {"template": template}}),
+            };
+            let workload = Workload::from_object(kind, &object).unwrap();
+            resolve_target_os(&workload, &Settings::default())
+        };
+        let windows = json!({"kubernetes.io/os": "windows"});
+        let r = labelled(WorkloadKind::Pod, windows.clone(), json!({}));
+        assert_eq!(
+            (r.target, r.has_scheduling_pin()),
+            (TargetOs::Windows, false)
+        );
+        assert_eq!(
+            r.explain(),
+            "metadata.labels[kubernetes.io/os] (pod label kubernetes.io/os=windows)"
+        );
+        let r = labelled(WorkloadKind::Deployment, windows.clone(), json!({}));
+        assert_eq!(
+            r.explain(),
+            "spec.template.metadata.labels[kubernetes.io/os] (pod label kubernetes.io/os=windows)"
+        );
+        let r = labelled(
+            WorkloadKind::CronJob,
+            json!({"kubernetes.io/os": "linux"}),
+            json!({}),
+        );
+        assert_eq!(r.target, TargetOs::Linux);
+        // Declared, so it outweighs hints...
+        let r = labelled(
+            WorkloadKind::Pod,
+            json!({"kubernetes.io/os": "linux"}),
+            json!({"tolerations": [{"key": "os", "value": "windows"}]}),
+        );
+        assert_eq!(r.target, TargetOs::Linux);
+        // ...and must agree with os.name and the selectors.
+        for spec in [
+            json!({"os": {"name": "linux"}}),
+            json!({"nodeSelector": {"kubernetes.io/os": "linux"}}),
+            json!({"nodeSelector": {"beta.kubernetes.io/os": "linux"}}),
+            affinity(json!([{"matchExpressions": [
+                {"key": "kubernetes.io/os", "operator": "NotIn", "values": ["windows"]}]}])),
+        ] {
+            let r = labelled(WorkloadKind::Deployment, windows.clone(), spec.clone());
+            assert_eq!(r.target, TargetOs::Conflict, "{spec}");
+            let r = labelled(
+                WorkloadKind::Deployment,
+                json!({"kubernetes.io/os": "linux"}),
+                spec.clone(),
+            );
+            assert_eq!(r.target, TargetOs::Linux, "{spec}");
+        }
+        // Compared exactly: no node's label is `Windows` or empty.
+        for value in ["Windows", "", "windows "] {
+            let r = labelled(WorkloadKind::Pod, json!({"kubernetes.io/os": value}), json!({}));
+            assert_eq!(r.target, TargetOs::Conflict, "{value:?}");
+            assert_eq!(r.evidence[0].os, None);
+        }
+        // The pod's beta label is not what the kubelet reads: it says nothing.
+        let r = labelled(
+            WorkloadKind::Pod,
+            json!({"beta.kubernetes.io/os": "windows"}),
+            json!({}),
+        );
+        assert_eq!(r.target, TargetOs::Unknown);
+        // Only the pod's labels count, not the controller's own.
+        let object = json!({"metadata": {"labels": windows},
+            "spec": {"template": {"spec": {"containers": [{"name": "a"}]}}}});
+        let workload = Workload::from_object(WorkloadKind::Deployment, &object).unwrap();
+        let r = resolve_target_os(&workload, &Settings::default());
+        assert_eq!(r.target, TargetOs::Unknown);
     }
 
     #[test]

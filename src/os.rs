@@ -611,9 +611,9 @@ mod tests {
     /// sets to `runtime.GOOS` (`initialNode` in pkg/kubelet/kubelet_node_status.go).
     #[test]
     fn only_terms_that_can_match_a_node_count() {
-        let term = |key: &str, operator: &str, values: Value| {
+        fn term(key: &str, operator: &str, values: Value) -> Value {
             json!({"matchExpressions": [{"key": key, "operator": operator, "values": values}]})
-        };
+        }
         let windows = term("kubernetes.io/os", "In", json!(["windows"]));
         let linux = term("kubernetes.io/os", "In", json!(["linux"]));
         let empty = json!({});
@@ -636,7 +636,11 @@ mod tests {
             (json!([capitalised, linux]), TargetOs::Linux),
             // Values are compared exactly: only `windows` is a node's label.
             (
-                json!([term("kubernetes.io/os", "In", json!(["windows", "Windows"]))]),
+                json!([term(
+                    "kubernetes.io/os",
+                    "In",
+                    json!(["windows", "Windows"])
+                )]),
                 TargetOs::Windows,
             ),
             (
@@ -755,7 +759,11 @@ mod tests {
         }
         // Compared exactly: no node's label is `Windows` or empty.
         for value in ["Windows", "", "windows "] {
-            let r = labelled(WorkloadKind::Pod, json!({"kubernetes.io/os": value}), json!({}));
+            let r = labelled(
+                WorkloadKind::Pod,
+                json!({"kubernetes.io/os": value}),
+                json!({}),
+            );
             assert_eq!(r.target, TargetOs::Conflict, "{value:?}");
             assert_eq!(r.evidence[0].os, None);
         }

@@ -242,7 +242,8 @@ mod tests {
             found[0].message
         );
         // Agreeing, the label is accepted.
-        let spec = json!({"os": {"name": "windows"}, "nodeSelector": {"kubernetes.io/os": "windows"}});
+        let spec =
+            json!({"os": {"name": "windows"}, "nodeSelector": {"kubernetes.io/os": "windows"}});
         assert!(findings(&OsConflictRule, &deployment(windows, spec)).is_empty());
     }
 
@@ -250,9 +251,11 @@ mod tests {
     fn rejects_required_affinity_that_matches_no_node() {
         let found = findings(
             &OsConflictRule,
-            &pod(json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+            &pod(
+                json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
                 "nodeSelectorTerms": [{}, {"matchExpressions": [
-                    {"key": "kubernetes.io/os", "operator": "DoesNotExist"}]}]}}}})),
+                    {"key": "kubernetes.io/os", "operator": "DoesNotExist"}]}]}}}}),
+            ),
         );
         assert_eq!(found.len(), 1);
         assert_eq!(
@@ -266,10 +269,12 @@ mod tests {
         // Another term that can match a node: it decides, nothing to reject.
         let found = findings(
             &OsConflictRule,
-            &pod(json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+            &pod(
+                json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
                 "nodeSelectorTerms": [{}, {"matchExpressions": [
                     {"key": "kubernetes.io/os", "operator": "In", "values": ["windows", "Windows"]}]}]}}},
-                "os": {"name": "windows"}})),
+                "os": {"name": "windows"}}),
+            ),
         );
         assert!(found.is_empty(), "{found:?}");
     }

@@ -5,11 +5,22 @@
 //! - scheduling pins: `nodeSelector` `kubernetes.io/os` (and the deprecated
 //!   `beta.kubernetes.io/os`), required node affinity, and the RuntimeClass's
 //!   `scheduling.nodeSelector` (merged into the pod at admission);
-//! - `spec.os.name`: the API server validates fields by it, the scheduler ignores it;
+//! - declared but not used by the scheduler: `spec.os.name` (the API server validates
+//!   fields by it; the kubelet refuses a pod whose `os.name` is not its OS,
+//!   `rejectPodAdmissionBasedOnOSField`) and the pod's own label `kubernetes.io/os`
+//!   (`metadata.labels`, the template's for a controller: the kubelet refuses a pod
+//!   whose label differs from its node's `kubernetes.io/os`,
+//!   `rejectPodAdmissionBasedOnOSSelector` in pkg/kubelet/lifecycle/predicate.go; it
+//!   reads no beta label of the pod);
 //! - hints, used only when nothing above names an OS: tolerations naming the Windows
 //!   taint, images whose OS is known (well-known Windows images, and the settings'
 //!   `imageMappings`, the only source that can say Linux), `windowsOptions`
 //!   (Windows-only fields). An image of the other OS than the declared one is a conflict.
+//!
+//! Required node affinity means what the scheduler's matching makes of it: its terms are
+//! ORed, and a term that matches no node (an empty term, or one whose OS requirements
+//! no node satisfies, such as `DoesNotExist` or `In [Windows]`) never places the pod, so
+//! the pod runs on the OSes of the other terms.
 //!
 //! Values are exact: node labels are lower-case (`kubernetes.io/os` is set by the kubelet
 //! from `runtime.GOOS`), so `Windows` matches no node and is reported as invalid.
@@ -66,6 +77,8 @@ pub enum Signal {
     NodeAffinity,
     RuntimeClass,
     OsName,
+    /// The pod's own `kubernetes.io/os` label, which the kubelet compares with its OS.
+    PodLabel,
     Toleration,
     Image,
     WindowsOptions,
@@ -234,18 +247,13 @@ pub fn resolve_target_os(workload: &Workload, settings: &Settings) -> OsResoluti
                 .as_ref()
         })
         .map(|r| &r.node_selector_terms)
-        && let Some((value, os)) = affinity_pin(terms)
     {
-        evidence.push(Evidence {
-            signal: Signal::NodeAffinity,
-            path: workload
-                .spec_field("affinity")
-                .field("nodeAffinity")
-                .field("requiredDuringSchedulingIgnoredDuringExecution")
-                .field("nodeSelectorTerms"),
-            detail: format!("every required term selects {OS_LABEL} {value}"),
-            os,
-        });
+        let path = workload
+            .spec_field("affinity")
+            .field("nodeAffinity")
+            .field("requiredDuringSchedulingIgnoredDuringExecution")
+            .field("nodeSelectorTerms");
+        evidence.extend(affinity_evidence(terms, path));
     }
 
     if let Some(name) = &spec.runtime_class_name
@@ -269,6 +277,17 @@ pub fn resolve_target_os(workload: &Workload, settings: &Settings) -> OsResoluti
             path: workload.spec_field("os").field("name"),
             detail: format!("os.name={}", os.name),
             os: Os::from_label(&os.name),
+        });
+    }
+
+    // The kubelet compares this label, exactly, with its node's OS label; it does not
+    // read `beta.kubernetes.io/os` from the pod.
+    if let Some(value) = workload.labels.get(OS_LABEL) {
+        evidence.push(Evidence {
+            signal: Signal::PodLabel,
+            path: workload.label_path(OS_LABEL),
+            detail: format!("pod label {OS_LABEL}={value}"),
+            os: Os::from_label(value),
         });
     }
 
@@ -376,82 +395,121 @@ fn decide(evidence: &[Evidence]) -> TargetOs {
     }
 }
 
-/// What one node selector term allows for the OS label.
-enum TermOs {
-    /// The term does not restrict the OS.
-    Any,
-    /// Exactly one value.
-    One(String),
-    /// Several values, or none at all.
-    Other,
+/// The node OSes this crate reasons about: every node carries `kubernetes.io/os` and
+/// `beta.kubernetes.io/os`, both set by its kubelet to `runtime.GOOS`
+/// (`initialNode` in pkg/kubelet/kubelet_node_status.go), so exactly `linux` or
+/// `windows`.
+const NODE_OSES: [Os; 2] = [Os::Linux, Os::Windows];
+
+/// Whether a node of `os` satisfies one requirement on an OS label, as
+/// `Requirement.Matches` (k8s.io/apimachinery/pkg/labels/selector.go) matches it against
+/// the node's labels: `In` needs the exact value in the list, `NotIn` needs it absent
+/// from the list, `Exists` holds and `DoesNotExist` fails (the label is always there),
+/// and `Gt`/`Lt` fail (`linux` and `windows` are no integers). `None` for an operator
+/// the API server refuses: such a requirement is ignored here.
+fn requirement_admits(operator: &str, values: &[String], os: Os) -> Option<bool> {
+    let listed = values.iter().any(|v| v == os.as_str());
+    match operator {
+        "In" => Some(listed),
+        "NotIn" => Some(!listed),
+        "Exists" => Some(true),
+        "DoesNotExist" | "Gt" | "Lt" => Some(false),
+        _ => None,
+    }
 }
 
-fn term_os(term: &NodeSelectorTerm) -> TermOs {
-    // Start from "any value"; `In` intersects, `NotIn` removes. Both OS labels describe
-    // the same node property, so they restrict one set.
-    let mut allowed: Option<BTreeSet<&str>> = None;
-    let mut excluded: BTreeSet<&str> = BTreeSet::new();
-    for requirement in term.match_expressions.iter().flatten() {
+/// What one required node selector term says about the node's OS.
+enum TermOses {
+    /// No `matchExpressions` and no `matchFields`: the term matches no node
+    /// (`isEmptyNodeSelectorTerm` in component-helpers' nodeaffinity.go).
+    Empty,
+    /// The OSes of the nodes the term can match (both when it does not restrict the OS;
+    /// none when its OS requirements match no node), with the first OS requirement
+    /// that ruled a node OS out, to explain an empty set.
+    Oses(BTreeSet<Os>, Option<String>),
+}
+
+/// The requirements of a term are ANDed: a node OS stays when every requirement on
+/// either OS label admits it. Requirements on other labels and `matchFields` (a node
+/// name) say nothing about the OS.
+fn term_oses(term: &NodeSelectorTerm) -> TermOses {
+    let expressions = term.match_expressions.as_deref().unwrap_or_default();
+    let fields = term.match_fields.as_deref().unwrap_or_default();
+    if expressions.is_empty() && fields.is_empty() {
+        return TermOses::Empty;
+    }
+    let mut oses: BTreeSet<Os> = NODE_OSES.into_iter().collect();
+    let mut excluded_by = None;
+    for requirement in expressions {
         if requirement.key != OS_LABEL && requirement.key != BETA_OS_LABEL {
             continue;
         }
-        let values: BTreeSet<&str> = requirement
-            .values
-            .iter()
-            .flatten()
-            .map(String::as_str)
-            .collect();
-        match requirement.operator.as_str() {
-            "In" => {
-                allowed = Some(match allowed {
-                    None => values,
-                    Some(prev) => prev.intersection(&values).copied().collect(),
-                })
-            }
-            "NotIn" => excluded.extend(values),
-            _ => {}
+        let values = requirement.values.as_deref().unwrap_or_default();
+        let before = oses.len();
+        oses.retain(|os| requirement_admits(&requirement.operator, values, *os) != Some(false));
+        if oses.len() < before && excluded_by.is_none() {
+            let values = if values.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", values.join(", "))
+            };
+            excluded_by = Some(format!(
+                "{} {}{values}",
+                requirement.key, requirement.operator
+            ));
         }
     }
-    match allowed {
-        Some(set) => {
-            let remaining: Vec<&str> = set.difference(&excluded).copied().collect();
-            match remaining.as_slice() {
-                [one] => TermOs::One(one.to_string()),
-                _ => TermOs::Other,
-            }
-        }
-        None if excluded.is_empty() => TermOs::Any,
-        None => {
-            // Nodes carry `linux` or `windows`: excluding one leaves the other.
-            let remaining: Vec<&str> = ["linux", "windows"]
-                .into_iter()
-                .filter(|os| !excluded.contains(os))
-                .collect();
-            match remaining.as_slice() {
-                [one] => TermOs::One(one.to_string()),
-                _ => TermOs::Other,
-            }
-        }
-    }
+    TermOses::Oses(oses, excluded_by)
 }
 
-/// The OS that required node affinity pins: terms are ORed, so only when every term
-/// allows the same single value. Returns the value and its OS (`None` if invalid).
-fn affinity_pin(terms: &[NodeSelectorTerm]) -> Option<(String, Option<Os>)> {
-    let mut pinned: Option<String> = None;
-    for term in terms {
-        match term_os(term) {
-            TermOs::One(value) => match &pinned {
-                None => pinned = Some(value),
-                Some(prev) if *prev == value => {}
-                Some(_) => return None,
-            },
-            TermOs::Any | TermOs::Other => return None,
+/// What required node affinity says about the OS: the evidence, if it says anything.
+///
+/// Terms are ORed and a term that matches no node never places the pod
+/// (`LazyErrorNodeSelector.Match` in component-helpers' nodeaffinity.go), so the pod can
+/// run on the union of the OSes of the terms that can match a node. One OS pins it; none
+/// at all means no node of either OS can run it (an `os` of `None`); both say nothing.
+/// An empty term list is refused by the API server and says nothing here.
+fn affinity_evidence(terms: &[NodeSelectorTerm], path: FieldPath) -> Option<Evidence> {
+    let mut union: BTreeSet<Os> = BTreeSet::new();
+    let mut unmatched: Vec<String> = Vec::new();
+    for (i, term) in terms.iter().enumerate() {
+        match term_oses(term) {
+            TermOses::Empty => unmatched.push(format!("nodeSelectorTerms[{i}] (empty)")),
+            TermOses::Oses(oses, excluded_by) => {
+                if oses.is_empty() {
+                    let by = excluded_by.unwrap_or_default();
+                    unmatched.push(format!("nodeSelectorTerms[{i}] ({by})"));
+                }
+                union.extend(oses);
+            }
         }
     }
-    pinned.map(|value| {
-        let os = Os::from_label(&value);
-        (value, os)
+    if terms.is_empty() || union.len() == NODE_OSES.len() {
+        return None;
+    }
+    // Only terms that can match a node count; the others are named.
+    let unmatched = unmatched.join(", ");
+    let (detail, os) = match union.first() {
+        None => (
+            format!("no node matches any required term: {unmatched}"),
+            None,
+        ),
+        Some(os) if unmatched.is_empty() => (
+            format!("every required term selects {OS_LABEL} {os}"),
+            Some(*os),
+        ),
+        Some(os) => (
+            format!(
+                "every required term that can match a node selects {OS_LABEL} {os}; no node matches {unmatched}"
+            ),
+            Some(*os),
+        ),
+    };
+    Some(Evidence {
+        signal: Signal::NodeAffinity,
+        path,
+        detail,
+        os,
     })
 }
 
@@ -541,6 +599,187 @@ mod tests {
         let beta = json!([{"matchExpressions": [
             {"key": "beta.kubernetes.io/os", "operator": "In", "values": ["windows"]}]}]);
         assert_eq!(resolve(affinity(beta)).target, TargetOs::Windows);
+    }
+
+    /// Encodes the scheduler's matching of required node affinity:
+    /// `LazyErrorNodeSelector.Match` and `isEmptyNodeSelectorTerm` in
+    /// kubernetes/kubernetes staging/src/k8s.io/component-helpers/scheduling/corev1/nodeaffinity/nodeaffinity.go
+    /// (terms are ORed; "nil or empty term matches no objects") and
+    /// `Requirement.Matches` in staging/src/k8s.io/apimachinery/pkg/labels/selector.go
+    /// (`In` compares values exactly; `DoesNotExist` fails on a label the node has;
+    /// `Gt`/`Lt` fail on a value that is no integer), over node labels that every kubelet
+    /// sets to `runtime.GOOS` (`initialNode` in pkg/kubelet/kubelet_node_status.go).
+    #[test]
+    fn only_terms_that_can_match_a_node_count() {
+        fn term(key: &str, operator: &str, values: Value) -> Value {
+            json!({"matchExpressions": [{"key": key, "operator": operator, "values": values}]})
+        }
+        let windows = term("kubernetes.io/os", "In", json!(["windows"]));
+        let linux = term("kubernetes.io/os", "In", json!(["linux"]));
+        let empty = json!({});
+        let empty_lists = json!({"matchExpressions": [], "matchFields": []});
+        let does_not_exist = term("kubernetes.io/os", "DoesNotExist", json!([]));
+        let beta_does_not_exist = term("beta.kubernetes.io/os", "DoesNotExist", json!([]));
+        let capitalised = term("kubernetes.io/os", "In", json!(["Windows"]));
+        let greater = term("kubernetes.io/os", "Gt", json!(["1"]));
+        let exists = term("kubernetes.io/os", "Exists", json!([]));
+        let node_name = json!({"matchFields": [
+            {"key": "metadata.name", "operator": "In", "values": ["node-1"]}]});
+        let cases = [
+            // An empty term matches no node: the other terms decide.
+            (json!([windows, empty]), TargetOs::Windows),
+            (json!([empty_lists, linux]), TargetOs::Linux),
+            // Every node carries the OS label: DoesNotExist matches none.
+            (json!([does_not_exist, windows]), TargetOs::Windows),
+            (json!([beta_does_not_exist, windows]), TargetOs::Windows),
+            (json!([windows, greater]), TargetOs::Windows),
+            (json!([capitalised, linux]), TargetOs::Linux),
+            // Values are compared exactly: only `windows` is a node's label.
+            (
+                json!([term(
+                    "kubernetes.io/os",
+                    "In",
+                    json!(["windows", "Windows"])
+                )]),
+                TargetOs::Windows,
+            ),
+            (
+                json!([term("kubernetes.io/os", "NotIn", json!(["Linux"]))]),
+                TargetOs::Unknown,
+            ),
+            // Terms that match nodes of both OSes say nothing.
+            (json!([exists]), TargetOs::Unknown),
+            (json!([node_name]), TargetOs::Unknown),
+            (json!([node_name, windows]), TargetOs::Unknown),
+            (json!([]), TargetOs::Unknown),
+            // No term matches a node: no node of either OS can run the pod.
+            (json!([capitalised]), TargetOs::Conflict),
+            (json!([empty]), TargetOs::Conflict),
+            (json!([empty, does_not_exist]), TargetOs::Conflict),
+        ];
+        for (terms, expected) in cases {
+            assert_eq!(resolve(affinity(terms.clone())).target, expected, "{terms}");
+        }
+        let r = resolve(affinity(json!([empty, windows, does_not_exist])));
+        assert_eq!(
+            r.explain(),
+            "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms \
+             (every required term that can match a node selects kubernetes.io/os windows; \
+             no node matches nodeSelectorTerms[0] (empty), nodeSelectorTerms[2] (kubernetes.io/os DoesNotExist))"
+        );
+        assert!(r.has_scheduling_pin());
+        let r = resolve(affinity(json!([capitalised])));
+        assert_eq!(r.evidence.len(), 1);
+        assert_eq!(
+            (r.evidence[0].os, r.evidence[0].detail.as_str()),
+            (
+                None,
+                "no node matches any required term: nodeSelectorTerms[0] (kubernetes.io/os In [Windows])"
+            )
+        );
+    }
+
+    #[test]
+    fn an_unknown_operator_is_ignored_as_before() {
+        // The API server refuses it (ValidateNodeSelectorRequirement); the requirement
+        // restricts nothing here, as it did.
+        let terms = json!([{"matchExpressions": [
+            {"key": "kubernetes.io/os", "operator": "Within", "values": ["linux"]},
+            {"key": "kubernetes.io/os", "operator": "In", "values": ["windows"]}]}]);
+        assert_eq!(resolve(affinity(terms)).target, TargetOs::Windows);
+        let terms = json!([{"matchExpressions": [
+            {"key": "kubernetes.io/os", "operator": "Within", "values": ["linux"]}]}]);
+        assert_eq!(resolve(affinity(terms)).target, TargetOs::Unknown);
+    }
+
+    /// Encodes `rejectPodAdmissionBasedOnOSSelector` in kubernetes/kubernetes
+    /// pkg/kubelet/lifecycle/predicate.go: the kubelet refuses a pod whose
+    /// `metadata.labels[kubernetes.io/os]` is not exactly its node's label (`runtime.GOOS`);
+    /// a pod without the label is admitted; the pod's beta label is not read.
+    #[test]
+    fn the_pods_own_os_label_is_a_declared_signal() {
+        let labelled = |kind: WorkloadKind, labels: Value, spec: Value| {
+            let mut spec = spec;
+            spec["containers"] = json!([{"name": "app", "image": "nginx"}]);
+            let template = json!({"metadata": {"labels": labels}, "spec": spec});
+            let object = match kind {
+                WorkloadKind::Pod => template,
+                WorkloadKind::CronJob => {
+                    json!({"spec": {"jobTemplate": {"spec": {"template": template}}}})
+                }
+                _ => json!({"spec": {"template": template}}),
+            };
+            let workload = Workload::from_object(kind, &object).unwrap();
+            resolve_target_os(&workload, &Settings::default())
+        };
+        let windows = json!({"kubernetes.io/os": "windows"});
+        let r = labelled(WorkloadKind::Pod, windows.clone(), json!({}));
+        assert_eq!(
+            (r.target, r.has_scheduling_pin()),
+            (TargetOs::Windows, false)
+        );
+        assert_eq!(
+            r.explain(),
+            "metadata.labels[kubernetes.io/os] (pod label kubernetes.io/os=windows)"
+        );
+        let r = labelled(WorkloadKind::Deployment, windows.clone(), json!({}));
+        assert_eq!(
+            r.explain(),
+            "spec.template.metadata.labels[kubernetes.io/os] (pod label kubernetes.io/os=windows)"
+        );
+        let r = labelled(
+            WorkloadKind::CronJob,
+            json!({"kubernetes.io/os": "linux"}),
+            json!({}),
+        );
+        assert_eq!(r.target, TargetOs::Linux);
+        // Declared, so it outweighs hints...
+        let r = labelled(
+            WorkloadKind::Pod,
+            json!({"kubernetes.io/os": "linux"}),
+            json!({"tolerations": [{"key": "os", "value": "windows"}]}),
+        );
+        assert_eq!(r.target, TargetOs::Linux);
+        // ...and must agree with os.name and the selectors.
+        for spec in [
+            json!({"os": {"name": "linux"}}),
+            json!({"nodeSelector": {"kubernetes.io/os": "linux"}}),
+            json!({"nodeSelector": {"beta.kubernetes.io/os": "linux"}}),
+            affinity(json!([{"matchExpressions": [
+                {"key": "kubernetes.io/os", "operator": "NotIn", "values": ["windows"]}]}])),
+        ] {
+            let r = labelled(WorkloadKind::Deployment, windows.clone(), spec.clone());
+            assert_eq!(r.target, TargetOs::Conflict, "{spec}");
+            let r = labelled(
+                WorkloadKind::Deployment,
+                json!({"kubernetes.io/os": "linux"}),
+                spec.clone(),
+            );
+            assert_eq!(r.target, TargetOs::Linux, "{spec}");
+        }
+        // Compared exactly: no node's label is `Windows` or empty.
+        for value in ["Windows", "", "windows "] {
+            let r = labelled(
+                WorkloadKind::Pod,
+                json!({"kubernetes.io/os": value}),
+                json!({}),
+            );
+            assert_eq!(r.target, TargetOs::Conflict, "{value:?}");
+            assert_eq!(r.evidence[0].os, None);
+        }
+        // The pod's beta label is not what the kubelet reads: it says nothing.
+        let r = labelled(
+            WorkloadKind::Pod,
+            json!({"beta.kubernetes.io/os": "windows"}),
+            json!({}),
+        );
+        assert_eq!(r.target, TargetOs::Unknown);
+        // Only the pod's labels count, not the controller's own.
+        let object = json!({"metadata": {"labels": windows},
+            "spec": {"template": {"spec": {"containers": [{"name": "a"}]}}}});
+        let workload = Workload::from_object(WorkloadKind::Deployment, &object).unwrap();
+        let r = resolve_target_os(&workload, &Settings::default());
+        assert_eq!(r.target, TargetOs::Unknown);
     }
 
     #[test]

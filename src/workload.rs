@@ -1,12 +1,15 @@
 //! The workload model: where each of the eight workload kinds keeps its pod template,
-//! the typed pod spec read from there, and the one walker over its containers.
+//! the typed pod spec read from there, the pod's labels, and the one walker over its
+//! containers.
 
 use crate::path::FieldPath;
 use k8s_openapi::api::core::v1::{
     Container, ContainerPort, EphemeralContainer, PodSpec, Probe, ResourceRequirements,
     SecurityContext, VolumeDevice, VolumeMount, WindowsSecurityContextOptions,
 };
+use serde::Deserialize;
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// The kinds whose pod template the rules evaluate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -69,15 +72,39 @@ impl WorkloadKind {
             _ => &["spec", "template", "spec"],
         }
     }
+
+    /// The fields leading from the object to the pod's metadata: the object's own for a
+    /// Pod, else its pod template's (the labels every pod it creates carries).
+    pub fn pod_metadata_fields(self) -> &'static [&'static str] {
+        match self {
+            WorkloadKind::Pod => &["metadata"],
+            WorkloadKind::CronJob => &["spec", "jobTemplate", "spec", "template", "metadata"],
+            _ => &["spec", "template", "metadata"],
+        }
+    }
 }
 
-/// A workload object with its pod spec decoded.
+/// A workload object with its pod spec and its pod's labels decoded.
 #[derive(Debug, Clone)]
 pub struct Workload {
     pub kind: WorkloadKind,
     /// Where the pod spec sits in the object (`spec.template.spec`, ...).
     pub spec_path: FieldPath,
     pub spec: PodSpec,
+    /// Where the pod's metadata sits (`metadata`, `spec.template.metadata`, ...).
+    pub metadata_path: FieldPath,
+    /// The pod's `metadata.labels` (the template's for a controller); empty when unset.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// The part of a pod's metadata the rules read: its labels. Every other field is
+/// skipped unread, so the rest of the metadata (managedFields, annotations...) costs
+/// nothing and cannot make a request fail.
+#[derive(Deserialize)]
+#[serde(rename = "ObjectMeta")]
+struct PodLabels {
+    #[serde(default)]
+    labels: Option<BTreeMap<String, String>>,
 }
 
 /// Why a workload's pod spec could not be read.
@@ -94,8 +121,8 @@ impl std::fmt::Display for WorkloadError {
 }
 
 impl Workload {
-    /// Reads the pod spec of `object`. A missing template or a field of the wrong type is
-    /// an error naming the field, as the API server would name it.
+    /// Reads the pod spec and the pod's labels of `object`. A missing template or a field
+    /// of the wrong type is an error naming the field, as the API server would name it.
     pub fn from_object(kind: WorkloadKind, object: &Value) -> Result<Self, WorkloadError> {
         let fields = kind.pod_spec_fields();
         let spec_path = FieldPath::from_fields(fields);
@@ -115,11 +142,35 @@ impl Workload {
             path: e.path_under(&spec_path.to_string()),
             message: e.message().to_string(),
         })?;
+        // The metadata sits beside the pod spec, in the object (or template) just found.
+        let metadata_fields = kind.pod_metadata_fields();
+        let metadata_path = FieldPath::from_fields(metadata_fields);
+        let metadata = metadata_fields
+            .iter()
+            .try_fold(object, |node, field| node.get(field))
+            .filter(|m| !m.is_null());
+        let labels = match metadata {
+            None => BTreeMap::new(),
+            Some(metadata) => crate::decode::from_value::<PodLabels>(metadata)
+                .map_err(|e| WorkloadError {
+                    path: e.path_under(&metadata_path.to_string()),
+                    message: e.message().to_string(),
+                })?
+                .labels
+                .unwrap_or_default(),
+        };
         Ok(Workload {
             kind,
             spec_path,
             spec,
+            metadata_path,
+            labels,
         })
+    }
+
+    /// The path of one of the pod's labels (`spec.template.metadata.labels[<key>]`).
+    pub fn label_path(&self, key: &str) -> FieldPath {
+        self.metadata_path.field("labels").key(key)
     }
 
     /// The path of a field of the pod spec (`spec.template.spec.<name>`).
@@ -328,6 +379,69 @@ mod tests {
             None
         );
         assert_eq!(WorkloadKind::from_group_kind("", "ConfigMap"), None);
+    }
+
+    #[test]
+    fn reads_the_pod_labels_of_every_kind_and_nothing_else_of_the_metadata() {
+        let spec = json!({"containers": [{"name": "a"}]});
+        let labels = json!({"app": "web", "kubernetes.io/os": "windows"});
+        // Other metadata fields are skipped unread, whatever their shape.
+        let metadata = json!({"labels": labels, "annotations": 5, "managedFields": "x"});
+        let template = json!({"metadata": metadata, "spec": spec});
+        let cases = [
+            (
+                WorkloadKind::Pod,
+                json!({"metadata": metadata, "spec": spec}),
+                "metadata.labels[kubernetes.io/os]",
+            ),
+            (
+                WorkloadKind::Deployment,
+                // The Deployment's own labels are not the pod's.
+                json!({"metadata": {"labels": {"kubernetes.io/os": "linux"}},
+                    "spec": {"template": template}}),
+                "spec.template.metadata.labels[kubernetes.io/os]",
+            ),
+            (
+                WorkloadKind::CronJob,
+                json!({"spec": {"jobTemplate": {"spec": {"template": template}}}}),
+                "spec.jobTemplate.spec.template.metadata.labels[kubernetes.io/os]",
+            ),
+        ];
+        for (kind, object, path) in cases {
+            let workload = Workload::from_object(kind, &object).unwrap();
+            assert_eq!(
+                workload.labels.get("kubernetes.io/os").map(String::as_str),
+                Some("windows"),
+                "{kind:?}"
+            );
+            assert_eq!(workload.label_path("kubernetes.io/os").to_string(), path);
+        }
+        // No metadata, null labels: no labels.
+        for object in [
+            json!({"spec": {"template": {"spec": spec}}}),
+            json!({"spec": {"template": {"metadata": {"labels": null}, "spec": spec}}}),
+        ] {
+            let workload = Workload::from_object(WorkloadKind::Deployment, &object).unwrap();
+            assert!(workload.labels.is_empty());
+        }
+    }
+
+    #[test]
+    fn mistyped_labels_name_the_field() {
+        let spec = json!({"containers": [{"name": "a"}]});
+        let object = json!({"spec": {"template": {
+            "metadata": {"labels": {"kubernetes.io/os": 5}}, "spec": spec}}});
+        let err = Workload::from_object(WorkloadKind::Deployment, &object).unwrap_err();
+        assert_eq!(
+            err.path, "spec.template.metadata.labels[kubernetes.io/os]",
+            "{err}"
+        );
+        let err = Workload::from_object(
+            WorkloadKind::Pod,
+            &json!({"metadata": {"labels": ["a"]}, "spec": spec}),
+        )
+        .unwrap_err();
+        assert_eq!(err.path, "metadata.labels", "{err}");
     }
 
     #[test]

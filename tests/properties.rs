@@ -2,8 +2,8 @@
 //!
 //! The generator builds well-formed objects of all eight workload kinds with every
 //! container list, Windows, Linux, contradictory and unknown OS signals (`os.name`, both
-//! OS labels, node affinity, RuntimeClass, tolerations, images, in odd case and with
-//! padding), Linux-only and Windows-only security settings, resources, probes, volumes,
+//! OS labels, node affinity, the pod's own `kubernetes.io/os` label, RuntimeClass,
+//! tolerations, images, in odd case and with padding), Linux-only and Windows-only security settings, resources, probes, volumes,
 //! and fields unknown to `k8s-openapi` at every level. For any such object:
 //!
 //! 1. evaluation never panics, in any module, natively and through the bytes entry point;
@@ -515,24 +515,42 @@ fn pod_spec(intent: Intent) -> BoxedStrategy<Value> {
         .boxed()
 }
 
+/// The pod's own `kubernetes.io/os` label (which the kubelet compares with the node's
+/// OS), now and then: the intended OS, sometimes any name at all.
+fn pod_os_label(intent: Intent) -> BoxedStrategy<Option<String>> {
+    match intent {
+        Intent::Undeclared => prop::option::weighted(0.05, os_name()).boxed(),
+        _ => rarely(os_value(intent)).boxed(),
+    }
+}
+
 /// A workload object of any of the eight kinds around a generated pod spec.
 fn workload() -> BoxedStrategy<(WorkloadKind, Value)> {
     let intent = prop::sample::select(vec![Intent::Windows, Intent::Linux, Intent::Undeclared]);
     (
         prop::sample::select(WorkloadKind::ALL.to_vec()),
-        intent.prop_flat_map(pod_spec),
+        intent.prop_flat_map(|intent| (pod_spec(intent), pod_os_label(intent))),
         unknown_fields(),
         unknown_fields(),
     )
-        .prop_map(|(kind, spec, top, meta)| {
+        .prop_map(|(kind, (spec, pod_os_label), top, meta)| {
             let api_version = match kind.group() {
                 "" => "v1".to_string(),
                 group => format!("{group}/v1"),
             };
+            // The pod's labels, with now and then its own `kubernetes.io/os` label, which
+            // the kubelet compares with the node's OS.
+            let mut labels = json!({"app": "generated"});
+            if let Some(os) = pod_os_label {
+                labels["kubernetes.io/os"] = json!(os);
+            }
             let mut metadata = Map::new();
             metadata.insert("name".into(), json!("generated"));
             metadata.insert("namespace".into(), json!("default"));
-            let template = json!({"metadata": {"labels": {"app": "generated"}}, "spec": spec});
+            if kind == WorkloadKind::Pod {
+                metadata.insert("labels".into(), labels.clone());
+            }
+            let template = json!({"metadata": {"labels": labels}, "spec": spec});
             let spec = match kind {
                 WorkloadKind::Pod => template["spec"].clone(),
                 WorkloadKind::CronJob => json!({"schedule": "* * * * *",

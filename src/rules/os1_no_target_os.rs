@@ -1,9 +1,17 @@
 //! OS-1: a pod declares no target OS that the scheduler uses.
 //!
-//! The scheduler ignores `spec.os.name`; only a `kubernetes.io/os` node selector (or
-//! required node affinity, or a RuntimeClass's scheduling) keeps a pod off the other
-//! OS's nodes. The fix adds `nodeSelector[kubernetes.io/os]` from the inferred OS
-//! (`os.name` or hints), else the configured default OS.
+//! The scheduler ignores `spec.os.name` and the pod's own `kubernetes.io/os` label (the
+//! kubelet checks both only after placement, and refuses the pod on a node of the other
+//! OS); only a `kubernetes.io/os` node selector (or required node affinity, or a
+//! RuntimeClass's scheduling) keeps a pod off the other OS's nodes. The fix adds
+//! `nodeSelector[kubernetes.io/os]` from the inferred OS (`os.name`, the pod's label, or
+//! hints), else the configured default OS.
+//!
+//! Required node affinity pins the OS as the scheduler matches it: its terms are ORed,
+//! and a term that matches no node does not count (an empty term; `DoesNotExist` on an
+//! OS label, which every node carries; values no node has, such as `Windows`). A pod
+//! whose other terms all select `windows` is a Windows pod, and `In [windows, Windows]`
+//! pins `windows`: OS-1 leaves them alone.
 
 use crate::fix::set_os_selector;
 use crate::os::TargetOs;
@@ -17,7 +25,7 @@ static META: RuleMeta = RuleMeta {
     applies_to: AppliesTo::AllPods,
     default_action: Action::Mutate,
     can_mutate: true,
-    source: "Kubernetes Windows user guide: the scheduler ignores spec.os.name; a kubernetes.io/os nodeSelector is the documented practice",
+    source: "Kubernetes Windows user guide: the scheduler ignores spec.os.name (and pod labels); a kubernetes.io/os nodeSelector is the documented practice; required node affinity as nodeaffinity.go matches it",
 };
 
 impl Rule for NoTargetOsRule {
@@ -102,6 +110,66 @@ mod tests {
                 value: json!({"kubernetes.io/os": "windows"})
             }
         );
+    }
+
+    /// Encodes `rejectPodAdmissionBasedOnOSSelector` (kubernetes/kubernetes
+    /// pkg/kubelet/lifecycle/predicate.go): a pod labelled `kubernetes.io/os: windows` runs
+    /// only on Windows nodes, so the selector OS-1 adds is `windows`, not the default.
+    #[test]
+    fn infers_the_os_from_the_pods_own_label() {
+        let object = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "spec": {"template": {"metadata": {"labels": {"app": "iis", "kubernetes.io/os": "windows"}},
+                "spec": {"containers": [{"name": "a", "image": "example.com/iis:1"}]}}}});
+        let found = findings(&NoTargetOsRule, &object);
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            found[0].patch,
+            vec![PatchOp::Add {
+                path: "/spec/template/spec/nodeSelector".into(),
+                value: json!({"kubernetes.io/os": "windows"})
+            }]
+        );
+        assert_eq!(
+            found[0].message,
+            "the pod declares no target OS for the scheduler; set kubernetes.io/os=windows (inferred from spec.template.metadata.labels[kubernetes.io/os] (pod label kubernetes.io/os=windows))"
+        );
+        // A CronJob's pods take the labels of its job template's pod template.
+        let object = json!({"apiVersion": "batch/v1", "kind": "CronJob", "spec": {"jobTemplate": {"spec": {
+            "template": {"metadata": {"labels": {"kubernetes.io/os": "windows"}},
+                "spec": {"containers": [{"name": "a"}]}}}}}});
+        let found = acted(&NoTargetOsRule, &object, json!({"defaultOs": "linux"}));
+        assert_eq!(
+            found[0].finding.patch,
+            vec![PatchOp::Add {
+                path: "/spec/jobTemplate/spec/template/spec/nodeSelector".into(),
+                value: json!({"kubernetes.io/os": "windows"})
+            }]
+        );
+    }
+
+    /// Encodes `LazyErrorNodeSelector.Match` and `isEmptyNodeSelectorTerm`
+    /// (kubernetes/kubernetes
+    /// staging/src/k8s.io/component-helpers/scheduling/corev1/nodeaffinity/nodeaffinity.go)
+    /// and `Requirement.Matches` (staging/src/k8s.io/apimachinery/pkg/labels/selector.go):
+    /// terms that match no node never place the pod, so the other terms pin it. Before,
+    /// OS-1 pinned these pods to linux, where none of them can ever be scheduled.
+    #[test]
+    fn affinity_whose_matching_terms_select_windows_pins_windows() {
+        let windows_term = json!({"matchExpressions": [
+            {"key": "kubernetes.io/os", "operator": "In", "values": ["windows"]}]});
+        for terms in [
+            json!([windows_term, {}]),
+            json!([{"matchExpressions": [{"key": "kubernetes.io/os", "operator": "DoesNotExist"}]},
+                   windows_term]),
+            json!([{"matchExpressions": [
+                {"key": "kubernetes.io/os", "operator": "In", "values": ["windows", "Windows"]}]}]),
+        ] {
+            let object = json!({"kind": "Pod", "spec": {
+                "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": terms}}},
+                "containers": [{"name": "a", "image": "example.com/app:1"}]}});
+            assert!(findings(&NoTargetOsRule, &object).is_empty(), "{terms}");
+        }
     }
 
     #[test]

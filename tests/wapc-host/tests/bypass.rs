@@ -7,8 +7,9 @@
 //!   ephemeralContainers, and the `ephemeralcontainers` subresource of `kubectl debug`);
 //! - every way of saying "Windows": `spec.os.name`, the `kubernetes.io/os` selector, the
 //!   deprecated `beta.kubernetes.io/os` selector, required node affinity (`In`, `NotIn`
-//!   the other OS, several terms), a RuntimeClass that pins Windows, Windows-only
-//!   security options and a Windows image;
+//!   the other OS, several terms, beside terms that match no node), the pod's own
+//!   `kubernetes.io/os` label, a RuntimeClass that pins Windows, Windows-only security
+//!   options and a Windows image;
 //! - values in the wrong case or padded with spaces. Kubernetes compares label values
 //!   exactly and kubelets label nodes `kubernetes.io/os=windows`, so a selector or
 //!   affinity for `Windows` or ` windows` matches no node (the pod stays Pending), and
@@ -201,6 +202,14 @@ fn every_way_of_saying_windows() {
             json!({}),
         ),
         (
+            "node affinity, beside an empty term and a DoesNotExist term (no node matches them)",
+            json!({"affinity": affinity(json!([
+                {},
+                {"matchExpressions": [{"key": "kubernetes.io/os", "operator": "DoesNotExist"}]},
+                {"matchExpressions": [{"key": "kubernetes.io/os", "operator": "In", "values": ["windows", "Windows"]}]}]))}),
+            json!({}),
+        ),
+        (
             "RuntimeClass pinning Windows",
             json!({"runtimeClassName": "windows-2022"}),
             json!({"runtimeClasses": {"windows-2022": {
@@ -315,6 +324,81 @@ fn a_windows_signal_cannot_be_hidden_behind_a_linux_one() {
                 response.message.unwrap_or_default().contains("[OS-2]"),
                 "{signals} ({})",
                 module.name()
+            );
+        }
+    }
+}
+
+/// The pod's own `kubernetes.io/os` label, in each kind's pod metadata (the template's for
+/// a controller).
+fn with_pod_os_label(mut object: Value, spec_fields: &[&str], value: &str) -> Value {
+    let mut pointer: String = spec_fields[..spec_fields.len() - 1]
+        .iter()
+        .map(|f| format!("/{f}"))
+        .collect();
+    pointer.push_str("/metadata");
+    let metadata = match object.pointer_mut(&pointer) {
+        Some(metadata) => metadata,
+        None => {
+            let template = pointer.trim_end_matches("/metadata").to_string();
+            object.pointer_mut(&template).unwrap()["metadata"] = json!({});
+            object.pointer_mut(&pointer).unwrap()
+        }
+    };
+    metadata["labels"] = json!({"app": "bypass", "kubernetes.io/os": value});
+    object
+}
+
+#[test]
+fn the_pods_own_os_label_says_windows_too() {
+    // rejectPodAdmissionBasedOnOSSelector (kubernetes/kubernetes
+    // pkg/kubelet/lifecycle/predicate.go): the kubelet admits a pod labelled
+    // kubernetes.io/os=windows only on a Windows node, so it is a Windows pod, in every
+    // kind; labelled `Windows`, no node admits it, and OS-2 names the label.
+    let pod_compatibility = module(POD_COMPATIBILITY);
+    let placement = module(OS_PLACEMENT);
+    let flagship = module(FLAGSHIP);
+    for (group, kind, spec_fields) in KINDS {
+        let spec_path = spec_fields.join(".");
+        let labels_path = match spec_fields.len() {
+            1 => "metadata.labels[kubernetes.io/os]".to_string(),
+            n => format!(
+                "{}.metadata.labels[kubernetes.io/os]",
+                spec_fields[..n - 1].join(".")
+            ),
+        };
+        let spec = json!({"containers": [privileged("app")]});
+        let labelled = |value: &str| {
+            with_pod_os_label(
+                object(kind, group, spec_fields, spec.clone()),
+                spec_fields,
+                value,
+            )
+        };
+        for module in [&pod_compatibility, &flagship] {
+            let response = review(module, json!({}), (group, kind), "", labelled("windows"));
+            assert_rejected_for(
+                &response,
+                "WIN-1",
+                &format!("{spec_path}.containers[0].securityContext.privileged"),
+                &format!("{kind} labelled windows ({})", module.name()),
+            );
+        }
+        let response = review(
+            &pod_compatibility,
+            json!({}),
+            (group, kind),
+            "",
+            labelled("Windows"),
+        );
+        assert!(response.accepted, "{kind} labelled Windows: {response:?}");
+        for module in [&placement, &flagship] {
+            let response = review(module, json!({}), (group, kind), "", labelled("Windows"));
+            assert_rejected_for(
+                &response,
+                "OS-2",
+                &labels_path,
+                &format!("{kind} labelled Windows ({})", module.name()),
             );
         }
     }

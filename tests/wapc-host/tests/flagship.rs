@@ -257,6 +257,23 @@ fn the_flagship_samples_decide_as_its_readme_says() {
 }
 
 #[test]
+fn the_flagship_resolves_the_os_as_upstream_does() {
+    // The cases and the upstream source each encodes: common::UPSTREAM_OS_CASES. The
+    // flagship's decision, OS findings and node selector fix are the OS placement
+    // module's, and so is its whole patch (the other rules have nothing to fix there).
+    let flagship = module(ALL.name);
+    common::check_upstream_os_cases(&flagship);
+    let placement = module("windows-os-placement");
+    for case in common::UPSTREAM_OS_CASES {
+        let inputs = wapc_test_host::parse_inputs(case.yaml, "inline.yaml").unwrap();
+        let alone = evaluate_one(&placement, &json!({}), &inputs[0]);
+        let all = evaluate_one(&flagship, &json!({}), &inputs[0]);
+        assert_eq!(all.decision.name(), alone.decision.name(), "{}", case.name);
+        assert_eq!(all.patch(), alone.patch(), "{}", case.name);
+    }
+}
+
+#[test]
 fn flagship_mutations_settle_in_one_review() {
     // The flagship is where fixes of several modules meet on one pod (OS-1 pins Windows,
     // then OS-3, OS-4, IMG-4 and WIN-6's strip apply): every mutated corpus object,

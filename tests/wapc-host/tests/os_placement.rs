@@ -173,6 +173,55 @@ spec:
 }
 
 #[test]
+fn os_resolution_follows_upstream_matching() {
+    // The cases and the upstream source each encodes: common::UPSTREAM_OS_CASES.
+    common::check_upstream_os_cases(&module());
+}
+
+#[test]
+fn the_exact_patches_of_the_upstream_cases() {
+    // rejectPodAdmissionBasedOnOSSelector (kubernetes/kubernetes
+    // pkg/kubelet/lifecycle/predicate.go): the pod labelled kubernetes.io/os=windows runs
+    // only on Windows nodes, so OS-1 pins windows (it pinned the default, linux, before)
+    // and the Windows fixes follow.
+    let module = module();
+    let tolerations = wapc_test_host::PatchOp::Add {
+        path: "/spec/template/spec/tolerations".into(),
+        value: json!([{"key": "os", "operator": "Equal", "value": "windows", "effect": "NoSchedule"}]),
+    };
+    let os_name = wapc_test_host::PatchOp::Add {
+        path: "/spec/template/spec/os".into(),
+        value: json!({"name": "windows"}),
+    };
+    let labelled = common::UPSTREAM_OS_CASES
+        .iter()
+        .find(|c| c.name.contains("labelled kubernetes.io/os=windows"))
+        .unwrap();
+    let outcome = eval_yaml(&module, json!({}), labelled.yaml);
+    assert_eq!(
+        outcome.patch(),
+        [
+            wapc_test_host::PatchOp::Add {
+                path: "/spec/template/spec/nodeSelector".into(),
+                value: json!({"kubernetes.io/os": "windows"})
+            },
+            tolerations.clone(),
+            os_name.clone()
+        ]
+    );
+    // LazyErrorNodeSelector.Match (kubernetes/kubernetes
+    // staging/src/k8s.io/component-helpers/scheduling/corev1/nodeaffinity/nodeaffinity.go):
+    // the empty term matches no node, the windows term pins the pod; OS-1 added
+    // kubernetes.io/os=linux here before, and the pod could never be scheduled.
+    let empty_term = common::UPSTREAM_OS_CASES
+        .iter()
+        .find(|c| c.name.contains("an empty term beside a windows term"))
+        .unwrap();
+    let outcome = eval_yaml(&module, json!({}), empty_term.yaml);
+    assert_eq!(outcome.patch(), [tolerations, os_name]);
+}
+
+#[test]
 fn unknown_fields_survive_a_mutation() {
     let module = module();
     let yaml = r#"

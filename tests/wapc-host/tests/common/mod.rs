@@ -389,3 +389,292 @@ pub fn count_settled_mutations(module: &impl Evaluator, settings: &Value, quiet:
     }
     mutated
 }
+
+/// A workload whose target OS only upstream Kubernetes' own matching tells, and what the
+/// modules carrying the OS rules (OS placement, the flagship) must make of it.
+pub struct UpstreamOsCase {
+    pub name: &'static str,
+    pub yaml: &'static str,
+    /// accept | warn | mutate | reject
+    pub decision: &'static str,
+    /// The OS-* rules with a finding.
+    pub os_rules: &'static [&'static str],
+    /// The `kubernetes.io/os` value OS-1 adds to the node selector; `None`: it adds none.
+    pub selector: Option<&'static str>,
+    /// Field paths the message or the warnings must name.
+    pub paths: &'static [&'static str],
+}
+
+/// The cases, each naming the upstream source it encodes (kubernetes/kubernetes):
+///
+/// - required node affinity: terms are ORed and an empty term matches no node
+///   (`LazyErrorNodeSelector.Match`, `isEmptyNodeSelectorTerm` in
+///   staging/src/k8s.io/component-helpers/scheduling/corev1/nodeaffinity/nodeaffinity.go);
+///   `In` compares values exactly and `DoesNotExist` fails on a label the node has
+///   (`Requirement.Matches` in staging/src/k8s.io/apimachinery/pkg/labels/selector.go);
+///   every node has `kubernetes.io/os` = `runtime.GOOS` (`initialNode` in
+///   pkg/kubelet/kubelet_node_status.go);
+/// - the pod's own `kubernetes.io/os` label: the kubelet refuses a pod whose label is not
+///   exactly its node's (`rejectPodAdmissionBasedOnOSSelector` in
+///   pkg/kubelet/lifecycle/predicate.go).
+pub const UPSTREAM_OS_CASES: &[UpstreamOsCase] = &[
+    UpstreamOsCase {
+        name: "nodeaffinity.go: an empty term beside a windows term matches no node",
+        yaml: r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: default}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      affinity:
+        nodeAffinity:
+          requiredDuringSchedulingIgnoredDuringExecution:
+            nodeSelectorTerms:
+              - matchExpressions: [{key: kubernetes.io/os, operator: In, values: [windows]}]
+              - {}
+      containers: [{name: web, image: example.com/web:1}]
+"#,
+        decision: "mutate",
+        os_rules: &["OS-3", "OS-4"],
+        selector: None,
+        paths: &["no node matches nodeSelectorTerms[1] (empty)"],
+    },
+    UpstreamOsCase {
+        name: "selector.go: kubernetes.io/os DoesNotExist matches no node",
+        yaml: r#"
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db, namespace: default}
+spec:
+  serviceName: db
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      affinity:
+        nodeAffinity:
+          requiredDuringSchedulingIgnoredDuringExecution:
+            nodeSelectorTerms:
+              - matchExpressions: [{key: kubernetes.io/os, operator: DoesNotExist}]
+              - matchExpressions: [{key: kubernetes.io/os, operator: NotIn, values: [linux]}]
+      containers: [{name: db, image: example.com/db:1}]
+"#,
+        decision: "mutate",
+        os_rules: &["OS-3", "OS-4"],
+        selector: None,
+        paths: &["nodeSelectorTerms[0] (kubernetes.io/os DoesNotExist)"],
+    },
+    UpstreamOsCase {
+        name: "selector.go: In [windows, Windows] matches only windows nodes",
+        yaml: r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: app, namespace: default}
+spec:
+  affinity:
+    nodeAffinity:
+      requiredDuringSchedulingIgnoredDuringExecution:
+        nodeSelectorTerms:
+          - matchExpressions: [{key: kubernetes.io/os, operator: In, values: [windows, Windows]}]
+  containers: [{name: app, image: example.com/app:1}]
+"#,
+        decision: "mutate",
+        os_rules: &["OS-3", "OS-4"],
+        selector: None,
+        paths: &["every required term selects kubernetes.io/os windows"],
+    },
+    UpstreamOsCase {
+        name: "nodeaffinity.go: no term matches a node",
+        yaml: r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: nowhere, namespace: default}
+spec:
+  affinity:
+    nodeAffinity:
+      requiredDuringSchedulingIgnoredDuringExecution:
+        nodeSelectorTerms:
+          - {}
+          - matchExpressions: [{key: kubernetes.io/os, operator: In, values: [Windows]}]
+  containers: [{name: app, image: example.com/app:1}]
+"#,
+        decision: "reject",
+        os_rules: &["OS-2"],
+        selector: None,
+        paths: &[
+            "[OS-2] spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms: no node matches any required term",
+        ],
+    },
+    UpstreamOsCase {
+        name: "predicate.go: a pod labelled kubernetes.io/os=windows runs only on Windows nodes",
+        yaml: r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: iis, namespace: default}
+spec:
+  selector: {matchLabels: {app: iis}}
+  template:
+    metadata: {labels: {app: iis, kubernetes.io/os: windows}}
+    spec:
+      containers: [{name: iis, image: example.com/iis:1}]
+"#,
+        decision: "mutate",
+        os_rules: &["OS-1", "OS-3", "OS-4"],
+        selector: Some("windows"),
+        paths: &[
+            "spec.template.metadata.labels[kubernetes.io/os] (pod label kubernetes.io/os=windows)",
+        ],
+    },
+    UpstreamOsCase {
+        name: "predicate.go: the pod label against os.name",
+        yaml: r#"
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: report, namespace: default}
+spec:
+  schedule: "0 * * * *"
+  jobTemplate:
+    spec:
+      template:
+        metadata: {labels: {kubernetes.io/os: windows}}
+        spec:
+          os: {name: linux}
+          restartPolicy: Never
+          containers: [{name: report, image: example.com/report:1}]
+"#,
+        decision: "reject",
+        os_rules: &["OS-2"],
+        selector: None,
+        paths: &[
+            "linux by spec.jobTemplate.spec.template.spec.os.name (os.name=linux); windows by spec.jobTemplate.spec.template.metadata.labels[kubernetes.io/os]",
+        ],
+    },
+    UpstreamOsCase {
+        name: "predicate.go: the pod label against required node affinity",
+        yaml: r#"
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent, namespace: default}
+spec:
+  selector: {matchLabels: {app: agent}}
+  template:
+    metadata: {labels: {app: agent, kubernetes.io/os: linux}}
+    spec:
+      affinity:
+        nodeAffinity:
+          requiredDuringSchedulingIgnoredDuringExecution:
+            nodeSelectorTerms:
+              - matchExpressions: [{key: kubernetes.io/os, operator: In, values: [windows]}]
+      containers: [{name: agent, image: example.com/agent:1}]
+"#,
+        decision: "reject",
+        os_rules: &["OS-2"],
+        selector: None,
+        paths: &[
+            "linux by spec.template.metadata.labels[kubernetes.io/os] (pod label kubernetes.io/os=linux)",
+        ],
+    },
+    UpstreamOsCase {
+        name: "predicate.go: a pod label no node has",
+        yaml: r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: app, namespace: default, labels: {kubernetes.io/os: Windows}}
+spec:
+  nodeSelector: {kubernetes.io/os: windows}
+  containers: [{name: app, image: example.com/app:1}]
+"#,
+        decision: "reject",
+        os_rules: &["OS-2"],
+        selector: None,
+        paths: &[
+            "[OS-2] metadata.labels[kubernetes.io/os]: pod label kubernetes.io/os=Windows names no OS",
+        ],
+    },
+    UpstreamOsCase {
+        name: "predicate.go: a pod label agreeing with its selector",
+        yaml: r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: app, namespace: default, labels: {kubernetes.io/os: linux}}
+spec:
+  nodeSelector: {kubernetes.io/os: linux}
+  containers: [{name: app, image: nginx}]
+"#,
+        decision: "accept",
+        os_rules: &[],
+        selector: None,
+        paths: &[],
+    },
+];
+
+/// Runs every [`UPSTREAM_OS_CASES`] case through `module` with default settings and
+/// reports every mismatch at once.
+pub fn check_upstream_os_cases(module: &impl Evaluator) {
+    let mut failures = Vec::new();
+    for case in UPSTREAM_OS_CASES {
+        let inputs = wapc_test_host::parse_inputs(case.yaml, "inline.yaml").expect("a manifest");
+        let outcome = evaluate_one(module, &serde_json::json!({}), &inputs[0]);
+        let mut problems = Vec::new();
+        if decision_name(&outcome) != case.decision {
+            problems.push(format!(
+                "decision {}, expected {} ({:?})",
+                decision_name(&outcome),
+                case.decision,
+                outcome.message()
+            ));
+        }
+        let os_rules: Vec<String> = rule_ids(&outcome)
+            .into_iter()
+            .filter(|id| id.starts_with("OS-"))
+            .collect();
+        if os_rules != case.os_rules {
+            problems.push(format!(
+                "OS rules {os_rules:?}, expected {:?}",
+                case.os_rules
+            ));
+        }
+        let selector_ops: Vec<&PatchOp> = outcome
+            .patch()
+            .iter()
+            .filter(|op| op.path().contains("/nodeSelector"))
+            .collect();
+        let added = |op: &PatchOp| match op {
+            PatchOp::Add { value, .. } => value
+                .get("kubernetes.io/os")
+                .or(Some(value))
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            _ => None,
+        };
+        let selector: Vec<Option<String>> = selector_ops.iter().map(|op| added(op)).collect();
+        let expected: Vec<Option<String>> = case
+            .selector
+            .map(|s| Some(s.to_string()))
+            .into_iter()
+            .collect();
+        if selector != expected {
+            problems.push(format!(
+                "node selector patch {selector_ops:?}, expected {:?}",
+                case.selector
+            ));
+        }
+        let texts: Vec<&str> = outcome
+            .message()
+            .into_iter()
+            .chain(outcome.warnings.iter().map(String::as_str))
+            .collect();
+        for path in case.paths {
+            if !texts.iter().any(|t| t.contains(path)) {
+                problems.push(format!("nothing names {path:?}: {texts:?}"));
+            }
+        }
+        if !problems.is_empty() {
+            failures.push(format!("{}: {}", case.name, problems.join("; ")));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -13,8 +13,10 @@
 //!   Windows. SIG Windows manifests (kube-proxy, flannel, calico) write such paths, and
 //!   Kubernetes' own HostProcess e2e test mounts `/var/hostpath`;
 //! - a named pipe (`\\.\pipe\containerd-containerd`) is left alone by the kubelet (a `\\`
-//!   path) and mapped as a pipe by containerd (`namedPipePath`); `//./pipe/...` is
-//!   accepted as the same pipe;
+//!   path: `IsWindowsUNCPath` looks for `\\` only) and mapped as a pipe by containerd
+//!   (`namedPipePath`). Written with slashes (`//./pipe/docker_engine`) it is no pipe:
+//!   it starts with `/`, so the kubelet makes it `c://./pipe/docker_engine`, and
+//!   containerd creates an empty directory there;
 //! - a path that does not exist is created by containerd as an empty directory, unless
 //!   the volume's `type` makes the kubelet check it first (`checkType`,
 //!   `pkg/volume/hostpath/host_path.go`), which then fails.
@@ -62,13 +64,16 @@ fn is_drive_path(path: &str) -> bool {
         && matches!(bytes.get(2), None | Some(b'\\') | Some(b'/'))
 }
 
-/// `\\.\pipe\name` or `//./pipe/name`.
+/// `\\.\pipe\name`: only with backslashes does the kubelet leave it alone.
 fn is_named_pipe(path: &str) -> bool {
-    let normalised = path.replace('/', "\\");
-    normalised
-        .get(..9)
+    path.get(..9)
         .is_some_and(|p| p.eq_ignore_ascii_case("\\\\.\\pipe\\"))
-        && normalised.len() > 9
+        && path.len() > 9
+}
+
+/// `//./pipe/name`: a named pipe written with slashes, which starts with `/`.
+fn is_slashed_pipe(path: &str) -> bool {
+    path.starts_with('/') && is_named_pipe(&path.replace('/', "\\"))
 }
 
 fn is_separator(c: char) -> bool {
@@ -153,6 +158,12 @@ fn problem(path: &str) -> Option<String> {
     }
     if path.is_empty() {
         return Some("which is empty (the API server requires a path)".to_string());
+    }
+    if is_slashed_pipe(path) {
+        return Some(format!(
+            "a named pipe written with slashes, which the kubelet does not recognise (IsWindowsUNCPath looks for a leading \\\\): it becomes the directory c:{path}; write it {:?}",
+            path.replace('/', "\\")
+        ));
     }
     let unc = path.starts_with("\\\\") || path.starts_with("//");
     if unc {
@@ -244,7 +255,6 @@ mod tests {
             "c:/etc/kubernetes",
             "D:",
             "\\\\.\\pipe\\containerd-containerd",
-            "//./pipe/docker_engine",
             "/var/lib/kubelet",
             "/var/lib/kubelet/device-plugins",
             "/etc/kubernetes",
@@ -320,6 +330,14 @@ mod tests {
             ("\\\\.\\PhysicalDrive0", "share"),
             ("/var/a:b", "':'"),
             ("", "empty"),
+            // IsWindowsUNCPath (pkg/volume/util/util.go) looks for a leading `\\` only:
+            // a slashed pipe is a rooted path that MakeAbsolutePath puts on c:.
+            (
+                "//./pipe/docker_engine",
+                "write it \"\\\\\\\\.\\\\pipe\\\\docker_engine\"",
+            ),
+            ("/\\./pipe/x", "named pipe written with slashes"),
+            ("\\\\./pipe/x", "share"),
         ] {
             let message = problem(bad).unwrap_or_else(|| panic!("{bad:?} passed"));
             assert!(message.contains(what), "{bad:?}: {message}");

@@ -73,10 +73,19 @@ fn review(
     } else {
         "UPDATE"
     };
+    // The subresource's UPDATE carries the pod as it was, before the ephemeral
+    // containers were added, as the API server sends it.
+    let mut old_object = Value::Null;
+    if operation == "UPDATE" {
+        old_object = object.clone();
+        if let Some(spec) = old_object.get_mut("spec").and_then(Value::as_object_mut) {
+            spec.remove("ephemeralContainers");
+        }
+    }
     let request = json!({"settings": settings, "request": {
         "uid": "bypass", "operation": operation, "subResource": sub_resource,
         "kind": {"group": group, "version": "v1", "kind": kind},
-        "name": "bypass", "namespace": "default", "object": object}});
+        "name": "bypass", "namespace": "default", "object": object, "oldObject": old_object}});
     module
         .validate(&request)
         .unwrap_or_else(|e| panic!("{}: {e:#}", module.name()))

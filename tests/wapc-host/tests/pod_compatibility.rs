@@ -468,7 +468,13 @@ fn an_ephemeral_debug_container_is_checked_on_the_ephemeralcontainers_subresourc
     let mut request = admission_request(&pod, "00000000-0000-4000-8000-000000000001").unwrap();
     request["operation"] = json!("UPDATE");
     request["subResource"] = json!("ephemeralcontainers");
-    request["oldObject"] = pod.clone();
+    // The pod as it was before `kubectl debug`: without the ephemeral container.
+    let mut old_pod = pod.clone();
+    old_pod["spec"]
+        .as_object_mut()
+        .unwrap()
+        .remove("ephemeralContainers");
+    request["oldObject"] = old_pod;
     let response = module
         .validate(&validation_request(&json!({}), &request))
         .unwrap();
@@ -1026,7 +1032,7 @@ fn rooted_host_paths_drive_paths_and_named_pipes_are_accepted() {
         {name: k, hostPath: {path: 'C:\k'}},
         {name: logs, hostPath: {path: 'C:/var/log'}},
         {name: containerd, hostPath: {path: '\\.\pipe\containerd-containerd'}},
-        {name: docker, hostPath: {path: '//./pipe/docker_engine'}}]"#,
+        {name: docker, hostPath: {path: '\\.\pipe\docker_engine'}}]"#,
         ),
     );
     assert_eq!(decision(&outcome), "accept", "{:?}", outcome.decision);

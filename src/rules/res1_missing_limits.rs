@@ -7,7 +7,10 @@
 //! init container must therefore set `resources.limits.cpu` and `resources.limits.memory`;
 //! ephemeral containers cannot set resources and are not checked. Optional floors (e.g.
 //! the memory a Windows container needs to start) and ceilings come from
-//! `settings.windowsLimits`. A limit that is not a Kubernetes quantity is reported here.
+//! `settings.windowsLimits`. A limit that is not a Kubernetes quantity (one the API
+//! server's `resource.ParseQuantity` refuses, such as `2Gb`) is reported here; every
+//! quantity it accepts (`1e30`, thirty digits, `.5`, `+1`) is read and compared exactly as
+//! it reads and compares it (see `crate::quantity`).
 
 use crate::quantity::Quantity;
 use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};

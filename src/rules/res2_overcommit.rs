@@ -4,8 +4,10 @@
 //! limit: a Windows node whose containers request less than they may use is overcommitted,
 //! and Windows answers memory pressure by paging, not by OOM-killing, so every pod of the
 //! node slows down. The rule compares `requests` with `limits` of every container and init
-//! container, per resource (cpu and memory), exactly (`1Gi` equals `1024Mi`). A request
-//! above its limit is reported too (the API server refuses it).
+//! container, per resource (cpu and memory), exactly (`1Gi` equals `1024Mi`, and values
+//! beyond any machine integer such as `1e30` compare exactly too, as the API server's
+//! `Quantity.Cmp` compares them). A request above its limit is reported too (the API
+//! server refuses it).
 //!
 //! A missing request is not overcommit: the API server defaults it to the limit when it
 //! creates the Pod. So it is reported only when the rule's action is `mutate`, the opt-in

@@ -259,6 +259,33 @@ mod tests {
         assert!(findings(&OvercommitRule, &object).is_empty());
     }
 
+    /// Requests and limits compare as the API server's `Quantity.Cmp` compares them
+    /// (k8s.io/apimachinery/pkg/api/resource/quantity.go): exactly, at any size.
+    #[test]
+    fn compares_quantities_of_any_size_exactly() {
+        let object = windows_pod(json!([
+            {"name": "same", "resources": {
+                "limits": {"cpu": "1e30", "memory": "1E3"},
+                "requests": {"cpu": "1000000000000000000000000000000", "memory": "+1k"}}},
+            {"name": "below", "resources": {
+                "limits": {"cpu": "1000000000000000000000000000000.000000001", "memory": ".5Ki"},
+                "requests": {"cpu": "1e30", "memory": "512"}}}
+        ]));
+        let found = findings(&OvercommitRule, &object);
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            found[0].path.to_string(),
+            "spec.containers[1].resources.requests[cpu]"
+        );
+        assert!(
+            found[0].message.starts_with(
+                "container \"below\" requests cpu 1e30 but may use up to its limit 1000000000000000000000000000000.000000001"
+            ),
+            "{}",
+            found[0].message
+        );
+    }
+
     #[test]
     fn malformed_requests_are_reported_and_malformed_limits_left_to_res1() {
         let object = windows_pod(json!([{"name": "a", "resources": {

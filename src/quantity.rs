@@ -1161,7 +1161,7 @@ mod tests {
             let plain = q(&format!("{digits}e{exponent}"));
             prop_assert_eq!(&q(&moved), &plain, "{}", moved);
             let finer = q(&format!("{digits}1e{}", exponent - 1));
-            if exponent - 1 >= NANO_EXPONENT {
+            if exponent > NANO_EXPONENT {
                 prop_assert!(finer > plain);
                 let negative_finer = q(&format!("-{digits}1e{}", exponent - 1));
                 let negative_plain = q(&format!("-{digits}e{exponent}"));

@@ -828,6 +828,31 @@ mod tests {
         assert_eq!(r.target, TargetOs::Windows);
     }
 
+    /// A toleration of a numeric Windows taint says Windows only when the scheduler would
+    /// match it: `Lt`/`Gt` with decimal integers in canonical form (k8s.io/api/core/v1
+    /// toleration.go, `compareNumericValues`).
+    #[test]
+    fn numeric_taint_tolerations_hint_windows_only_when_they_match() {
+        let settings = Settings::from_value(&json!({"windowsTaint": {
+            "key": "example.com/windows-build", "value": "20348", "effect": "NoSchedule"}}))
+        .unwrap();
+        let gt = |value: &str| {
+            json!({"tolerations": [{"key": "example.com/windows-build", "operator": "Gt",
+                "value": value}]})
+        };
+        assert_eq!(
+            resolve_with(gt("17763"), &settings).target,
+            TargetOs::Windows
+        );
+        for value in ["+17763", "017763", "17763 ", "20348", "-0"] {
+            assert_eq!(
+                resolve_with(gt(value), &settings).target,
+                TargetOs::Unknown,
+                "{value:?}"
+            );
+        }
+    }
+
     #[test]
     fn image_mappings_from_settings_are_hints_too() {
         let settings = Settings::from_value(&json!({"imageMappings": [

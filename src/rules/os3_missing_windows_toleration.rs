@@ -3,7 +3,10 @@
 //! Windows node pools are commonly tainted (`os=windows:NoSchedule` on AKS and GKE) so
 //! that Linux pods stay off them; a Windows pod without the toleration stays Pending.
 //! Tolerations of the pod's RuntimeClass (from settings) count, as the RuntimeClass
-//! admission controller merges them into the pod.
+//! admission controller merges them into the pod. A toleration counts when the scheduler
+//! would match it (`crate::scheduling`): `Exists`, `Equal`, and since Kubernetes 1.35
+//! (alpha) `Lt`/`Gt`, which compare canonical decimal integers only (`+5`, `05`, `-0`
+//! tolerate nothing).
 
 use crate::fix::append_to_list;
 use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};

@@ -4,7 +4,8 @@
 //! DaemonSets often tolerate every taint (`operator: Exists`), which absorbs the taint
 //! that keeps Linux pods off Windows nodes; without a Linux node selector they land on
 //! Windows nodes and crash-loop (kubernetes#94366, flannel#1459). The fix adds
-//! `nodeSelector[kubernetes.io/os]: linux`.
+//! `nodeSelector[kubernetes.io/os]: linux`. Tolerations match as the scheduler matches
+//! them (`crate::scheduling`, `Lt`/`Gt` included).
 
 use crate::fix::set_os_selector;
 use crate::os::Os;

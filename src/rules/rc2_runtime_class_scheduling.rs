@@ -7,7 +7,8 @@
 //! `kubernetes.io/os: windows` and tolerate the Windows taint (`windowsTaint`, default
 //! `os=windows:NoSchedule`), as the windows-testing Hyper-V RuntimeClass sample does.
 //! Otherwise its pods land on Linux nodes (which fail them with "no runtime for
-//! handler") or cannot schedule onto the tainted Windows nodes at all.
+//! handler") or cannot schedule onto the tainted Windows nodes at all. Its tolerations
+//! match as the scheduler matches them (`crate::scheduling`, `Lt`/`Gt` included).
 //!
 //! Evaluated on RuntimeClass objects (`node.k8s.io/v1`), not on workloads.
 

@@ -7,7 +7,10 @@
 //! init container must therefore set `resources.limits.cpu` and `resources.limits.memory`;
 //! ephemeral containers cannot set resources and are not checked. Optional floors (e.g.
 //! the memory a Windows container needs to start) and ceilings come from
-//! `settings.windowsLimits`. A limit that is not a Kubernetes quantity is reported here.
+//! `settings.windowsLimits`. A limit that is not a Kubernetes quantity (one the API
+//! server's `resource.ParseQuantity` refuses, such as `2Gb`) is reported here; every
+//! quantity it accepts (`1e30`, thirty digits, `.5`, `+1`) is read and compared exactly as
+//! it reads and compares it (see `crate::quantity`).
 
 use crate::quantity::Quantity;
 use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
@@ -166,6 +169,48 @@ mod tests {
             ),
             "{}",
             found[0].message
+        );
+    }
+
+    /// Every quantity the API server accepts is a limit (Go's `resource.ParseQuantity`,
+    /// k8s.io/apimachinery/pkg/api/resource/quantity.go): an exponent, many digits, a
+    /// leading dot or plus; only what it refuses is reported.
+    #[test]
+    fn every_quantity_the_api_server_accepts_is_a_limit() {
+        let object = windows_deployment(
+            json!([
+                {"name": "a", "resources": {"limits": {"cpu": "1E3", "memory": "123456789012345678901234567890"}}},
+                {"name": "b", "resources": {"limits": {"cpu": ".5", "memory": "+1e30"}}},
+                {"name": "c", "resources": {"limits": {"cpu": "1e", "memory": "1Gi"}}}
+            ]),
+            json!([]),
+        );
+        let found = findings(&MissingLimitsRule, &object);
+        assert_eq!(
+            paths(&found),
+            ["spec.template.spec.containers[2].resources.limits[cpu]"]
+        );
+        assert!(
+            found[0].message.starts_with(
+                "container \"c\": \"1e\" is not a Kubernetes quantity: unknown suffix \"e\""
+            ),
+            "{}",
+            found[0].message
+        );
+        // Bounds compare exactly beyond any machine integer.
+        let settings = json!({"windowsLimits": {"memory": {"max": "1e30"}}});
+        let big = windows_deployment(
+            json!([
+                {"name": "at", "resources": {"limits": {"cpu": "1", "memory": "1000000000000000000000000000k"}}},
+                {"name": "above", "resources": {"limits": {"cpu": "1", "memory": "1000000000000000000000000000000.000000001"}}}
+            ]),
+            json!([]),
+        );
+        let found = acted(&MissingLimitsRule, &big, settings);
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            found[0].finding.message,
+            "container \"above\": memory limit 1000000000000000000000000000000.000000001 is above the maximum 1e30 (settings.windowsLimits.memory.max)"
         );
     }
 

@@ -4,8 +4,10 @@
 //! limit: a Windows node whose containers request less than they may use is overcommitted,
 //! and Windows answers memory pressure by paging, not by OOM-killing, so every pod of the
 //! node slows down. The rule compares `requests` with `limits` of every container and init
-//! container, per resource (cpu and memory), exactly (`1Gi` equals `1024Mi`). A request
-//! above its limit is reported too (the API server refuses it).
+//! container, per resource (cpu and memory), exactly (`1Gi` equals `1024Mi`, and values
+//! beyond any machine integer such as `1e30` compare exactly too, as the API server's
+//! `Quantity.Cmp` compares them). A request above its limit is reported too (the API
+//! server refuses it).
 //!
 //! A missing request is not overcommit: the API server defaults it to the limit when it
 //! creates the Pod. So it is reported only when the rule's action is `mutate`, the opt-in
@@ -255,6 +257,33 @@ mod tests {
         let object = windows_pod(json!([{"name": "a", "resources": {
             "limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "1000m", "memory": "1024Mi"}}}]));
         assert!(findings(&OvercommitRule, &object).is_empty());
+    }
+
+    /// Requests and limits compare as the API server's `Quantity.Cmp` compares them
+    /// (k8s.io/apimachinery/pkg/api/resource/quantity.go): exactly, at any size.
+    #[test]
+    fn compares_quantities_of_any_size_exactly() {
+        let object = windows_pod(json!([
+            {"name": "same", "resources": {
+                "limits": {"cpu": "1e30", "memory": "1E3"},
+                "requests": {"cpu": "1000000000000000000000000000000", "memory": "+1k"}}},
+            {"name": "below", "resources": {
+                "limits": {"cpu": "1000000000000000000000000000000.000000001", "memory": ".5Ki"},
+                "requests": {"cpu": "1e30", "memory": "512"}}}
+        ]));
+        let found = findings(&OvercommitRule, &object);
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            found[0].path.to_string(),
+            "spec.containers[1].resources.requests[cpu]"
+        );
+        assert!(
+            found[0].message.starts_with(
+                "container \"below\" requests cpu 1e30 but may use up to its limit 1000000000000000000000000000000.000000001"
+            ),
+            "{}",
+            found[0].message
+        );
     }
 
     #[test]

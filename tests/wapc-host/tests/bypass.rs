@@ -230,6 +230,14 @@ fn every_way_of_saying_windows() {
             json!({}),
         ),
         (
+            // KEP-5471 (Kubernetes 1.35, alpha): `Gt` below a numeric Windows taint.
+            "Gt toleration of a numeric Windows taint",
+            json!({"tolerations": [{"key": "example.com/windows-build", "operator": "Gt",
+                "value": "17763", "effect": "NoSchedule"}]}),
+            json!({"windowsTaint": {"key": "example.com/windows-build", "value": "20348",
+                "effect": "NoSchedule"}}),
+        ),
+        (
             "Windows image only",
             json!({"containers": [{"name": "iis",
                 "image": "mcr.microsoft.com/windows/servercore/iis:windowsservercore-ltsc2022",
@@ -410,5 +418,32 @@ fn the_pods_own_os_label_says_windows_too() {
                 &format!("{kind} labelled Windows ({})", module.name()),
             );
         }
+    }
+}
+
+#[test]
+fn lt_gt_values_the_scheduler_cannot_read_do_not_say_windows() {
+    // The scheduler compares `Lt`/`Gt` values only when both are decimal integers in
+    // canonical form within int64 (k8s.io/api/core/v1/toleration.go,
+    // `compareNumericValues`, with k8s.io/apimachinery/pkg/api/validate/content,
+    // `IsDecimalInteger`); any other value tolerates nothing, so the pod does not tolerate
+    // the Windows taint and is not sent to Windows nodes by it. The API server refuses
+    // such a toleration too (`ValidateTolerations`).
+    let module = module(POD_COMPATIBILITY);
+    let settings = json!({"windowsTaint": {"key": "example.com/windows-build",
+        "value": "20348", "effect": "NoSchedule"}});
+    for value in [
+        "+17763",
+        "017763",
+        " 17763",
+        "-0",
+        "17763.0",
+        "99999999999999999999",
+    ] {
+        let spec = json!({"tolerations": [{"key": "example.com/windows-build",
+            "operator": "Gt", "value": value, "effect": "NoSchedule"}],
+            "containers": [privileged("app")]});
+        let response = review_pod(&module, settings.clone(), spec);
+        assert!(response.accepted, "{value:?}: {response:?}");
     }
 }

@@ -423,3 +423,92 @@ fn the_flagship_accepts_a_local_group_host_process_agent_once_host_process_is_al
         [("WIN-11".to_string(), format!("{hostprocess}.runAsUserName"))]
     );
 }
+
+/// Values as upstream reads them, in the flagship as in the single modules: quantities as
+/// Go's `resource.ParseQuantity` accepts and `Quantity.Cmp` compares them
+/// (k8s.io/apimachinery/pkg/api/resource/quantity.go: exponents, thirty digits, `.5`,
+/// `+1`; `1e` refused), and `Lt`/`Gt` tolerations (KEP-5471, Kubernetes 1.35, alpha) as
+/// the scheduler compares them (k8s.io/api/core/v1/toleration.go, `compareNumericValues`:
+/// canonical decimal integers within int64 only). The flagship answers as each single
+/// module for these objects, and with its own defaults RES-1 warns.
+#[test]
+fn upstream_values_decide_as_in_the_single_modules() {
+    let windows_taint = json!({"windowsTaint": {"key": "example.com/windows-build",
+        "value": "20348", "effect": "NoSchedule"}});
+    let pod = |tolerations: Value, resources: Value| {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "app", "namespace": "default"},
+            "spec": {"selector": {"matchLabels": {"app": "a"}}, "template": {
+                "metadata": {"labels": {"app": "a"}},
+                "spec": {"tolerations": tolerations, "containers": [{"name": "a",
+                    "image": "example.com/a:1", "resources": resources}]}}}})
+    };
+    let gt = |value: &str| {
+        json!([{"key": "example.com/windows-build", "operator": "Gt", "value": value,
+            "effect": "NoSchedule"}])
+    };
+    let exact = json!({"limits": {"cpu": "1E3", "memory": "123456789012345678901234567890"},
+        "requests": {"cpu": "+1e3", "memory": "123456789012345678901234567890.0"}});
+    let below = json!({"limits": {"cpu": ".5", "memory": "1e30"},
+        "requests": {"cpu": "500m", "memory": "999999999999999999999999999999"}});
+    let malformed = json!({"limits": {"cpu": "1e", "memory": "1Gi"}});
+    let runtime_class = |value: &str| {
+        json!({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
+            "metadata": {"name": "hyperv"}, "handler": "runhcs-wcow-hypervisor",
+            "scheduling": {"nodeSelector": {"kubernetes.io/os": "windows"},
+                "tolerations": gt(value)}})
+    };
+    let objects = [
+        pod(gt("17763"), exact.clone()),
+        pod(gt("17763"), below),
+        pod(gt("17763"), malformed),
+        pod(gt("+17763"), exact.clone()),
+        pod(gt("017763"), json!({})),
+        runtime_class("17763"),
+        runtime_class("+17763"),
+    ];
+    let inputs: Vec<Input> = objects
+        .into_iter()
+        .map(|o| Input::from_object(o, "inline.json").unwrap())
+        .collect();
+    for single in &MODULES[1..] {
+        compare(single, &windows_taint, &inputs, single.name);
+        compare(
+            single,
+            &json!({"windowsTaint": windows_taint["windowsTaint"],
+                "rules": single.settings_with_every_fix()["rules"]}),
+            &inputs,
+            &format!("{}, every fix", single.name),
+        );
+    }
+    // The flagship's own defaults: the malformed limit warns (RES-1), the exact ones pass.
+    let flagship = module(ALL.name);
+    let outcomes = evaluate(&flagship, &windows_taint, &inputs);
+    let res = |o: &Outcome| {
+        common::rule_ids(o)
+            .into_iter()
+            .filter(|id| id.starts_with("RES"))
+            .collect::<Vec<_>>()
+    };
+    assert!(res(&outcomes[0]).is_empty(), "{:?}", outcomes[0].warnings);
+    assert_eq!(res(&outcomes[1]), ["RES-2"]);
+    assert!(
+        outcomes[2]
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("[RES-1] spec.template.spec.containers[0].resources.limits[cpu]: container \"a\": \"1e\" is not a Kubernetes quantity")),
+        "{:?}",
+        outcomes[2]
+    );
+    // Only a canonical value tolerates the Windows taint, and so says Windows (OS-4 then
+    // adds os.name); the others name no OS (OS-1). The RuntimeClass likewise (RC-2).
+    for (i, expected) in [(0, "OS-4"), (3, "OS-1"), (4, "OS-1")] {
+        let ids = common::rule_ids(&outcomes[i]);
+        assert!(ids.contains(&expected.to_string()), "{i}: {ids:?}");
+        assert!(!ids.contains(&"OS-3".to_string()), "{i}: {ids:?}");
+    }
+    assert!(res(&outcomes[3]).is_empty() && res(&outcomes[4]).is_empty());
+    assert!(outcomes[5].is_accepted(), "{:?}", outcomes[5].decision);
+    assert!(outcomes[6].is_rejected(), "{:?}", outcomes[6].decision);
+    assert_eq!(common::rule_ids(&outcomes[6]), ["RC-2"]);
+}

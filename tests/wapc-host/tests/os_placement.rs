@@ -410,3 +410,94 @@ fn sample_manifests_of_the_module_behave_as_documented() {
     let o = decide("windows-deployment-request.json");
     assert_eq!(rule_ids(&o), ["OS-3", "OS-4"]);
 }
+
+/// Windows nodes tainted with a number (settings `windowsTaint`), tolerated with `Gt`
+/// (KEP-5471, Kubernetes 1.35, alpha). The scheduler reads both values as decimal
+/// integers in canonical form within int64 (k8s.io/api/core/v1/toleration.go,
+/// `compareNumericValues`, with `content.IsDecimalInteger` of
+/// k8s.io/apimachinery/pkg/api/validate/content/decimal_int.go): `+17763`, `017763` and
+/// ` 17763` tolerate nothing, so they neither satisfy OS-3, nor say Windows, nor make
+/// OS-5's absorbed taint.
+#[test]
+fn lt_gt_tolerations_compare_canonical_integers_as_the_scheduler_does() {
+    let module = module();
+    let settings = json!({"windowsTaint": {
+        "key": "example.com/windows-build", "value": "20348", "effect": "NoSchedule"}});
+    let pod = |signals: &str, value: &str| {
+        format!(
+            r#"
+apiVersion: v1
+kind: Pod
+metadata: {{name: p, namespace: default}}
+spec:
+  {signals}
+  tolerations: [{{key: example.com/windows-build, operator: Gt, value: "{value}", effect: NoSchedule}}]
+  containers: [{{name: a, image: example.com/a:1}}]
+"#
+        )
+    };
+    let windows = "os: {name: windows}\n  nodeSelector: {kubernetes.io/os: windows}";
+    // OS-3: a canonical value below the taint's tolerates it.
+    let outcome = eval_yaml(&module, settings.clone(), &pod(windows, "17763"));
+    assert!(
+        outcome.is_accepted() && outcome.warnings.is_empty(),
+        "{:?} {:?}",
+        outcome.decision,
+        outcome.warnings
+    );
+    for value in ["+17763", "017763", " 17763", "20348", "1.7763e4"] {
+        let outcome = eval_yaml(&module, settings.clone(), &pod(windows, value));
+        assert_eq!(rule_ids(&outcome), ["OS-3"], "{value:?}");
+        assert_eq!(
+            outcome.patch(),
+            [wapc_test_host::PatchOp::Add {
+                path: "/spec/tolerations/1".into(),
+                value: json!({"key": "example.com/windows-build", "operator": "Equal",
+                    "value": "20348", "effect": "NoSchedule"})
+            }],
+            "{value:?}"
+        );
+    }
+    // The toleration alone says Windows only when it tolerates the taint.
+    let outcome = eval_yaml(&module, settings.clone(), &pod("", "17763"));
+    assert_eq!(
+        rule_ids(&outcome),
+        ["OS-1", "OS-4"],
+        "{:?}",
+        outcome.warnings
+    );
+    assert!(
+        outcome.warnings[0].ends_with("set kubernetes.io/os=windows (inferred from spec.tolerations[0] (tolerates the Windows taint example.com/windows-build=20348:NoSchedule))"),
+        "{:?}",
+        outcome.warnings
+    );
+    let outcome = eval_yaml(&module, settings.clone(), &pod("", "017763"));
+    assert_eq!(rule_ids(&outcome), ["OS-1"], "{:?}", outcome.decision);
+    let said = outcome
+        .message()
+        .into_iter()
+        .chain(outcome.warnings.iter().map(String::as_str));
+    assert!(
+        said.clone()
+            .all(|text| !text.contains("tolerates the Windows taint")),
+        "{:?}",
+        said.collect::<Vec<_>>()
+    );
+    // OS-5: a Linux pod whose canonical toleration absorbs the Windows taint.
+    let linux = "os: {name: linux}";
+    let outcome = eval_yaml(&module, settings.clone(), &pod(linux, "17763"));
+    assert_eq!(
+        rule_ids(&outcome),
+        ["OS-1", "OS-5"],
+        "{:?}",
+        outcome.warnings
+    );
+    assert!(
+        outcome.warnings[0].starts_with("[OS-5] spec.tolerations[0]: tolerates the Windows node taint example.com/windows-build=20348:NoSchedule"),
+        "{:?}",
+        outcome.warnings
+    );
+    // OS-1 still pins the declared Linux for the scheduler; OS-5 has nothing to say.
+    let outcome = eval_yaml(&module, settings, &pod(linux, "+17763"));
+    assert_eq!(rule_ids(&outcome), ["OS-1"], "{:?}", outcome.warnings);
+}

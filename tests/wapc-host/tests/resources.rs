@@ -345,3 +345,75 @@ fn the_sample_manifests_show_reject_warn_and_mutate() {
         ("rejected", vec!["RES-1".to_string(), "RES-3".to_string()])
     );
 }
+
+/// Every quantity the API server accepts is read and compared as it reads and compares
+/// it: Go's `resource.ParseQuantity` and `Quantity.Cmp`
+/// (k8s.io/apimachinery/pkg/api/resource/quantity.go; the accepted and refused texts are
+/// those of its quantity_test.go and of its scanner). Exponents, thirty digits, a leading
+/// dot or plus are limits and requests like any other; only what it refuses (`1e`) is
+/// malformed; values beyond machine integers compare exactly, in the rules and in the
+/// settings' bounds.
+#[test]
+fn quantities_are_read_and_compared_as_the_api_server_does() {
+    let module = module();
+    let yaml = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: big, namespace: data}
+spec:
+  os: {name: windows}
+  nodeSelector: {kubernetes.io/os: windows}
+  containers:
+    - name: same
+      image: example.com/a:1-ltsc2022
+      resources:
+        limits: {cpu: "1E3", memory: "123456789012345678901234567890"}
+        requests: {cpu: "+1e3", memory: "123456789012345678901234567890.0"}
+    - name: below
+      image: example.com/b:1-ltsc2022
+      resources:
+        limits: {cpu: ".5", memory: "1e30"}
+        requests: {cpu: "500m", memory: "999999999999999999999999999999"}
+    - name: odd
+      image: example.com/c:1-ltsc2022
+      resources:
+        limits: {cpu: "1e", memory: "1Gi"}
+"#;
+    let outcome = eval_yaml(&module, json!({}), yaml);
+    assert_eq!(
+        outcome.message(),
+        Some(
+            "1 Windows workload violation: [RES-1] spec.containers[2].resources.limits[cpu]: container \"odd\": \"1e\" is not a Kubernetes quantity: unknown suffix \"e\" (use n, u, m, k, M, G, T, P, E, Ki, Mi, Gi, Ti, Pi, Ei or an exponent such as e3)"
+        )
+    );
+    assert_eq!(
+        outcome.warnings,
+        [
+            "[RES-2] spec.containers[1].resources.requests[memory]: container \"below\" requests memory 999999999999999999999999999999 but may use up to its limit 1e30: the node is overcommitted, and Windows pages under memory pressure instead of OOM-killing; set the request equal to the limit"
+        ]
+    );
+    // A ceiling of 1e30 lets 1e30 and 30 digits through, not one nano-unit more.
+    let settings = json!({"windowsLimits": {"memory": {"max": "1e30"}}});
+    let bounded = yaml.replace(
+        r#"memory: "1e30""#,
+        r#"memory: "1000000000000000000000000000000.000000001""#,
+    );
+    let outcome = eval_yaml(&module, settings.clone(), yaml);
+    assert_eq!(rule_ids(&outcome), ["RES-1", "RES-2"]);
+    assert_eq!(finding_count(&outcome), 2);
+    let outcome = eval_yaml(&module, settings, &bounded);
+    let message = outcome.message().unwrap_or_default();
+    assert!(
+        message.contains("[RES-1] spec.containers[1].resources.limits[memory]: container \"below\": memory limit 1000000000000000000000000000000.000000001 is above the maximum 1e30 (settings.windowsLimits.memory.max)"),
+        "{message}"
+    );
+    // The settings take the same quantities, and refuse what the API server refuses.
+    let verdict = module
+        .validate_settings(&json!({"windowsLimits": {"cpu": {"min": ".5", "max": "1E3"}}}))
+        .unwrap();
+    assert!(verdict.valid, "{:?}", verdict.message);
+    let verdict = module
+        .validate_settings(&json!({"windowsLimits": {"cpu": {"min": "1e"}}}))
+        .unwrap();
+    assert!(!verdict.valid);
+}

@@ -207,3 +207,40 @@ fn sample_manifests_of_the_module_behave_as_documented() {
     let o = decide("process-runtimeclass-without-scheduling.yaml");
     assert!(o.is_rejected());
 }
+
+/// RC-2 with Windows nodes tainted with a number (settings `windowsTaint`) and a
+/// RuntimeClass that tolerates them with `Gt` (KEP-5471, Kubernetes 1.35, alpha): the
+/// toleration counts only when the scheduler would match it, both values being decimal
+/// integers in canonical form within int64 (k8s.io/api/core/v1/toleration.go,
+/// `compareNumericValues`; k8s.io/apimachinery/pkg/api/validate/content/decimal_int.go,
+/// `IsDecimalInteger`).
+#[test]
+fn a_gt_toleration_counts_only_with_canonical_values() {
+    let module = module();
+    let settings = json!({"windowsTaint": {
+        "key": "example.com/windows-build", "value": "20348", "effect": "NoSchedule"}});
+    let class = |value: &str| {
+        json!({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
+            "metadata": {"name": "hyperv"}, "handler": "runhcs-wcow-hypervisor",
+            "scheduling": {"nodeSelector": {"kubernetes.io/os": "windows"},
+                "tolerations": [{"key": "example.com/windows-build", "operator": "Gt",
+                    "value": value, "effect": "NoSchedule"}]}})
+    };
+    let outcome = eval_object(&module, settings.clone(), class("17763"));
+    assert!(
+        outcome.is_accepted() && outcome.warnings.is_empty(),
+        "{:?} {:?}",
+        outcome.decision,
+        outcome.warnings
+    );
+    for value in ["+17763", "017763", "17763 ", "-0", "20348"] {
+        let outcome = eval_object(&module, settings.clone(), class(value));
+        assert_eq!(
+            outcome.message(),
+            Some(
+                "1 Windows workload violation: [RC-2] scheduling.tolerations: RuntimeClass hyperv has the Windows handler runhcs-wcow-hypervisor but does not tolerate the Windows taint example.com/windows-build=20348:NoSchedule: its pods cannot schedule onto Windows nodes"
+            ),
+            "{value:?}"
+        );
+    }
+}

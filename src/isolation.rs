@@ -248,11 +248,16 @@ impl Placement {
 }
 
 /// A build pin from required node affinity: terms are ORed, so only when every term
-/// restricts a build label with `In`; the builds are the union over the terms.
+/// restricts a build label with `In`; the builds are the union over the terms. An empty
+/// term (no expressions, no fields) matches no node and is skipped, as the scheduler
+/// skips it (`isEmptyNodeSelectorTerm`, component-helpers `nodeaffinity.go`).
 fn affinity_pin(workload: &Workload, terms: &[NodeSelectorTerm]) -> Option<BuildPin> {
-    if terms.is_empty() {
-        return None;
-    }
+    let is_empty = |term: &&NodeSelectorTerm| {
+        term.match_expressions.as_ref().is_none_or(Vec::is_empty)
+            && term.match_fields.as_ref().is_none_or(Vec::is_empty)
+    };
+    let mut terms = terms.iter().filter(|t| !is_empty(t)).peekable();
+    terms.peek()?;
     let mut builds: Option<BTreeSet<WindowsBuild>> = Some(BTreeSet::new());
     let mut values = Vec::new();
     for term in terms {
@@ -405,6 +410,17 @@ mod tests {
                 {"matchExpressions": [{"key": "kubernetes.io/os", "operator": "In", "values": ["windows"]}]}])),
             json!({}),
         );
+        assert_eq!(p.allowed_builds(), AllowedBuilds::Unpinned);
+        // An empty term matches no node (isEmptyNodeSelectorTerm, component-helpers
+        // scheduling/corev1/nodeaffinity/nodeaffinity.go): the other term pins.
+        let p = placement(
+            affinity(json!([
+                {},
+                {"matchExpressions": [{"key": "node.kubernetes.io/windows-build", "operator": "In", "values": ["10.0.20348"]}]}])),
+            json!({}),
+        );
+        assert_eq!(p.allowed_builds(), builds(&[WindowsBuild::LTSC2022]));
+        let p = placement(affinity(json!([{}])), json!({}));
         assert_eq!(p.allowed_builds(), AllowedBuilds::Unpinned);
 
         let settings = json!({"runtimeClasses": {

@@ -6,6 +6,7 @@
 #   make annotate   kwctl annotate each module with its metadata.yml (needs kwctl)
 #   make push       kwctl push each annotated module to $(REGISTRY) (needs kwctl)
 #   make check-versions  Cargo.toml, metadata.yml and artifacthub-pkg.yml agree
+#   make artifacthub  regenerate each artifacthub-pkg.yml with kwctl scaffold artifacthub
 #   make rules-doc  regenerate docs/rules.md from the rule registry
 #   make bench      evaluation time (waPC host and native), peak memory and size of each module
 #   make fuzz       run each fuzz target for FUZZ_SECONDS (libFuzzer, coverage-guided)
@@ -35,7 +36,7 @@ REGISTRY    ?=
 FLAGSHIP    := windows-workloads
 
 .PHONY: all build setup run run-corpus test e2e unit fmt lint annotate push check-versions \
-	check-kwctl rules-doc bench fuzz clean
+	check-kwctl rules-doc bench fuzz clean artifacthub kubewarden-tools
 
 all: build
 
@@ -100,6 +101,25 @@ check-kwctl:
 check-versions:
 	@echo "version $(VERSION) (Cargo.toml [workspace.package])"
 	$(CARGO) test --quiet -p wapc-test-host --test packaging -- versions
+
+# Kubewarden's kwctl and policy-server, unpacked from the team's copy in ../shared/tools
+# (built from Kubewarden's source) into target/kubewarden.
+KUBEWARDEN  := target/kubewarden
+kubewarden-tools:
+	@test -x ../shared/tools/install.sh || { \
+	  echo "../shared/tools/install.sh is missing: put kwctl and policy-server on PATH"; exit 1; }
+	../shared/tools/install.sh $(KUBEWARDEN)
+
+# Each module's Artifact Hub package as Kubewarden's release pipeline makes it: generated
+# by `kwctl scaffold artifacthub` from its metadata.yml and questions-ui.yml (the
+# flagship's at the repository root). A test fails when a committed one is stale.
+artifacthub: kubewarden-tools
+	@set -e; for p in $(POLICIES); do \
+	  if [ $$p = $(FLAGSHIP) ]; then md=metadata.yml; pkg=artifacthub-pkg.yml; \
+	  else md=policies/$$p/metadata.yml; pkg=policies/$$p/artifacthub-pkg.yml; fi; \
+	  $(KUBEWARDEN)/kwctl scaffold artifacthub -m $$md -q policies/$$p/questions-ui.yml -o $$pkg; \
+	  echo "generated $$pkg"; \
+	done
 
 # Embeds each module's metadata (the flagship's: the root metadata.yml) and README.
 annotate: check-kwctl check-versions build

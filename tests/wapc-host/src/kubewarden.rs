@@ -159,6 +159,31 @@ fn annotate(module: &str) -> Result<(PathBuf, String)> {
     Ok((out, stderr))
 }
 
+/// The Artifact Hub package `kwctl scaffold artifacthub` makes of a module's
+/// `metadata.yml` and `questions-ui.yml`, as YAML text.
+pub fn scaffold_artifacthub(module: &str) -> Result<String> {
+    let tools = tools()?;
+    let questions = workspace_root()
+        .join("policies")
+        .join(module)
+        .join("questions-ui.yml");
+    let output = Command::new(&tools.kwctl)
+        .args(["scaffold", "artifacthub", "-m"])
+        .arg(metadata_path(module))
+        .arg("-q")
+        .arg(questions)
+        .output()
+        .context("running kwctl scaffold artifacthub")?;
+    if !output.status.success() {
+        bail!(
+            "kwctl scaffold artifacthub {module}: {}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
 /// `kwctl run` of an annotated module on one AdmissionRequest: the AdmissionResponse.
 pub fn kwctl_run(
     module: &Path,

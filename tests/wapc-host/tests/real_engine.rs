@@ -216,3 +216,37 @@ fn kwctl_annotates_every_module_without_a_warning() {
         );
     }
 }
+
+#[test]
+fn artifact_hub_packages_are_what_kwctl_generates() {
+    // Kubewarden's release pipeline generates artifacthub-pkg.yml with `kwctl scaffold
+    // artifacthub`; so does `make artifacthub`. Only the generation time may differ.
+    if !engine_available() {
+        return;
+    }
+    for module in MODULES {
+        let generated: Value = serde_yaml::from_str(
+            &kubewarden::scaffold_artifacthub(module.name).expect("kwctl scaffold artifacthub"),
+        )
+        .expect("kwctl writes YAML");
+        let path = if module.name == "windows-workloads" {
+            workspace_root().join("artifacthub-pkg.yml")
+        } else {
+            workspace_root()
+                .join("policies")
+                .join(module.name)
+                .join("artifacthub-pkg.yml")
+        };
+        let committed: Value =
+            serde_yaml::from_str(&std::fs::read_to_string(&path).expect("readable")).expect("YAML");
+        let without_time = |mut v: Value| {
+            v.as_object_mut().map(|o| o.remove("createdAt"));
+            v
+        };
+        assert!(
+            without_time(generated) == without_time(committed),
+            "{} is stale: run `make artifacthub`",
+            path.display()
+        );
+    }
+}

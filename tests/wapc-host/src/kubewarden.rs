@@ -184,6 +184,30 @@ pub fn scaffold_artifacthub(module: &str) -> Result<String> {
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
+/// The `ClusterAdmissionPolicy` that `kwctl scaffold manifest` makes of an annotated
+/// module (with its context-aware resources when `context_aware`).
+pub fn scaffold_manifest(annotated: &Path, context_aware: bool) -> Result<Value> {
+    let tools = tools()?;
+    let mut command = Command::new(&tools.kwctl);
+    command.args(["scaffold", "manifest", "--type", "ClusterAdmissionPolicy"]);
+    if context_aware {
+        command.arg("--allow-context-aware");
+    }
+    let output = command
+        .arg(annotated)
+        .output()
+        .context("running kwctl scaffold manifest")?;
+    if !output.status.success() {
+        bail!(
+            "kwctl scaffold manifest {}: {}\n{}",
+            annotated.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(serde_yaml::from_slice(&output.stdout)?)
+}
+
 /// `kwctl run` of an annotated module on one AdmissionRequest: the AdmissionResponse.
 pub fn kwctl_run(
     module: &Path,

@@ -11,6 +11,7 @@
 
 mod common;
 
+use serde::Deserialize;
 use serde_json::{Value, json};
 use wapc_test_host::kubewarden::{self, PolicyServer, ServedPolicy, outcome_of};
 use wapc_test_host::{Input, Outcome, built_policy, evaluate_one, load_inputs, workspace_root};
@@ -249,4 +250,43 @@ fn artifact_hub_packages_are_what_kwctl_generates() {
             path.display()
         );
     }
+}
+
+#[test]
+fn kwctl_scaffold_manifest_agrees_with_the_examples() {
+    // What `kwctl scaffold manifest` makes of each annotated module (rules, mutating,
+    // context-aware resources, the audit annotations) is what examples/ installs.
+    if !engine_available() {
+        return;
+    }
+    let mut checked = 0;
+    for path in std::fs::read_dir(workspace_root().join("examples")).expect("examples/") {
+        let path = path.expect("an entry").path();
+        let text = std::fs::read_to_string(&path).expect("readable");
+        for document in serde_yaml::Deserializer::from_str(&text) {
+            let example = Value::deserialize(document).expect("YAML");
+            let Some(name) = example["metadata"]["name"].as_str() else {
+                continue;
+            };
+            let (annotated, _) = kubewarden::annotated(name).expect("kwctl annotate");
+            let context_aware = example["spec"].get("contextAwareResources").is_some();
+            let scaffold =
+                kubewarden::scaffold_manifest(&annotated, context_aware).expect("kwctl scaffold");
+            for pointer in [
+                "/spec/rules",
+                "/spec/mutating",
+                "/spec/contextAwareResources",
+                "/metadata/annotations",
+            ] {
+                assert_eq!(
+                    example.pointer(pointer),
+                    scaffold.pointer(pointer),
+                    "{} {name}: {pointer}",
+                    path.display()
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 13, "every example policy ({checked})");
 }

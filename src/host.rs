@@ -50,16 +50,49 @@ impl HostCalls for MemoHostCalls<'_> {
         if let Some((_, answer)) = self.answers.borrow().iter().find(|(k, _)| *k == key) {
             return answer.clone();
         }
-        let answer = self.inner.call(namespace, operation, payload);
+        let answer = self
+            .inner
+            .call(namespace, operation, payload)
+            .map_err(|e| host_error_text(&e));
         self.answers.borrow_mut().push((key, answer.clone()));
         answer
     }
+}
+
+/// What a host's failure says, fit for a finding: Kubewarden's engine wraps it as
+/// "Callback evaluation failure: ..." and appends its Rust backtrace ("Stack
+/// backtrace:" and frames) to the text the guest receives (seen with kwctl 1.36); only
+/// the failure itself is kept, on one line.
+pub fn host_error_text(error: &str) -> String {
+    let failure = error
+        .split("\n\nStack backtrace:")
+        .next()
+        .unwrap_or_default()
+        .replace("Callback evaluation failure: ", "");
+    failure.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::cell::Cell;
+
+    #[test]
+    fn host_errors_lose_the_engines_wrapping_and_backtrace() {
+        // As kwctl 1.36 hands a replayed OCI failure to the guest.
+        let kwctl = "Host error: Callback evaluation failure: cannot fetch the manifest of \
+            registry.example.com/team/private:1.0: authentication required (401 Unauthorized)\n\n\
+            Stack backtrace:\n   0: <unknown>\n  18: start_thread\n             at ./nptl/pthread_create.c:442:8";
+        assert_eq!(
+            host_error_text(kwctl),
+            "Host error: cannot fetch the manifest of registry.example.com/team/private:1.0: \
+             authentication required (401 Unauthorized)"
+        );
+        assert_eq!(
+            host_error_text("Host error: not found"),
+            "Host error: not found"
+        );
+    }
 
     struct Counting(Cell<usize>);
 

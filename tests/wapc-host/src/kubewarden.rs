@@ -8,6 +8,7 @@
 //! with its `install.sh`. Where none is to be had, [`tools`] says so plainly.
 
 use crate::evaluate::{Decision, Outcome};
+use crate::host::HostCall;
 use crate::inputs::Input;
 use crate::modules::{built_module, target_dir, workspace_root};
 use crate::response::ValidationResponse;
@@ -206,6 +207,40 @@ pub fn scaffold_manifest(annotated: &Path, context_aware: bool) -> Result<Value>
         );
     }
     Ok(serde_yaml::from_slice(&output.stdout)?)
+}
+
+/// A host-capability session for `kwctl run --replay-host-capabilities-interactions`:
+/// the calls a module made in our host, in order, with the answers it got. The request
+/// is policy-evaluator's `CallbackRequestType` in YAML (`!OciManifest`, ...).
+pub fn replay_session(calls: &[HostCall]) -> Result<String> {
+    let mut session = Vec::new();
+    for call in calls.iter().filter(|c| !c.is_log()) {
+        let payload = call.payload_json().ok_or_else(|| {
+            anyhow!(
+                "{}/{}: the payload is not JSON",
+                call.namespace,
+                call.operation
+            )
+        })?;
+        let (tag, fields) = match (call.namespace.as_str(), call.operation.as_str()) {
+            ("oci", "v1/oci_manifest") => ("!OciManifest", json!({"image": payload})),
+            ("oci", "v1/oci_manifest_config") => {
+                ("!OciManifestAndConfig", json!({"image": payload}))
+            }
+            ("oci", "v1/manifest_digest") => ("!OciManifestDigest", json!({"image": payload})),
+            ("kubernetes", "get_resource") => ("!KubernetesGetResource", payload),
+            (namespace, operation) => {
+                bail!("no session form for the host call {namespace}/{operation}")
+            }
+        };
+        let request = format!("{tag}\n{}", serde_yaml::to_string(&fields)?);
+        let response = match &call.result {
+            Ok(bytes) => json!({"type": "Success", "payload": String::from_utf8_lossy(bytes)}),
+            Err(message) => json!({"type": "Error", "message": message}),
+        };
+        session.push(json!({"type": "Exchange", "request": request, "response": response}));
+    }
+    Ok(serde_yaml::to_string(&session)?)
 }
 
 /// `kwctl run` of an annotated module on one AdmissionRequest: the AdmissionResponse.

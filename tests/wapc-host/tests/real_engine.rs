@@ -14,7 +14,9 @@ mod common;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use wapc_test_host::kubewarden::{self, PolicyServer, ServedPolicy, outcome_of};
-use wapc_test_host::{Input, Outcome, built_policy, evaluate_one, load_inputs, workspace_root};
+use wapc_test_host::{
+    HostCapabilities, Input, Outcome, built_policy, evaluate_one, load_inputs, workspace_root,
+};
 use windows_workload_rules::modules::MODULES;
 
 /// Whether kwctl and policy-server are at hand; says why not when they are not.
@@ -289,4 +291,110 @@ fn kwctl_scaffold_manifest_agrees_with_the_examples() {
         }
     }
     assert!(checked >= 13, "every example policy ({checked})");
+}
+
+#[test]
+fn context_aware_look_ups_decide_the_same_through_kwctl() {
+    // The look-ups of IMG-1…IMG-4 (Kubewarden's OCI host capability) and of
+    // runtimeClassLookup (kubernetes/get_resource): each module that makes them runs the
+    // same request in our host, answered from the recorded fixtures, and in kwctl with
+    // `--allow-context-aware` and the same exchanges replayed
+    // (`--replay-host-capabilities-interactions`). The decisions must be the same.
+    if !engine_available() {
+        return;
+    }
+    let fixtures = workspace_root().join("tests/wapc-host/tests/fixtures/oci");
+    let windows_pod = |image: &str, extra: Value| {
+        let mut pod = json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "lookup", "namespace": "default"},
+            "spec": {"nodeSelector": {"kubernetes.io/os": "windows"},
+                "containers": [{"name": "app", "image": image}]}});
+        if let (Some(spec), Some(extra)) = (pod["spec"].as_object_mut(), extra.as_object()) {
+            spec.extend(extra.clone());
+        }
+        Input::from_object(pod, "lookup").expect("a pod")
+    };
+    let runtime_class: Value = serde_yaml::from_str(
+        &std::fs::read_to_string(workspace_root().join(
+            "tests/corpus/kubernetes-sigs__windows-testing/helpers__hyper-v-mutating-webhook__hyperv-runtimeclass.yaml",
+        ))
+        .expect("the corpus RuntimeClass"),
+    )
+    .expect("YAML");
+    let lookup = json!({"imageLookup": {"enabled": true}});
+    let cases: Vec<(&str, Value, Input, HostCapabilities)> = vec![
+        (
+            "single-platform Windows image",
+            lookup.clone(),
+            windows_pod("registry.example.com/team/legacy-app:4.8", json!({})),
+            HostCapabilities::load(fixtures.join("single-platform-windows.yaml")).unwrap(),
+        ),
+        (
+            "multi-platform index",
+            lookup.clone(),
+            windows_pod("registry.example.com/team/agent:2.1", json!({})),
+            HostCapabilities::load(fixtures.join("multi-platform-index.yaml")).unwrap(),
+        ),
+        (
+            "failed look-up, onFailure: reject",
+            json!({"imageLookup": {"enabled": true, "onFailure": "reject"}}),
+            windows_pod("registry.example.com/team/private:1.0", json!({})),
+            HostCapabilities::load(fixtures.join("lookup-failure.yaml")).unwrap(),
+        ),
+        (
+            "RuntimeClass from the cluster",
+            json!({"runtimeClassLookup": true}),
+            windows_pod(
+                "mcr.microsoft.com/windows/servercore:ltsc2019",
+                json!({"runtimeClassName": "runhcs-wcow-hypervisor",
+                    "nodeSelector": {"kubernetes.io/os": "windows",
+                        "node.kubernetes.io/windows-build": "10.0.20348"}}),
+            ),
+            HostCapabilities::new().respond("kubernetes", "get_resource", runtime_class),
+        ),
+    ];
+    let mut compared = 0;
+    for module in MODULES.iter().filter(|m| m.runtime_class_lookup.is_some()) {
+        let (annotated, _) = kubewarden::annotated(module.name).expect("kwctl annotate");
+        let ours = built_policy(module.name).expect("the module loads");
+        for (case, settings, input, capabilities) in &cases {
+            let instance = ours
+                .instance_with(capabilities.clone())
+                .expect("an instance");
+            let host = evaluate_one(&instance, settings, input);
+            let calls: Vec<_> = host.host_calls.clone();
+            assert!(
+                !calls.is_empty(),
+                "{} {case}: no look-up was made",
+                module.name
+            );
+            let session = kubewarden::replay_session(&calls).expect("a session");
+            let session_path = std::env::temp_dir().join(format!(
+                "session-{}-{}.yml",
+                std::process::id(),
+                compared
+            ));
+            std::fs::write(&session_path, session).expect("writable");
+            let response = kubewarden::kwctl_run(
+                &annotated,
+                &input.request,
+                settings,
+                &[
+                    "--allow-context-aware",
+                    "--replay-host-capabilities-interactions",
+                    session_path.to_str().unwrap(),
+                ],
+            )
+            .unwrap_or_else(|e| panic!("{} {case}: {e:#}", module.name));
+            let engine = outcome_of(input, &response);
+            assert_eq!(
+                comparable(&host),
+                comparable(&engine),
+                "{} {case}: waPC host (left) and kwctl (right) differ",
+                module.name
+            );
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, 8, "four look-ups in each of the two modules");
 }

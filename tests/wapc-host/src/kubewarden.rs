@@ -370,6 +370,16 @@ impl PolicyServer {
         std::fs::read_to_string(self.dir.join("policy-server.log")).unwrap_or_default()
     }
 
+    /// `POST /validate/<policy>` with `body` as it is: the HTTP status and body.
+    pub fn post_raw(&self, policy: &str, body: &[u8]) -> Result<(u16, Vec<u8>)> {
+        http(
+            "POST",
+            self.port,
+            &format!("/validate/{policy}"),
+            Some(body),
+        )
+    }
+
     /// `POST /validate/<policy>` with an AdmissionReview of `request`: the response.
     pub fn validate(&self, policy: &str, request: &Value) -> Result<Value> {
         let review = json!({

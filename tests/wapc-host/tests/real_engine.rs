@@ -398,3 +398,94 @@ fn context_aware_look_ups_decide_the_same_through_kwctl() {
     }
     assert_eq!(compared, 8, "four look-ups in each of the two modules");
 }
+
+#[test]
+fn policy_server_keeps_answering_hostile_bodies() {
+    // A 1.6 MB pod, a 3 MB one (about the largest object the API server takes), a body
+    // that is not JSON, an AdmissionReview whose object is not what its kind says: each
+    // gets an answer, and the request after them is answered as before (no request is
+    // lost). PolicyServer 1.36 refuses a body over 2 MiB itself (HTTP 413, "length limit
+    // exceeded"): the webhook call then fails, and the cluster's failurePolicy decides.
+    if !engine_available() {
+        return;
+    }
+    let (annotated, _) = kubewarden::annotated("windows-workloads").expect("kwctl annotate");
+    let server = PolicyServer::start(&[ServedPolicy {
+        id: "flagship".into(),
+        module: annotated,
+        settings: json!({}),
+        mutating: true,
+    }])
+    .expect("policy-server starts");
+    let pod_request = |object: Value| {
+        json!({"uid": "hostile", "operation": "CREATE",
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "name": "x", "namespace": "default", "object": object,
+            "userInfo": {"username": "kubernetes-admin"}})
+    };
+    let privileged_pod = |count: usize| {
+        let containers: Vec<Value> = (0..count)
+            .map(|i| json!({"name": format!("c{i}"), "image": "mcr.microsoft.com/windows/nanoserver:ltsc2022",
+                "securityContext": {"privileged": true}}))
+            .collect();
+        pod_request(json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "x", "namespace": "default"},
+            "spec": {"nodeSelector": {"kubernetes.io/os": "windows"}, "containers": containers}}))
+    };
+    let too_large = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": privileged_pod(28_000)});
+    let body = serde_json::to_vec(&too_large).unwrap();
+    assert!(body.len() > 3_000_000, "{}", body.len());
+    let (status, _) = server
+        .post_raw("flagship", &body)
+        .expect("an answer to 3 MB");
+    assert_eq!(status, 413, "PolicyServer's own body limit");
+    let large = privileged_pod(15_000);
+    assert!(serde_json::to_vec(&large).unwrap().len() > 1_500_000);
+    let response = server
+        .validate("flagship", &large)
+        .expect("an answer to 1.6 MB");
+    assert_eq!(response["allowed"], false, "{}", response["status"]);
+    assert!(
+        response["status"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("[WIN-1] spec.containers[0].securityContext.privileged"),
+        "{}",
+        response["status"]
+    );
+    let (status, _) = server
+        .post_raw("flagship", b"{not json")
+        .expect("an answer");
+    assert!(
+        (400..500).contains(&status),
+        "malformed JSON: HTTP {status}"
+    );
+    let wrong = server
+        .validate(
+            "flagship",
+            &pod_request(json!({"kind": "Pod", "spec": "none"})),
+        )
+        .expect("an answer to a malformed Pod");
+    assert_eq!(wrong["allowed"], false);
+    assert!(
+        wrong["status"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("invalid Pod: spec"),
+        "{}",
+        wrong["status"]
+    );
+    let fine = server
+        .validate(
+            "flagship",
+            &pod_request(json!({"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": "x", "namespace": "default"},
+                "spec": {"os": {"name": "linux"}, "nodeSelector": {"kubernetes.io/os": "linux"},
+                    "containers": [{"name": "a", "image": "nginx:1.27"}]}})),
+        )
+        .expect("an answer after the hostile bodies");
+    assert_eq!(fine["allowed"], true, "{fine}");
+    assert!(fine.get("patch").is_none_or(Value::is_null), "{fine}");
+}

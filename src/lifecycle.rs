@@ -42,9 +42,6 @@ use serde_json::Value;
 /// The `ephemeralcontainers` subresource of a Pod: what `kubectl debug` sends.
 pub const EPHEMERAL_CONTAINERS: &str = "ephemeralcontainers";
 
-/// The pod label the kubelet compares with its own OS before it admits a pod.
-const OS_LABEL_POINTER: &str = "/metadata/labels/kubernetes.io~1os";
-
 /// How a workload request is reviewed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Review<'a> {
@@ -101,7 +98,7 @@ pub fn review<'a>(
         let found = if old_object.is_null() {
             "none".to_string()
         } else {
-            format!("a JSON {}", json_type(old_object))
+            crate::settings::json_type(old_object).to_string()
         };
         return Err(LifecycleError(format!(
             "request.oldObject: an UPDATE of a {} must carry the object's previous state \
@@ -136,37 +133,29 @@ pub fn review<'a>(
     Ok(Review::Changed { old_object, scope })
 }
 
-fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
-/// The pointer of the pod template of a kind that has one (everything but Pod).
-fn template_pointer(kind: WorkloadKind) -> Option<&'static str> {
-    match kind {
-        WorkloadKind::Pod => None,
-        WorkloadKind::CronJob => Some("/spec/jobTemplate/spec/template"),
-        _ => Some("/spec/template"),
-    }
+/// The value at the end of `fields` in `object`.
+fn at<'a>(object: &'a Value, fields: &[&str]) -> Option<&'a Value> {
+    fields
+        .iter()
+        .try_fold(object, |node, field| node.get(field))
 }
 
 /// Whether an UPDATE changes what the rules read: a Pod's spec or its OS label; a pod
 /// template (spec and metadata, so that a `kubectl rollout restart` is evaluated and
 /// the ReplicaSet it creates matches its Deployment's template).
 fn pod_template_changed(kind: WorkloadKind, object: &Value, old_object: &Value) -> bool {
-    match template_pointer(kind) {
-        Some(template) => object.pointer(template) != old_object.pointer(template),
-        None => {
-            object.get("spec") != old_object.get("spec")
-                || object.pointer(OS_LABEL_POINTER) != old_object.pointer(OS_LABEL_POINTER)
-        }
+    let spec = kind.pod_spec_fields();
+    if kind != WorkloadKind::Pod {
+        // The pod template: where the pod spec and the pod's metadata sit.
+        let template = &spec[..spec.len() - 1];
+        return at(object, template) != at(old_object, template);
     }
+    let os_label = |o| {
+        at(o, kind.pod_metadata_fields())
+            .and_then(|metadata| metadata.get("labels"))
+            .and_then(|labels| labels.get(crate::os::OS_LABEL))
+    };
+    at(object, spec) != at(old_object, spec) || os_label(object) != os_label(old_object)
 }
 
 /// The indices of the ephemeral containers of `object` whose names `old_object` has not.
@@ -257,21 +246,7 @@ impl PatchScope {
 
 /// Whether the value at the pointer `tokens` exists in `object`.
 fn exists(object: &Value, tokens: &[&str]) -> bool {
-    let mut node = object;
-    for token in tokens {
-        node = match node {
-            Value::Object(map) => match map.get(*token) {
-                Some(next) => next,
-                None => return false,
-            },
-            Value::Array(items) => match token.parse::<usize>().ok().and_then(|i| items.get(i)) {
-                Some(next) => next,
-                None => return false,
-            },
-            _ => return false,
-        };
-    }
-    true
+    object.pointer(&crate::patch::pointer(tokens)).is_some()
 }
 
 /// An `add` that creates what is not there yet (never one that overwrites a value).
@@ -416,7 +391,7 @@ mod tests {
         );
         let request = update("Job", json!({"spec": {}}), json!([1]));
         let error = review(WorkloadKind::Job, &request).unwrap_err();
-        assert!(error.0.ends_with("found a JSON array"), "{error}");
+        assert!(error.0.ends_with("found an array"), "{error}");
     }
 
     #[test]

@@ -362,7 +362,8 @@ impl Settings {
     }
 }
 
-fn json_type(value: &Value) -> &'static str {
+/// A JSON value's type, with its article, for messages (`an array`, `null`).
+pub(crate) fn json_type(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

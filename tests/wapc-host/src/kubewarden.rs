@@ -107,14 +107,35 @@ fn locate() -> Result<Tools> {
 /// An annotated module and kwctl's warnings, or why annotating failed.
 type Annotated = Result<(PathBuf, String), String>;
 
-/// The Kubewarden metadata of a module (the flagship's is at the repository root).
-pub fn metadata_path(module: &str) -> PathBuf {
-    let root = workspace_root();
-    if module == "windows-workloads" {
-        root.join("metadata.yml")
-    } else {
-        root.join("policies").join(module).join("metadata.yml")
+/// Runs kwctl with `args`: its output (stdout, stderr) when it succeeds, else an error
+/// with what it printed on stderr.
+fn kwctl(args: &[&std::ffi::OsStr]) -> Result<(Vec<u8>, String)> {
+    let output = Command::new(&tools()?.kwctl)
+        .args(args)
+        .output()
+        .context("running kwctl")?;
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    if !output.status.success() {
+        let command: Vec<_> = args.iter().map(|a| a.to_string_lossy()).collect();
+        bail!("kwctl {}: {}\n{stderr}", command.join(" "), output.status);
     }
+    Ok((output.stdout, stderr))
+}
+
+/// A packaging file of a module (`metadata.yml`, `artifacthub-pkg.yml`): the
+/// flagship's are at the repository root, the others' in `policies/<module>/`.
+pub fn packaging_file(module: &str, file: &str) -> PathBuf {
+    let root = workspace_root();
+    if module == windows_workload_rules::modules::ALL.name {
+        root.join(file)
+    } else {
+        root.join("policies").join(module).join(file)
+    }
+}
+
+/// The Kubewarden metadata of a module.
+pub fn metadata_path(module: &str) -> PathBuf {
+    packaging_file(module, "metadata.yml")
 }
 
 /// The module annotated with its own `metadata.yml` and README by `kwctl annotate`
@@ -133,7 +154,6 @@ pub fn annotated(module: &str) -> Result<(PathBuf, String)> {
 }
 
 fn annotate(module: &str) -> Result<(PathBuf, String)> {
-    let tools = tools()?;
     let wasm = built_module(module)?;
     let dir = target_dir().join("annotated");
     std::fs::create_dir_all(&dir)?;
@@ -142,71 +162,51 @@ fn annotate(module: &str) -> Result<(PathBuf, String)> {
         .join("policies")
         .join(module)
         .join("README.md");
-    let output = Command::new(&tools.kwctl)
-        .arg("annotate")
-        .arg("-m")
-        .arg(metadata_path(module))
-        .arg("-u")
-        .arg(&readme)
-        .arg("-o")
-        .arg(&out)
-        .arg(&wasm)
-        .output()
-        .context("running kwctl annotate")?;
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    if !output.status.success() {
-        bail!("kwctl annotate {module}: {}\n{stderr}", output.status);
-    }
+    let (_, stderr) = kwctl(&[
+        "annotate".as_ref(),
+        "-m".as_ref(),
+        metadata_path(module).as_os_str(),
+        "-u".as_ref(),
+        readme.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+        wasm.as_os_str(),
+    ])?;
     Ok((out, stderr))
 }
 
 /// The Artifact Hub package `kwctl scaffold artifacthub` makes of a module's
 /// `metadata.yml` and `questions-ui.yml`, as YAML text.
 pub fn scaffold_artifacthub(module: &str) -> Result<String> {
-    let tools = tools()?;
     let questions = workspace_root()
         .join("policies")
         .join(module)
         .join("questions-ui.yml");
-    let output = Command::new(&tools.kwctl)
-        .args(["scaffold", "artifacthub", "-m"])
-        .arg(metadata_path(module))
-        .arg("-q")
-        .arg(questions)
-        .output()
-        .context("running kwctl scaffold artifacthub")?;
-    if !output.status.success() {
-        bail!(
-            "kwctl scaffold artifacthub {module}: {}\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    let (stdout, _) = kwctl(&[
+        "scaffold".as_ref(),
+        "artifacthub".as_ref(),
+        "-m".as_ref(),
+        metadata_path(module).as_os_str(),
+        "-q".as_ref(),
+        questions.as_os_str(),
+    ])?;
+    Ok(String::from_utf8_lossy(&stdout).into_owned())
 }
 
 /// The `ClusterAdmissionPolicy` that `kwctl scaffold manifest` makes of an annotated
 /// module (with its context-aware resources when `context_aware`).
 pub fn scaffold_manifest(annotated: &Path, context_aware: bool) -> Result<Value> {
-    let tools = tools()?;
-    let mut command = Command::new(&tools.kwctl);
-    command.args(["scaffold", "manifest", "--type", "ClusterAdmissionPolicy"]);
+    let mut args: Vec<&std::ffi::OsStr> =
+        ["scaffold", "manifest", "--type", "ClusterAdmissionPolicy"]
+            .iter()
+            .map(|a| a.as_ref())
+            .collect();
     if context_aware {
-        command.arg("--allow-context-aware");
+        args.push("--allow-context-aware".as_ref());
     }
-    let output = command
-        .arg(annotated)
-        .output()
-        .context("running kwctl scaffold manifest")?;
-    if !output.status.success() {
-        bail!(
-            "kwctl scaffold manifest {}: {}\n{}",
-            annotated.display(),
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    Ok(serde_yaml::from_slice(&output.stdout)?)
+    args.push(annotated.as_os_str());
+    let (stdout, _) = kwctl(&args)?;
+    Ok(serde_yaml::from_slice(&stdout)?)
 }
 
 /// A host-capability session for `kwctl run --replay-host-capabilities-interactions`:
@@ -250,7 +250,6 @@ pub fn kwctl_run(
     settings: &Value,
     extra: &[&str],
 ) -> Result<Value> {
-    let tools = tools()?;
     let dir = target_dir().join("kwctl-run");
     std::fs::create_dir_all(&dir)?;
     let request_path = dir.join(format!(
@@ -259,29 +258,23 @@ pub fn kwctl_run(
         std::thread::current().id()
     ));
     std::fs::write(&request_path, serde_json::to_vec(request)?)?;
-    let output = Command::new(&tools.kwctl)
-        .arg("run")
-        .arg("--request-path")
-        .arg(&request_path)
-        .arg("--settings-json")
-        .arg(settings.to_string())
-        .args(extra)
-        .arg(module)
-        .output()
-        .context("running kwctl run")?;
+    let settings = settings.to_string();
+    let mut args: Vec<&std::ffi::OsStr> = vec![
+        "run".as_ref(),
+        "--request-path".as_ref(),
+        request_path.as_os_str(),
+        "--settings-json".as_ref(),
+        settings.as_ref(),
+    ];
+    args.extend(extra.iter().map(std::ffi::OsStr::new));
+    args.push(module.as_os_str());
+    let run = kwctl(&args);
     let _ = std::fs::remove_file(&request_path);
-    if !output.status.success() {
-        bail!(
-            "kwctl run {}: {}\n{}",
-            module.display(),
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    serde_json::from_slice(&output.stdout).with_context(|| {
+    let (stdout, _) = run?;
+    serde_json::from_slice(&stdout).with_context(|| {
         format!(
             "kwctl run printed no AdmissionResponse: {}",
-            String::from_utf8_lossy(&output.stdout)
+            String::from_utf8_lossy(&stdout)
         )
     })
 }

@@ -10,7 +10,7 @@
 use serde_json::{Map, Value, json};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use wapc_test_host::{PolicyModule, built_policy, module_file_name, workspace_root};
+use wapc_test_host::{PolicyModule, built_policy, kubewarden, module_file_name, workspace_root};
 use windows_workload_rules::engine::Module;
 use windows_workload_rules::modules::{ALL, MODULES};
 
@@ -44,19 +44,11 @@ fn policy_dir(module: &str) -> PathBuf {
 }
 
 fn metadata_path(module: &str) -> PathBuf {
-    if module == ALL.name {
-        root().join("metadata.yml")
-    } else {
-        policy_dir(module).join("metadata.yml")
-    }
+    kubewarden::metadata_path(module)
 }
 
 fn artifacthub_path(module: &str) -> PathBuf {
-    if module == ALL.name {
-        root().join("artifacthub-pkg.yml")
-    } else {
-        policy_dir(module).join("artifacthub-pkg.yml")
-    }
+    kubewarden::packaging_file(module, "artifacthub-pkg.yml")
 }
 
 /// `[workspace.package] version` of the root Cargo.toml: the version of every module.

@@ -3,7 +3,7 @@
 //! decide every input exactly as our waPC host does: the same decision, the same
 //! mutated object, the same warnings and message. Inputs: the whole corpus (default
 //! settings), every module's `test_data/` (its `settings.example.yaml`), and the UPDATE
-//! and `kubectl debug` requests of `fixtures/updates/`. Every difference is printed.
+//! and `kubectl debug` requests of `fixtures/updates/` (with both). Every difference is printed.
 //!
 //! kwctl and policy-server are found or unpacked by `wapc_test_host::kubewarden`. A
 //! machine without them says so in the test output; where `KUBEWARDEN_REQUIRED=1` (as in
@@ -11,6 +11,7 @@
 
 mod common;
 
+use anyhow::Result;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use wapc_test_host::kubewarden::{self, PolicyServer, ServedPolicy, outcome_of};
@@ -60,6 +61,62 @@ fn comparable(outcome: &Outcome) -> Value {
     })
 }
 
+/// The decisions compared between our host and one of Kubewarden's engines, with every
+/// difference kept to be printed at once.
+struct Differential {
+    engine: &'static str,
+    compared: usize,
+    differences: Vec<String>,
+}
+
+impl Differential {
+    fn new(engine: &'static str) -> Self {
+        Differential {
+            engine,
+            compared: 0,
+            differences: Vec::new(),
+        }
+    }
+
+    /// Compares our host's outcome of `input` with the engine's answer (an
+    /// AdmissionResponse, or why there was none), served as policy `id`.
+    fn compare(&mut self, id: &str, input: &Input, host: &Outcome, engine: Result<Value>) {
+        let engine = match engine {
+            Ok(response) => outcome_of(input, &response),
+            Err(e) => {
+                self.differences
+                    .push(format!("{id} {}: {e:#}", input.label));
+                return;
+            }
+        };
+        self.compared += 1;
+        let (ours, theirs) = (comparable(host), comparable(&engine));
+        if ours != theirs {
+            self.differences.push(format!(
+                "{id} {} ({}):\n  waPC host: {ours}\n  {}: {theirs}",
+                input.label, input.origin, self.engine
+            ));
+        }
+    }
+
+    /// Fails listing every difference (with `context` after them); says how many
+    /// decisions were compared.
+    fn finish(self, context: &str) -> usize {
+        eprintln!(
+            "{} and the waPC host compared on {} decisions",
+            self.engine, self.compared
+        );
+        assert!(
+            self.differences.is_empty(),
+            "{} of {} decisions differ:\n{}\n{context}",
+            self.differences.len(),
+            self.compared,
+            self.differences.join("\n")
+        );
+        self.compared
+    }
+}
+
 /// The inputs of one module, each with the settings it is evaluated with and the
 /// policy id it is served under.
 fn inputs_of(module: &str) -> Vec<(String, Value, Input)> {
@@ -69,12 +126,15 @@ fn inputs_of(module: &str) -> Vec<(String, Value, Input)> {
     for input in load_inputs(workspace_root().join("tests/corpus")).expect("the corpus loads") {
         out.push((default_id.clone(), json!({}), input));
     }
+    let example = example_settings(module);
+    // The UPDATE and kubectl debug requests, with the defaults and the example settings
+    // (which turn on forbidContainerAdministrator, the gMSA and HostProcess lists...).
     for input in load_inputs(workspace_root().join("tests/wapc-host/tests/fixtures/updates"))
         .expect("the update fixtures load")
     {
-        out.push((default_id.clone(), json!({}), input));
+        out.push((default_id.clone(), json!({}), input.clone()));
+        out.push((example_id.clone(), example.clone(), input));
     }
-    let example = example_settings(module);
     for input in load_inputs(
         workspace_root()
             .join("policies")
@@ -114,8 +174,7 @@ fn policy_server_decides_as_our_host() {
         }
     }
     let server = PolicyServer::start(&served).expect("policy-server starts");
-    let mut differences = Vec::new();
-    let mut compared = 0;
+    let mut differential = Differential::new("PolicyServer");
     for module in MODULES {
         let ours = built_policy(module.name).expect("the module loads");
         for (id, settings, input) in inputs_of(module.name) {
@@ -123,33 +182,10 @@ fn policy_server_decides_as_our_host() {
                 continue; // served settings are fixed per policy; kwctl covers these
             }
             let host = evaluate_one(&ours, &settings, &input);
-            let engine = match server.validate(&id, &input.request) {
-                Ok(response) => outcome_of(&input, &response),
-                Err(e) => {
-                    differences.push(format!("{id} {}: {e:#}", input.label));
-                    continue;
-                }
-            };
-            compared += 1;
-            if comparable(&host) != comparable(&engine) {
-                differences.push(format!(
-                    "{id} {} ({}):\n  waPC host:   {}\n  PolicyServer: {}",
-                    input.label,
-                    input.origin,
-                    comparable(&host),
-                    comparable(&engine)
-                ));
-            }
+            differential.compare(&id, &input, &host, server.validate(&id, &input.request));
         }
     }
-    eprintln!("PolicyServer and the waPC host compared on {compared} decisions");
-    assert!(
-        differences.is_empty(),
-        "{} of {compared} decisions differ:\n{}\n--- policy-server log ---\n{}",
-        differences.len(),
-        differences.join("\n"),
-        server.log()
-    );
+    let compared = differential.finish(&format!("--- policy-server log ---\n{}", server.log()));
     assert!(compared > 500, "every module over every input ({compared})");
 }
 
@@ -158,47 +194,27 @@ fn kwctl_run_decides_as_our_host_on_test_data_and_updates() {
     if !engine_available() {
         return;
     }
-    let mut differences = Vec::new();
-    let mut compared = 0;
+    let mut differential = Differential::new("kwctl run");
     for module in MODULES {
         let (annotated, _) = kubewarden::annotated(module.name).expect("kwctl annotate");
         let ours = built_policy(module.name).expect("the module loads");
         for (id, settings, input) in inputs_of(module.name) {
             // The corpus goes through PolicyServer above; kwctl run takes the samples
             // users run first (test_data) and the UPDATE fixtures of the flagship.
-            let is_sample = id.ends_with("-example");
             let is_update = input.request["operation"] == "UPDATE";
-            if !(is_sample || (is_update && module.name == "windows-workloads")) {
+            let is_sample = id.ends_with("-example") && !is_update;
+            let flagship_update =
+                is_update && module.name == "windows-workloads" && !id.ends_with("-example");
+            if !(is_sample || flagship_update) {
                 continue;
             }
             let settings = input.settings.clone().unwrap_or(settings);
             let host = evaluate_one(&ours, &settings, &input);
-            let engine = match kubewarden::kwctl_run(&annotated, &input.request, &settings, &[]) {
-                Ok(response) => outcome_of(&input, &response),
-                Err(e) => {
-                    differences.push(format!("{id} {}: {e:#}", input.label));
-                    continue;
-                }
-            };
-            compared += 1;
-            if comparable(&host) != comparable(&engine) {
-                differences.push(format!(
-                    "{id} {} ({}):\n  waPC host: {}\n  kwctl:     {}",
-                    input.label,
-                    input.origin,
-                    comparable(&host),
-                    comparable(&engine)
-                ));
-            }
+            let engine = kubewarden::kwctl_run(&annotated, &input.request, &settings, &[]);
+            differential.compare(&id, &input, &host, engine);
         }
     }
-    eprintln!("kwctl run and the waPC host compared on {compared} decisions");
-    assert!(
-        differences.is_empty(),
-        "{} of {compared} decisions differ:\n{}",
-        differences.len(),
-        differences.join("\n")
-    );
+    let compared = differential.finish("");
     assert!(compared >= 40, "every sample ({compared})");
 }
 
@@ -232,14 +248,7 @@ fn artifact_hub_packages_are_what_kwctl_generates() {
             &kubewarden::scaffold_artifacthub(module.name).expect("kwctl scaffold artifacthub"),
         )
         .expect("kwctl writes YAML");
-        let path = if module.name == "windows-workloads" {
-            workspace_root().join("artifacthub-pkg.yml")
-        } else {
-            workspace_root()
-                .join("policies")
-                .join(module.name)
-                .join("artifacthub-pkg.yml")
-        };
+        let path = kubewarden::packaging_file(module.name, "artifacthub-pkg.yml");
         let committed: Value =
             serde_yaml::from_str(&std::fs::read_to_string(&path).expect("readable")).expect("YAML");
         let without_time = |mut v: Value| {
@@ -353,7 +362,7 @@ fn context_aware_look_ups_decide_the_same_through_kwctl() {
             HostCapabilities::new().respond("kubernetes", "get_resource", runtime_class),
         ),
     ];
-    let mut compared = 0;
+    let mut differential = Differential::new("kwctl run (replayed look-ups)");
     for module in MODULES.iter().filter(|m| m.runtime_class_lookup.is_some()) {
         let (annotated, _) = kubewarden::annotated(module.name).expect("kwctl annotate");
         let ours = built_policy(module.name).expect("the module loads");
@@ -362,20 +371,19 @@ fn context_aware_look_ups_decide_the_same_through_kwctl() {
                 .instance_with(capabilities.clone())
                 .expect("an instance");
             let host = evaluate_one(&instance, settings, input);
-            let calls: Vec<_> = host.host_calls.clone();
             assert!(
-                !calls.is_empty(),
+                !host.host_calls.is_empty(),
                 "{} {case}: no look-up was made",
                 module.name
             );
-            let session = kubewarden::replay_session(&calls).expect("a session");
+            let session = kubewarden::replay_session(&host.host_calls).expect("a session");
             let session_path = std::env::temp_dir().join(format!(
                 "session-{}-{}.yml",
                 std::process::id(),
-                compared
+                differential.compared
             ));
             std::fs::write(&session_path, session).expect("writable");
-            let response = kubewarden::kwctl_run(
+            let engine = kubewarden::kwctl_run(
                 &annotated,
                 &input.request,
                 settings,
@@ -384,18 +392,11 @@ fn context_aware_look_ups_decide_the_same_through_kwctl() {
                     "--replay-host-capabilities-interactions",
                     session_path.to_str().unwrap(),
                 ],
-            )
-            .unwrap_or_else(|e| panic!("{} {case}: {e:#}", module.name));
-            let engine = outcome_of(input, &response);
-            assert_eq!(
-                comparable(&host),
-                comparable(&engine),
-                "{} {case}: waPC host (left) and kwctl (right) differ",
-                module.name
             );
-            compared += 1;
+            differential.compare(&format!("{} {case}", module.name), input, &host, engine);
         }
     }
+    let compared = differential.finish("");
     assert_eq!(compared, 8, "four look-ups in each of the two modules");
 }
 

@@ -811,19 +811,12 @@ mod tests {
 
     /// An UPDATE request of `kind` (group from `apiVersion`) from `old` to `new`.
     fn update(new: &Value, old: &Value) -> AdmissionRequest {
-        let api_version = new["apiVersion"].as_str().unwrap_or("v1");
-        let mut request = AdmissionRequest {
-            operation: "UPDATE".into(),
-            object: new.clone(),
-            old_object: old.clone(),
-            ..Default::default()
-        };
-        request.kind.group = api_version
-            .split_once('/')
-            .map_or("", |(g, _)| g)
-            .to_string();
-        request.kind.kind = new["kind"].as_str().unwrap().to_string();
-        request
+        let group = new["apiVersion"]
+            .as_str()
+            .and_then(|v| v.split_once('/'))
+            .map_or("", |(group, _)| group);
+        let kind = new["kind"].as_str().unwrap();
+        AdmissionRequest::update(group, kind, new.clone(), old.clone())
     }
 
     fn evaluate_update(module: &Module, new: &Value, old: &Value) -> Evaluation {

@@ -356,14 +356,7 @@ mod tests {
     use serde_json::json;
 
     fn update(kind: &str, object: Value, old_object: Value) -> AdmissionRequest {
-        let mut request = AdmissionRequest {
-            operation: "UPDATE".into(),
-            object,
-            old_object,
-            ..Default::default()
-        };
-        request.kind.kind = kind.into();
-        request
+        AdmissionRequest::update("", kind, object, old_object)
     }
 
     fn add(path: &str, value: Value) -> PatchOp {

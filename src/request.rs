@@ -34,6 +34,24 @@ pub struct AdmissionRequest {
     pub old_object: Value,
 }
 
+impl AdmissionRequest {
+    /// An UPDATE of a `group`/`kind` object from `old_object` to `object`, as the API
+    /// server sends it (for tests, benchmarks and tools).
+    pub fn update(group: &str, kind: &str, object: Value, old_object: Value) -> Self {
+        AdmissionRequest {
+            kind: GroupVersionKind {
+                group: group.to_string(),
+                version: "v1".to_string(),
+                kind: kind.to_string(),
+            },
+            operation: "UPDATE".to_string(),
+            object,
+            old_object,
+            ..Default::default()
+        }
+    }
+}
+
 /// A decoded validation request: the policy settings and the admission request.
 #[derive(Deserialize, Debug, Clone)]
 pub struct ValidationRequest {

@@ -932,14 +932,7 @@ fn evaluate_update(
     let settings = module
         .settings(settings)
         .unwrap_or_else(|e| panic!("{}: settings {settings}: {e}", module.name));
-    let mut request = AdmissionRequest {
-        operation: "UPDATE".into(),
-        object: object.clone(),
-        old_object: old.clone(),
-        ..Default::default()
-    };
-    request.kind.group = kind.group().into();
-    request.kind.kind = kind.kind().into();
+    let request = AdmissionRequest::update(kind.group(), kind.kind(), object.clone(), old.clone());
     evaluate_request(module, &settings, &NoHostCalls, &request)
 }
 

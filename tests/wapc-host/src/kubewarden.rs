@@ -471,51 +471,51 @@ pub fn outcome_of(input: &Input, response: &Value) -> Outcome {
     let code = response["status"]["code"]
         .as_u64()
         .and_then(|c| u16::try_from(c).ok());
-    let mutated_object = match response["patch"].as_str() {
-        Some(patch) => match decode_patch(patch).and_then(|ops| {
-            let mut object = input.object().clone();
-            windows_workload_rules::patch::apply(&mut object, &ops).map_err(|e| anyhow!("{e}"))?;
-            Ok(object)
-        }) {
-            Ok(object) => Some(object),
-            Err(e) => {
-                return Outcome {
-                    label: input.label.clone(),
-                    origin: input.origin.clone(),
-                    decision: Decision::Error {
-                        message: format!("the engine's patch does not apply: {e:#}"),
-                    },
-                    warnings,
-                    response: None,
-                    host_calls: Vec::new(),
-                    logs: Vec::new(),
-                };
-            }
-        },
-        None => None,
-    };
-    let validation = ValidationResponse {
-        accepted: allowed,
-        message: message.clone(),
-        code,
-        mutated_object,
-        warnings: (!warnings.is_empty()).then(|| warnings.clone()),
-        audit_annotations: None,
+    // The engine sends a base64 JSONPatch; our host, the mutated object.
+    let patched = response["patch"]
+        .as_str()
+        .map(|patch| patched_object(input.object(), patch))
+        .transpose();
+    let (decision, response) = match patched {
+        Err(e) => (
+            Decision::Error {
+                message: format!("the engine's patch does not apply: {e:#}"),
+            },
+            None,
+        ),
+        Ok(mutated_object) => {
+            let validation = ValidationResponse {
+                accepted: allowed,
+                message,
+                code,
+                mutated_object,
+                warnings: (!warnings.is_empty()).then(|| warnings.clone()),
+                audit_annotations: None,
+            };
+            (
+                crate::evaluate::decide(input.object(), &validation),
+                Some(validation),
+            )
+        }
     };
     Outcome {
         label: input.label.clone(),
         origin: input.origin.clone(),
-        decision: crate::evaluate::decide(input.object(), &validation),
+        decision,
         warnings,
-        response: Some(validation),
+        response,
         host_calls: Vec::new(),
         logs: Vec::new(),
     }
 }
 
-fn decode_patch(encoded: &str) -> Result<Vec<windows_workload_rules::patch::PatchOp>> {
-    let bytes = base64_decode(encoded)?;
-    Ok(serde_json::from_slice(&bytes)?)
+/// `object` with the engine's base64 JSONPatch applied.
+fn patched_object(object: &Value, encoded: &str) -> Result<Value> {
+    let ops: Vec<windows_workload_rules::patch::PatchOp> =
+        serde_json::from_slice(&base64_decode(encoded)?)?;
+    let mut object = object.clone();
+    windows_workload_rules::patch::apply(&mut object, &ops).map_err(|e| anyhow!("{e}"))?;
+    Ok(object)
 }
 
 fn base64_decode(text: &str) -> Result<Vec<u8>> {

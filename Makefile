@@ -25,7 +25,7 @@ WASM_OPT    ?= wasm-opt
 # The features rustc enables for wasm32-wasip1, so that wasm-opt accepts the module.
 WASM_OPT_FLAGS := -Oz --strip-debug --strip-producers --enable-bulk-memory --enable-sign-ext \
 	--enable-mutable-globals --enable-nontrapping-float-to-int
-ANNOTATED   := target/annotated
+ANNOTATED   ?= target/annotated
 CORPUS      := tests/corpus
 EVAL        := $(CARGO) run --quiet --release -p wapc-test-host --bin policy-eval --
 # The one version of every module: [workspace.package] version in Cargo.toml.
@@ -34,6 +34,13 @@ VERSION     := $(shell sed -n '/^\[workspace\.package\]/,/^\[/s/^version *= *"\(
 REGISTRY    ?=
 # The flagship's metadata.yml and artifacthub-pkg.yml are at the repository root.
 FLAGSHIP    := windows-workloads
+# Kubewarden's kwctl: the one `make kubewarden-tools` unpacked, else the one on PATH.
+KUBEWARDEN  := target/kubewarden
+KWCTL       ?= $(or $(wildcard $(CURDIR)/$(KUBEWARDEN)/kwctl),kwctl)
+# A kwctl sources file (`insecure_sources`, custom CAs), e.g. for a plain-HTTP registry
+# on loopback: make push REGISTRY=127.0.0.1:5000/policies KWCTL_SOURCES=sources.yml
+KWCTL_SOURCES ?=
+KWCTL_SOURCES_FLAG := $(if $(KWCTL_SOURCES),--sources-path $(KWCTL_SOURCES))
 
 .PHONY: all build setup run run-corpus test e2e unit fmt lint annotate push check-versions \
 	check-kwctl rules-doc bench fuzz clean artifacthub kubewarden-tools
@@ -92,9 +99,10 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 check-kwctl:
-	@command -v kwctl >/dev/null 2>&1 || { \
-	  echo "kwctl is not on PATH: install it (https://github.com/kubewarden/kwctl/releases)"; \
-	  echo "to annotate and push the modules; nothing was annotated or pushed."; \
+	@command -v $(KWCTL) >/dev/null 2>&1 || { \
+	  echo "kwctl is neither in $(KUBEWARDEN) nor on PATH: run make kubewarden-tools, or install it"; \
+	  echo "(https://github.com/kubewarden/kubewarden-controller/releases) to annotate and push"; \
+	  echo "the modules; nothing was annotated or pushed."; \
 	  exit 1; }
 
 # Every module's metadata.yml and artifacthub-pkg.yml carry VERSION (and agree on the name).
@@ -104,7 +112,6 @@ check-versions:
 
 # Kubewarden's kwctl and policy-server, unpacked from the team's copy in ../shared/tools
 # (built from Kubewarden's source) into target/kubewarden.
-KUBEWARDEN  := target/kubewarden
 kubewarden-tools:
 	@test -x ../shared/tools/install.sh || { \
 	  echo "../shared/tools/install.sh is missing: put kwctl and policy-server on PATH"; exit 1; }
@@ -127,19 +134,23 @@ annotate: check-kwctl check-versions build
 	@set -e; for p in $(POLICIES); do \
 	  m=$$(echo $$p | tr - _); \
 	  if [ $$p = $(FLAGSHIP) ]; then md=metadata.yml; else md=policies/$$p/metadata.yml; fi; \
-	  kwctl annotate -m $$md -u policies/$$p/README.md \
+	  $(KWCTL) annotate -m $$md -u policies/$$p/README.md \
 	    -o $(ANNOTATED)/$$m.wasm $(DIST)/$$m.wasm; \
 	  echo "annotated $(ANNOTATED)/$$m.wasm with $$md"; \
 	done
 
-# Pushes each annotated module to $(REGISTRY)/<module>:v$(VERSION).
+# Pushes each annotated module to $(REGISTRY)/<module>:v$(VERSION) and records the
+# immutable reference (<registry>/<module>@sha256:...) kwctl answers in
+# $(ANNOTATED)/<module>.pushed.json.
 push:
 	@test -n "$(REGISTRY)" || { \
 	  echo "REGISTRY is not set: make push REGISTRY=ghcr.io/your-org/policies"; exit 1; }
 	@$(MAKE) --no-print-directory annotate
 	@set -e; for p in $(POLICIES); do \
 	  m=$$(echo $$p | tr - _); \
-	  kwctl push $(ANNOTATED)/$$m.wasm $(REGISTRY)/$$p:v$(VERSION); \
+	  $(KWCTL) push -o json $(KWCTL_SOURCES_FLAG) $(ANNOTATED)/$$m.wasm \
+	    registry://$(REGISTRY)/$$p:v$(VERSION) > $(ANNOTATED)/$$p.pushed.json; \
+	  echo "pushed registry://$(REGISTRY)/$$p:v$(VERSION): $$(cat $(ANNOTATED)/$$p.pushed.json)"; \
 	done
 
 # The rule reference, generated from the registry; a test fails when it is stale.

@@ -60,13 +60,15 @@ impl HostCalls for MemoHostCalls<'_> {
 }
 
 /// What a host's failure says, fit for a finding: Kubewarden's engine wraps it as
-/// "Callback evaluation failure: ..." and appends its Rust backtrace ("Stack
-/// backtrace:" and frames) to the text the guest receives (seen with kwctl 1.36); only
-/// the failure itself is kept, on one line.
+/// "Callback evaluation failure: ..." and appends its causes ("Caused by:", which for a
+/// registry error repeat the failure) and its Rust backtrace ("Stack backtrace:" and
+/// frames) to the text the guest receives (seen with kwctl 1.36, live and replayed);
+/// only the failure itself is kept, on one line.
 pub fn host_error_text(error: &str) -> String {
     let failure = error
         .split("\n\nStack backtrace:")
         .next()
+        .and_then(|failure| failure.split("\n\nCaused by:").next())
         .unwrap_or_default()
         .replace("Callback evaluation failure: ", "");
     failure.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -91,6 +93,18 @@ mod tests {
         assert_eq!(
             host_error_text("Host error: not found"),
             "Host error: not found"
+        );
+        // As kwctl 1.36 hands a live registry failure to the guest: the causes repeat it.
+        let live = "Host error: Callback evaluation failure: Fail to interact with OCI registry: \
+            Registry error: url http://127.0.0.1:5000/v2/team/missing/manifests/1.0, envelope: \
+            OCI API errors: [OCI API error: manifest unknown]\n\nCaused by:\n    Registry error: \
+            url http://127.0.0.1:5000/v2/team/missing/manifests/1.0, envelope: OCI API errors: \
+            [OCI API error: manifest unknown]\n\nStack backtrace:\n   0: <unknown>";
+        assert_eq!(
+            host_error_text(live),
+            "Host error: Fail to interact with OCI registry: Registry error: url \
+             http://127.0.0.1:5000/v2/team/missing/manifests/1.0, envelope: OCI API errors: \
+             [OCI API error: manifest unknown]"
         );
     }
 

@@ -8,7 +8,7 @@
 //! with its `install.sh`. Where none is to be had, [`tools`] says so plainly.
 
 use crate::evaluate::{Decision, Outcome};
-use crate::host::HostCall;
+use crate::host::{HostCall, HostCapabilities};
 use crate::inputs::Input;
 use crate::modules::{built_module, target_dir, workspace_root};
 use crate::response::ValidationResponse;
@@ -26,6 +26,27 @@ use std::time::{Duration, Instant};
 pub const KWCTL_ENV: &str = "KWCTL";
 /// Environment variable: the policy-server binary to use.
 pub const POLICY_SERVER_ENV: &str = "POLICY_SERVER";
+/// Environment variable: the OCI registry binary to use (else Debian's
+/// `docker-registry` on `PATH`).
+pub const REGISTRY_ENV: &str = "DOCKER_REGISTRY";
+/// Environment variable: `1` where Kubewarden's engine and the registry must be at hand
+/// (`make test`, CI); then their absence fails the test instead of being reported.
+pub const REQUIRED_ENV: &str = "KUBEWARDEN_REQUIRED";
+
+/// `found`, or `None` after saying plainly in the test output that `what` is missing
+/// and so was not run; where [`REQUIRED_ENV`] is `1`, a missing tool panics instead.
+pub fn available<T>(what: &str, found: Result<T>) -> Option<T> {
+    match found {
+        Ok(found) => Some(found),
+        Err(e) => {
+            if std::env::var(REQUIRED_ENV).is_ok_and(|v| v == "1") {
+                panic!("{REQUIRED_ENV}=1, but {what} is missing: {e:#}");
+            }
+            eprintln!("NOT RUN: {what} is not available here: {e:#}");
+            None
+        }
+    }
+}
 
 /// The paths of kwctl and policy-server.
 #[derive(Clone, Debug)]
@@ -104,13 +125,127 @@ fn locate() -> Result<Tools> {
     })
 }
 
+/// Whether kwctl and policy-server are at hand (see [`available`]).
+pub fn engine_available() -> bool {
+    available("Kubewarden's engine (kwctl, policy-server)", tools()).is_some()
+}
+
+/// A module's `settings.example.yaml` as JSON (`{}` when it holds only comments).
+pub fn example_settings(module: &str) -> Value {
+    let path = workspace_root()
+        .join("policies")
+        .join(module)
+        .join("settings.example.yaml");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let settings: Value =
+        serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    if settings.is_null() {
+        json!({})
+    } else {
+        settings
+    }
+}
+
+/// What our host and Kubewarden's engine must agree on, as one comparable value.
+fn comparable(outcome: &Outcome) -> Value {
+    json!({
+        "decision": outcome.decision.name(),
+        "message": outcome.message(),
+        "mutated": outcome.mutated_object(),
+        "warnings": outcome.warnings,
+    })
+}
+
+/// The decisions compared between our host and one of Kubewarden's engines, with every
+/// difference kept to be printed at once.
+pub struct Differential {
+    engine: String,
+    pub compared: usize,
+    differences: Vec<String>,
+}
+
+impl Differential {
+    pub fn new(engine: &str) -> Self {
+        Differential {
+            engine: engine.to_owned(),
+            compared: 0,
+            differences: Vec::new(),
+        }
+    }
+
+    /// Compares our host's outcome of `input` with the engine's answer (an
+    /// AdmissionResponse, or why there was none), served as policy `id`.
+    pub fn compare(&mut self, id: &str, input: &Input, host: &Outcome, engine: Result<Value>) {
+        let engine = match engine {
+            Ok(response) => outcome_of(input, &response),
+            Err(e) => {
+                self.differences
+                    .push(format!("{id} {}: {e:#}", input.label));
+                return;
+            }
+        };
+        self.compared += 1;
+        let (ours, theirs) = (comparable(host), comparable(&engine));
+        if ours != theirs {
+            self.differences.push(format!(
+                "{id} {} ({}):\n  waPC host: {ours}\n  {}: {theirs}",
+                input.label, input.origin, self.engine
+            ));
+        }
+    }
+
+    /// Panics listing every difference (with `context` after them); says how many
+    /// decisions were compared.
+    pub fn finish(self, context: &str) -> usize {
+        eprintln!(
+            "{} and the waPC host compared on {} decisions",
+            self.engine, self.compared
+        );
+        assert!(
+            self.differences.is_empty(),
+            "{} of {} decisions differ:\n{}\n{context}",
+            self.differences.len(),
+            self.compared,
+            self.differences.join("\n")
+        );
+        self.compared
+    }
+}
+
 /// An annotated module and kwctl's warnings, or why annotating failed.
 type Annotated = Result<(PathBuf, String), String>;
 
+/// kwctl's policy store (`XDG_CACHE_HOME`): the tests' pulls stay in the target
+/// folder instead of the user's `~/.cache/kubewarden`.
+pub fn kwctl_cache() -> PathBuf {
+    target_dir().join("kwctl-cache")
+}
+
+/// A kubeconfig whose cluster is a closed loopback port. kwctl builds a Kubernetes
+/// client whenever it runs a context-aware policy live (even one that only asks a
+/// registry); the tests give it this one, so that no test ever reaches a real cluster
+/// and a call that would fails plainly.
+fn placeholder_kubeconfig() -> Result<PathBuf> {
+    let path = target_dir().join("kwctl-kubeconfig.yml");
+    let config = json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "none", "cluster": {"server": "https://127.0.0.1:1"}}],
+        "users": [{"name": "none", "user": {"token": "none"}}],
+        "contexts": [{"name": "none", "context": {"cluster": "none", "user": "none"}}],
+        "current-context": "none",
+    });
+    std::fs::create_dir_all(target_dir())?;
+    std::fs::write(&path, serde_yaml::to_string(&config)?)?;
+    Ok(path)
+}
+
 /// Runs kwctl with `args`: its output (stdout, stderr) when it succeeds, else an error
 /// with what it printed on stderr.
-fn kwctl(args: &[&std::ffi::OsStr]) -> Result<(Vec<u8>, String)> {
+pub fn kwctl(args: &[&std::ffi::OsStr]) -> Result<(Vec<u8>, String)> {
     let output = Command::new(&tools()?.kwctl)
+        .env("XDG_CACHE_HOME", kwctl_cache())
+        .env("KUBECONFIG", placeholder_kubeconfig()?)
         .args(args)
         .output()
         .context("running kwctl")?;
@@ -243,9 +378,108 @@ pub fn replay_session(calls: &[HostCall]) -> Result<String> {
     Ok(serde_yaml::to_string(&session)?)
 }
 
-/// `kwctl run` of an annotated module on one AdmissionRequest: the AdmissionResponse.
+/// The inverse of [`replay_session`]: a session that kwctl recorded
+/// (`--record-host-capabilities-interactions`) as fixtures of our host, so that our host
+/// gets the very answers Kubewarden's engine got.
+pub fn session_capabilities(session: &str) -> Result<HostCapabilities> {
+    let exchanges: Vec<Value> = serde_yaml::from_str(session)?;
+    let mut capabilities = HostCapabilities::new();
+    for exchange in exchanges {
+        let request_text = exchange["request"]
+            .as_str()
+            .ok_or_else(|| anyhow!("an exchange without a request: {exchange}"))?;
+        let serde_yaml::Value::Tagged(request) = serde_yaml::from_str(request_text)? else {
+            bail!("an untagged request: {request_text}");
+        };
+        let fields: Value = serde_yaml::from_value(request.value)?;
+        let (namespace, operation, payload) = match request.tag.to_string().as_str() {
+            "!OciManifest" => ("oci", "v1/oci_manifest", fields["image"].clone()),
+            "!OciManifestAndConfig" => ("oci", "v1/oci_manifest_config", fields["image"].clone()),
+            "!OciManifestDigest" => ("oci", "v1/manifest_digest", fields["image"].clone()),
+            "!KubernetesGetResource" => ("kubernetes", "get_resource", fields),
+            tag => bail!("no host call for the session request {tag}"),
+        };
+        let response = &exchange["response"];
+        capabilities = match response["type"].as_str() {
+            Some("Success") => {
+                let payload_text = response["payload"].as_str().unwrap_or_default();
+                let answer: Value = serde_json::from_str(payload_text)
+                    .with_context(|| format!("the payload of {namespace}/{operation}"))?;
+                capabilities.respond_to(namespace, operation, payload, answer)
+            }
+            Some("Error") => capabilities.fail_to(
+                namespace,
+                operation,
+                payload,
+                response["message"].as_str().unwrap_or_default(),
+            ),
+            other => bail!("a response of type {other:?}"),
+        };
+    }
+    Ok(capabilities)
+}
+
+/// A Sigstore trust config for kwctl and policy-server where nothing is signed or
+/// verified: one self-signed placeholder CA, no logs. Without one, both fetch Sigstore's
+/// TUF root over the network at every start, which costs a second per `kwctl run` on a
+/// machine without network and then fails anyway.
+pub fn offline_sigstore_trust() -> PathBuf {
+    workspace_root().join("tests/wapc-host/tests/fixtures/sigstore/offline-trust-config.json")
+}
+
+fn os(text: &str) -> &std::ffi::OsStr {
+    std::ffi::OsStr::new(text)
+}
+
+/// `kwctl pull` of `uri` with a sources file: into `output`, else into kwctl's store
+/// (which `kwctl inspect` and `kwctl run` of the same URI read).
+pub fn kwctl_pull(uri: &str, sources: &Path, output: Option<&Path>) -> Result<()> {
+    let trust = offline_sigstore_trust();
+    let mut args = vec![
+        os("pull"),
+        os("--sigstore-trust-config"),
+        trust.as_os_str(),
+        os("--sources-path"),
+        sources.as_os_str(),
+    ];
+    if let Some(output) = output {
+        args.extend([os("-o"), output.as_os_str()]);
+    }
+    args.push(os(uri));
+    kwctl(&args).map(drop)
+}
+
+/// `kwctl digest` of `uri`: the `sha256:...` digest of its OCI manifest.
+pub fn kwctl_digest(uri: &str, sources: &Path) -> Result<String> {
+    let (stdout, _) = kwctl(&[
+        os("digest"),
+        os("--sources-path"),
+        sources.as_os_str(),
+        os(uri),
+    ])?;
+    let text = String::from_utf8_lossy(&stdout);
+    text.trim()
+        .rsplit_once('@')
+        .map(|(_, digest)| digest.to_owned())
+        .ok_or_else(|| anyhow!("kwctl digest printed no digest: {text}"))
+}
+
+/// `kwctl inspect -o yaml` of a module (a file, or a pulled `registry://` URI): its
+/// Kubewarden metadata.
+pub fn kwctl_inspect(module: impl AsRef<std::ffi::OsStr>, sources: Option<&Path>) -> Result<Value> {
+    let mut args = vec![os("inspect"), os("-o"), os("yaml")];
+    if let Some(sources) = sources {
+        args.extend([os("--sources-path"), sources.as_os_str()]);
+    }
+    args.push(module.as_ref());
+    let (stdout, _) = kwctl(&args)?;
+    Ok(serde_yaml::from_slice(&stdout)?)
+}
+
+/// `kwctl run` of an annotated module (a file, or a `registry://` URI) on one
+/// AdmissionRequest: the AdmissionResponse.
 pub fn kwctl_run(
-    module: &Path,
+    module: impl AsRef<std::ffi::OsStr>,
     request: &Value,
     settings: &Value,
     extra: &[&str],
@@ -259,15 +493,18 @@ pub fn kwctl_run(
     ));
     std::fs::write(&request_path, serde_json::to_vec(request)?)?;
     let settings = settings.to_string();
+    let trust = offline_sigstore_trust();
     let mut args: Vec<&std::ffi::OsStr> = vec![
         "run".as_ref(),
+        "--sigstore-trust-config".as_ref(),
+        trust.as_os_str(),
         "--request-path".as_ref(),
         request_path.as_os_str(),
         "--settings-json".as_ref(),
         settings.as_ref(),
     ];
     args.extend(extra.iter().map(std::ffi::OsStr::new));
-    args.push(module.as_os_str());
+    args.push(module.as_ref());
     let run = kwctl(&args);
     let _ = std::fs::remove_file(&request_path);
     let (stdout, _) = run?;
@@ -279,12 +516,25 @@ pub fn kwctl_run(
     })
 }
 
-/// One policy of a PolicyServer: its id, annotated module and settings.
+/// One policy of a PolicyServer: its id, annotated module (`file://` or `registry://`
+/// URL) and settings.
 pub struct ServedPolicy {
     pub id: String,
-    pub module: PathBuf,
+    pub module: String,
     pub settings: Value,
     pub mutating: bool,
+}
+
+impl ServedPolicy {
+    /// A policy served from an annotated module file.
+    pub fn file(id: &str, module: &Path, settings: Value, mutating: bool) -> Result<Self> {
+        Ok(ServedPolicy {
+            id: id.to_owned(),
+            module: format!("file://{}", module.canonicalize()?.display()),
+            settings,
+            mutating,
+        })
+    }
 }
 
 /// A PolicyServer on loopback, stopped when dropped.
@@ -302,6 +552,12 @@ impl PolicyServer {
     /// Starts a PolicyServer with `policies` and waits until it is ready (its
     /// readiness probe answers 200), or fails with its log.
     pub fn start(policies: &[ServedPolicy]) -> Result<Self> {
+        Self::start_with(policies, None)
+    }
+
+    /// [`PolicyServer::start`], with the registries of `registry` (plain HTTP on
+    /// loopback) as insecure sources.
+    pub fn start_with(policies: &[ServedPolicy], registry: Option<&Registry>) -> Result<Self> {
         let tools = tools()?;
         let port = free_port()?;
         let readiness = free_port()?;
@@ -314,14 +570,18 @@ impl PolicyServer {
             config.insert(
                 policy.id.clone(),
                 json!({
-                    "module": format!("file://{}", policy.module.canonicalize()?.display()),
+                    "module": policy.module,
                     "settings": policy.settings,
                     "allowedToMutate": policy.mutating,
                 }),
             );
         }
         std::fs::write(dir.join("policies.yml"), serde_yaml::to_string(&config)?)?;
-        std::fs::write(dir.join("sources.yml"), "insecure_sources: []\n")?;
+        let sources = match registry {
+            Some(registry) => std::fs::read_to_string(registry.sources_path())?,
+            None => "insecure_sources: []\n".to_owned(),
+        };
+        std::fs::write(dir.join("sources.yml"), sources)?;
         let log = std::fs::File::create(dir.join("policy-server.log"))?;
         let child = Command::new(&tools.policy_server)
             .arg("--policies")
@@ -337,6 +597,10 @@ impl PolicyServer {
             ])
             .args(["--port", &port.to_string()])
             .args(["--readiness-probe-port", &readiness.to_string()])
+            .arg("--sigstore-cache-dir")
+            .arg(dir.join("sigstore-data"))
+            .arg("--sigstore-trust-config")
+            .arg(offline_sigstore_trust())
             .args(["--workers", "2", "--log-level", "warn", "--log-no-color"])
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -361,6 +625,11 @@ impl PolicyServer {
     /// What the server logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("policy-server.log")).unwrap_or_default()
+    }
+
+    /// The loopback port it serves `/validate/<policy>` on.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// `POST /validate/<policy>` with `body` as it is: the HTTP status and body.
@@ -404,6 +673,121 @@ impl Drop for PolicyServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// An OCI registry on loopback (Debian's `docker-registry`, the CNCF Distribution
+/// registry), plain HTTP, with its storage in the target folder; stopped and removed
+/// when dropped.
+pub struct Registry {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Registry {
+    /// Starts a registry on a free port of 127.0.0.1 and waits until `GET /v2/`
+    /// answers 200, or fails saying what is missing or with the registry's log.
+    pub fn start() -> Result<Self> {
+        let binary = std::env::var_os(REGISTRY_ENV)
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| on_path("docker-registry"))
+            .ok_or_else(|| {
+                anyhow!(
+                    "no OCI registry: install Debian's docker-registry \
+                     (apt-get install docker-registry) or set {REGISTRY_ENV}"
+                )
+            })?;
+        let port = free_port()?;
+        let dir = target_dir()
+            .join("registry")
+            .join(format!("{}-{port}", std::process::id()));
+        std::fs::create_dir_all(dir.join("storage"))?;
+        let config = json!({
+            "version": 0.1,
+            "storage": {"filesystem": {"rootdirectory": dir.join("storage")}},
+            "http": {"addr": format!("127.0.0.1:{port}")},
+            "log": {"level": "warn"},
+        });
+        std::fs::write(dir.join("config.yml"), serde_yaml::to_string(&config)?)?;
+        std::fs::write(
+            dir.join("sources.yml"),
+            serde_yaml::to_string(&json!({"insecure_sources": [format!("127.0.0.1:{port}")]}))?,
+        )?;
+        let log = std::fs::File::create(dir.join("registry.log"))?;
+        let child = Command::new(&binary)
+            .arg("serve")
+            .arg(dir.join("config.yml"))
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        let mut registry = Registry { child, port, dir };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok((200, _)) = http("GET", port, "/v2/", None) {
+                return Ok(registry);
+            }
+            if let Some(status) = registry.child.try_wait()? {
+                bail!("the registry exited ({status}):\n{}", registry.log());
+            }
+            if Instant::now() > deadline {
+                bail!("the registry did not answer in 30 s:\n{}", registry.log());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `127.0.0.1:<port>`, the host part of its references.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// kwctl's and policy-server's sources file that lets them use this registry over
+    /// plain HTTP (`insecure_sources`).
+    pub fn sources_path(&self) -> PathBuf {
+        self.dir.join("sources.yml")
+    }
+
+    /// Copies the image (or image index) `reference` of the OCI image layout `layout`
+    /// into this registry as `repository:tag`, with all its platforms (skopeo).
+    pub fn copy_oci_layout(&self, layout: &Path, reference: &str, target: &str) -> Result<()> {
+        let skopeo = on_path("skopeo")
+            .ok_or_else(|| anyhow!("skopeo is not installed (Debian: apt-get install skopeo)"))?;
+        let output = Command::new(skopeo)
+            .args([
+                "copy",
+                "--all",
+                "--insecure-policy",
+                "--dest-tls-verify=false",
+                "--quiet",
+            ])
+            .arg(format!("oci:{}:{reference}", layout.display()))
+            .arg(format!("docker://{}/{target}", self.host()))
+            .output()
+            .context("running skopeo")?;
+        if !output.status.success() {
+            bail!(
+                "skopeo copy of {reference} to {target}: {}\n{}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        Ok(())
+    }
+
+    /// What the registry logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("registry.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

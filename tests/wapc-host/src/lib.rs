@@ -50,7 +50,7 @@ pub use module::{
 };
 pub use modules::{
     MODULES_DIR_ENV, WASM_TARGET, built_module, built_policy, module_file_name, release_dir,
-    workspace_root,
+    target_dir, workspace_root,
 };
 pub use response::{SettingsValidation, ValidationResponse};
 /// The JSON patch type of the rule crate, used in [`Decision::Mutated`].

@@ -11,111 +11,15 @@
 
 mod common;
 
-use anyhow::Result;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use wapc_test_host::kubewarden::{self, PolicyServer, ServedPolicy, outcome_of};
+use wapc_test_host::kubewarden::{
+    self, Differential, PolicyServer, ServedPolicy, example_settings,
+};
 use wapc_test_host::{
-    HostCapabilities, Input, Outcome, built_policy, evaluate_one, load_inputs, workspace_root,
+    HostCapabilities, Input, built_policy, evaluate_one, load_inputs, workspace_root,
 };
 use windows_workload_rules::modules::MODULES;
-
-/// Whether kwctl and policy-server are at hand; says why not when they are not.
-fn engine_available() -> bool {
-    match kubewarden::tools() {
-        Ok(_) => true,
-        Err(e) => {
-            if std::env::var("KUBEWARDEN_REQUIRED").is_ok_and(|v| v == "1") {
-                panic!("KUBEWARDEN_REQUIRED=1, but Kubewarden's engine is missing: {e}");
-            }
-            eprintln!(
-                "NOT RUN: Kubewarden's engine (kwctl, policy-server) is not available here: {e}"
-            );
-            false
-        }
-    }
-}
-
-fn example_settings(module: &str) -> Value {
-    let path = workspace_root()
-        .join("policies")
-        .join(module)
-        .join("settings.example.yaml");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let settings: Value =
-        serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    if settings.is_null() {
-        json!({})
-    } else {
-        settings
-    }
-}
-
-/// What the two engines must agree on, as one comparable value.
-fn comparable(outcome: &Outcome) -> Value {
-    json!({
-        "decision": outcome.decision.name(),
-        "message": outcome.message(),
-        "mutated": outcome.mutated_object(),
-        "warnings": outcome.warnings,
-    })
-}
-
-/// The decisions compared between our host and one of Kubewarden's engines, with every
-/// difference kept to be printed at once.
-struct Differential {
-    engine: &'static str,
-    compared: usize,
-    differences: Vec<String>,
-}
-
-impl Differential {
-    fn new(engine: &'static str) -> Self {
-        Differential {
-            engine,
-            compared: 0,
-            differences: Vec::new(),
-        }
-    }
-
-    /// Compares our host's outcome of `input` with the engine's answer (an
-    /// AdmissionResponse, or why there was none), served as policy `id`.
-    fn compare(&mut self, id: &str, input: &Input, host: &Outcome, engine: Result<Value>) {
-        let engine = match engine {
-            Ok(response) => outcome_of(input, &response),
-            Err(e) => {
-                self.differences
-                    .push(format!("{id} {}: {e:#}", input.label));
-                return;
-            }
-        };
-        self.compared += 1;
-        let (ours, theirs) = (comparable(host), comparable(&engine));
-        if ours != theirs {
-            self.differences.push(format!(
-                "{id} {} ({}):\n  waPC host: {ours}\n  {}: {theirs}",
-                input.label, input.origin, self.engine
-            ));
-        }
-    }
-
-    /// Fails listing every difference (with `context` after them); says how many
-    /// decisions were compared.
-    fn finish(self, context: &str) -> usize {
-        eprintln!(
-            "{} and the waPC host compared on {} decisions",
-            self.engine, self.compared
-        );
-        assert!(
-            self.differences.is_empty(),
-            "{} of {} decisions differ:\n{}\n{context}",
-            self.differences.len(),
-            self.compared,
-            self.differences.join("\n")
-        );
-        self.compared
-    }
-}
 
 /// The inputs of one module, each with the settings it is evaluated with and the
 /// policy id it is served under.
@@ -151,7 +55,7 @@ fn inputs_of(module: &str) -> Vec<(String, Value, Input)> {
 
 #[test]
 fn policy_server_decides_as_our_host() {
-    if !engine_available() {
+    if !kubewarden::engine_available() {
         return;
     }
     let mut served = Vec::new();
@@ -165,12 +69,8 @@ fn policy_server_decides_as_our_host() {
                 example_settings(module.name),
             ),
         ] {
-            served.push(ServedPolicy {
-                id,
-                module: annotated.clone(),
-                settings,
-                mutating,
-            });
+            served
+                .push(ServedPolicy::file(&id, &annotated, settings, mutating).expect("the module"));
         }
     }
     let server = PolicyServer::start(&served).expect("policy-server starts");
@@ -189,40 +89,62 @@ fn policy_server_decides_as_our_host() {
     assert!(compared > 500, "every module over every input ({compared})");
 }
 
+/// Held by the tests that keep every core busy or time a policy: PolicyServer gives an
+/// evaluation 2 s (its default `--policy-timeout`), which a 15,000-container pod would
+/// miss while the kwctl runs hog the cores.
+static CPU_BOUND: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
-fn kwctl_run_decides_as_our_host_on_test_data_and_updates() {
-    if !engine_available() {
+fn kwctl_run_decides_as_our_host_on_every_input() {
+    // Every input of every module, as in PolicyServer above, plus the test_data inputs
+    // that carry settings of their own: one `kwctl run` each, a few at a time.
+    if !kubewarden::engine_available() {
         return;
     }
-    let mut differential = Differential::new("kwctl run");
+    let _cpu = CPU_BOUND.lock().unwrap_or_else(|e| e.into_inner());
+    let mut runs = Vec::new();
     for module in MODULES {
         let (annotated, _) = kubewarden::annotated(module.name).expect("kwctl annotate");
-        let ours = built_policy(module.name).expect("the module loads");
         for (id, settings, input) in inputs_of(module.name) {
-            // The corpus goes through PolicyServer above; kwctl run takes the samples
-            // users run first (test_data) and the UPDATE fixtures of the flagship.
-            let is_update = input.request["operation"] == "UPDATE";
-            let is_sample = id.ends_with("-example") && !is_update;
-            let flagship_update =
-                is_update && module.name == "windows-workloads" && !id.ends_with("-example");
-            if !(is_sample || flagship_update) {
-                continue;
-            }
             let settings = input.settings.clone().unwrap_or(settings);
-            let host = evaluate_one(&ours, &settings, &input);
-            let engine = kubewarden::kwctl_run(&annotated, &input.request, &settings, &[]);
-            differential.compare(&id, &input, &host, engine);
+            runs.push((module.name, annotated.clone(), id, settings, input));
         }
     }
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let chunk = runs.len().div_ceil(workers);
+    let answers: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = runs
+            .chunks(chunk)
+            .map(|runs| {
+                scope.spawn(move || {
+                    runs.iter()
+                        .map(|(_, annotated, _, settings, input)| {
+                            kubewarden::kwctl_run(annotated, &input.request, settings, &[])
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a kwctl worker"))
+            .collect()
+    });
+    let mut differential = Differential::new("kwctl run");
+    for ((module, _, id, settings, input), engine) in runs.iter().zip(answers) {
+        let ours = built_policy(module).expect("the module loads");
+        let host = evaluate_one(&ours, settings, input);
+        differential.compare(id, input, &host, engine);
+    }
     let compared = differential.finish("");
-    assert!(compared >= 40, "every sample ({compared})");
+    assert!(compared > 900, "every module over every input ({compared})");
 }
 
 #[test]
 fn kwctl_annotates_every_module_without_a_warning() {
     // kwctl scans the module for the host capabilities it can call and warns about any
     // its metadata does not declare, or declares in vain.
-    if !engine_available() {
+    if !kubewarden::engine_available() {
         return;
     }
     for module in MODULES {
@@ -240,7 +162,7 @@ fn kwctl_annotates_every_module_without_a_warning() {
 fn artifact_hub_packages_are_what_kwctl_generates() {
     // Kubewarden's release pipeline generates artifacthub-pkg.yml with `kwctl scaffold
     // artifacthub`; so does `make artifacthub`. Only the generation time may differ.
-    if !engine_available() {
+    if !kubewarden::engine_available() {
         return;
     }
     for module in MODULES {
@@ -267,7 +189,7 @@ fn artifact_hub_packages_are_what_kwctl_generates() {
 fn kwctl_scaffold_manifest_agrees_with_the_examples() {
     // What `kwctl scaffold manifest` makes of each annotated module (rules, mutating,
     // context-aware resources, the audit annotations) is what examples/ installs.
-    if !engine_available() {
+    if !kubewarden::engine_available() {
         return;
     }
     let mut checked = 0;
@@ -309,7 +231,7 @@ fn context_aware_look_ups_decide_the_same_through_kwctl() {
     // same request in our host, answered from the recorded fixtures, and in kwctl with
     // `--allow-context-aware` and the same exchanges replayed
     // (`--replay-host-capabilities-interactions`). The decisions must be the same.
-    if !engine_available() {
+    if !kubewarden::engine_available() {
         return;
     }
     let fixtures = workspace_root().join("tests/wapc-host/tests/fixtures/oci");
@@ -407,17 +329,16 @@ fn policy_server_keeps_answering_hostile_bodies() {
     // gets an answer, and the request after them is answered as before (no request is
     // lost). PolicyServer 1.36 refuses a body over 2 MiB itself (HTTP 413, "length limit
     // exceeded"): the webhook call then fails, and the cluster's failurePolicy decides.
-    if !engine_available() {
+    if !kubewarden::engine_available() {
         return;
     }
+    let _cpu = CPU_BOUND.lock().unwrap_or_else(|e| e.into_inner());
     let (annotated, _) = kubewarden::annotated("windows-workloads").expect("kwctl annotate");
-    let server = PolicyServer::start(&[ServedPolicy {
-        id: "flagship".into(),
-        module: annotated,
-        settings: json!({}),
-        mutating: true,
-    }])
-    .expect("policy-server starts");
+    let server =
+        PolicyServer::start(&[
+            ServedPolicy::file("flagship", &annotated, json!({}), true).expect("the module")
+        ])
+        .expect("policy-server starts");
     let pod_request = |object: Value| {
         json!({"uid": "hostile", "operation": "CREATE",
             "kind": {"group": "", "version": "v1", "kind": "Pod"},

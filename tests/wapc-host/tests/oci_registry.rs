@@ -1,0 +1,428 @@
+//! The modules and the images they look up in a real OCI registry: Debian's
+//! `docker-registry` (the CNCF Distribution registry) on 127.0.0.1, a free port and
+//! storage of its own, stopped and removed at the end of each test.
+//!
+//! - Every module goes through `make push` (which annotates it with its own
+//!   `metadata.yml` first) to the registry, comes back with `kwctl pull` byte for byte
+//!   and with the digest `make push` recorded, `kwctl inspect` shows its metadata, and
+//!   `kwctl run registry://…` and a PolicyServer serving `registry://…` decide its
+//!   `test_data/` as our host does.
+//! - A single-platform Windows image and a multi-platform index are put into the
+//!   registry (an OCI image layout written here, copied with skopeo), and IMG-1, IMG-3
+//!   and IMG-4 resolve them through kwctl's `oci` host capability: the decisions below
+//!   are reasoned from what the images are, and our host, given the answers kwctl
+//!   recorded, decides the same.
+//!
+//! Where kwctl, policy-server, docker-registry or skopeo are missing the test says so;
+//! where `KUBEWARDEN_REQUIRED=1` (`make test`, CI) it fails.
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use wapc_test_host::kubewarden::{
+    self, Differential, PolicyServer, Registry, ServedPolicy, available, example_settings,
+};
+use wapc_test_host::{Input, built_policy, evaluate_one, load_inputs, workspace_root};
+use windows_workload_rules::modules::MODULES;
+
+/// The tools these tests need, or `None` after saying which is missing.
+fn registry() -> Option<Registry> {
+    if !kubewarden::engine_available() {
+        return None;
+    }
+    available(
+        "an OCI registry (Debian's docker-registry)",
+        Registry::start(),
+    )
+}
+
+/// A scratch folder of this test process in the target folder.
+fn scratch(name: &str) -> PathBuf {
+    let dir = wapc_test_host::target_dir()
+        .join("oci-tests")
+        .join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a scratch folder");
+    dir
+}
+
+/// The version every module is published under (`[workspace.package]` of Cargo.toml).
+fn version() -> String {
+    env!("CARGO_PKG_VERSION").to_owned()
+}
+
+#[test]
+fn every_module_round_trips_through_a_loopback_registry() {
+    let Some(registry) = registry() else { return };
+    let tools = kubewarden::tools().expect("the engine");
+    let annotated_dir = scratch("annotated");
+    let prefix = format!("{}/policies", registry.host());
+    // What a user runs, with the registry's sources file for plain HTTP on loopback.
+    let make = Command::new(std::env::var("MAKE").unwrap_or_else(|_| "make".into()))
+        .current_dir(workspace_root())
+        .arg("--no-print-directory")
+        .arg("push")
+        .arg(format!("REGISTRY={prefix}"))
+        .arg(format!("KWCTL={}", tools.kwctl.display()))
+        .arg(format!(
+            "KWCTL_SOURCES={}",
+            registry.sources_path().display()
+        ))
+        .arg(format!("ANNOTATED={}", annotated_dir.display()))
+        .output()
+        .expect("make runs");
+    assert!(
+        make.status.success(),
+        "make push: {}\n{}\n{}",
+        make.status,
+        String::from_utf8_lossy(&make.stdout),
+        String::from_utf8_lossy(&make.stderr)
+    );
+    let sources = registry.sources_path();
+    let mut differential = Differential::new("kwctl run registry://");
+    let mut served = Vec::new();
+    for module in MODULES {
+        let name = module.name;
+        let uri = format!("registry://{prefix}/{name}:v{}", version());
+        let annotated = annotated_dir.join(wapc_test_host::module_file_name(name));
+        // The immutable reference kwctl answered to the push is the registry's digest.
+        let pushed: Value = serde_json::from_slice(
+            &std::fs::read(annotated_dir.join(format!("{name}.pushed.json")))
+                .expect("make push recorded the push"),
+        )
+        .expect("kwctl push -o json");
+        let immutable = pushed["immutable_ref"].as_str().expect("an immutable_ref");
+        let digest = kubewarden::kwctl_digest(&uri, &sources).expect("kwctl digest");
+        assert_eq!(
+            immutable,
+            format!("{prefix}/{name}@{digest}"),
+            "{name}: the pushed and the served digest"
+        );
+        // Pulled back, byte for byte what was pushed.
+        let pulled = annotated_dir.join(format!("{name}.pulled.wasm"));
+        kubewarden::kwctl_pull(&uri, &sources, Some(&pulled)).expect("kwctl pull -o");
+        assert!(
+            std::fs::read(&pulled).expect("pulled") == std::fs::read(&annotated).expect("pushed"),
+            "{name}: the pulled module differs from the pushed one"
+        );
+        // `kwctl inspect` of the registry's copy shows the module's own metadata.
+        kubewarden::kwctl_pull(&uri, &sources, None).expect("kwctl pull into the store");
+        let inspected = kubewarden::kwctl_inspect(&uri, Some(&sources)).expect("kwctl inspect");
+        let metadata: Value = serde_yaml::from_str(
+            &std::fs::read_to_string(kubewarden::metadata_path(name)).expect("metadata.yml"),
+        )
+        .expect("YAML");
+        assert_eq!(
+            inspected,
+            kubewarden::kwctl_inspect(&annotated, None).expect("kwctl inspect of the file"),
+            "{name}: the registry's copy and the annotated file"
+        );
+        assert_eq!(inspected["rules"], metadata["rules"], "{name}: rules");
+        for annotation in ["io.kubewarden.policy.title", "io.kubewarden.policy.version"] {
+            assert_eq!(
+                inspected["annotations"][annotation], metadata["annotations"][annotation],
+                "{name}: {annotation}"
+            );
+        }
+        // `kwctl run registry://…` decides as our host.
+        let settings = example_settings(name);
+        let ours = built_policy(name).expect("the module loads");
+        let sources_text = sources.to_str().expect("a UTF-8 path");
+        for input in test_data(name) {
+            let host = evaluate_one(&ours, &settings, &input);
+            let engine = kubewarden::kwctl_run(
+                &uri,
+                &input.request,
+                &settings,
+                &["--sources-path", sources_text],
+            );
+            differential.compare(name, &input, &host, engine);
+        }
+        served.push(ServedPolicy {
+            id: name.to_owned(),
+            module: uri,
+            settings,
+            mutating: module.rules.iter().any(|r| r.meta().can_mutate),
+        });
+    }
+    let by_kwctl = differential.finish("");
+    assert!(by_kwctl >= MODULES.len() * 3, "{by_kwctl} decisions");
+    // A PolicyServer that downloads all seven from the registry decides the same.
+    let server = PolicyServer::start_with(&served, Some(&registry)).expect("policy-server starts");
+    let mut differential = Differential::new("PolicyServer serving registry://");
+    for module in MODULES {
+        let settings = example_settings(module.name);
+        let ours = built_policy(module.name).expect("the module loads");
+        for input in test_data(module.name) {
+            let host = evaluate_one(&ours, &settings, &input);
+            let engine = server.validate(module.name, &input.request);
+            differential.compare(module.name, &input, &host, engine);
+        }
+    }
+    assert_eq!(differential.finish(&server.log()), by_kwctl);
+}
+
+/// A module's `test_data/` inputs without settings of their own.
+fn test_data(module: &str) -> Vec<Input> {
+    load_inputs(
+        workspace_root()
+            .join("policies")
+            .join(module)
+            .join("test_data"),
+    )
+    .expect("test_data loads")
+}
+
+/// An OCI image layout (image-spec `image-layout.md`) written blob by blob: tiny images
+/// whose config and index say which OS and Windows build they are for, which is all a
+/// registry look-up reads.
+struct ImageLayout {
+    dir: PathBuf,
+    tagged: Vec<Value>,
+}
+
+const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+impl ImageLayout {
+    fn new(dir: &Path) -> Self {
+        std::fs::create_dir_all(dir.join("blobs/sha256")).expect("the layout's folders");
+        ImageLayout {
+            dir: dir.to_path_buf(),
+            tagged: Vec::new(),
+        }
+    }
+
+    /// Stores a blob: its descriptor (media type, digest, size).
+    fn blob(&self, media_type: &str, bytes: &[u8]) -> Value {
+        let hex: String = Sha256::digest(bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        std::fs::write(self.dir.join("blobs/sha256").join(&hex), bytes).expect("a blob");
+        json!({"mediaType": media_type, "digest": format!("sha256:{hex}"), "size": bytes.len()})
+    }
+
+    /// A one-layer amd64 image for `os` (and Windows build `os_version`): the descriptor
+    /// of its manifest, with its platform.
+    fn image(&self, os: &str, os_version: Option<&str>) -> Value {
+        // An empty tar archive: two 512-byte blocks of zeros.
+        let layer = self.blob("application/vnd.oci.image.layer.v1.tar", &[0; 1024]);
+        let mut platform = json!({"architecture": "amd64", "os": os});
+        if let Some(version) = os_version {
+            platform["os.version"] = json!(version);
+        }
+        let mut config = platform.clone();
+        config["rootfs"] = json!({"type": "layers", "diff_ids": [layer["digest"]]});
+        config["config"] = json!({});
+        let config = self.blob(
+            "application/vnd.oci.image.config.v1+json",
+            &serde_json::to_vec(&config).expect("JSON"),
+        );
+        let manifest = json!({"schemaVersion": 2, "mediaType": MANIFEST,
+            "config": config, "layers": [layer]});
+        let mut descriptor = self.blob(MANIFEST, &serde_json::to_vec(&manifest).expect("JSON"));
+        descriptor["platform"] = platform;
+        descriptor
+    }
+
+    /// An image index of `images`: its descriptor.
+    fn index(&self, images: &[Value]) -> Value {
+        let index = json!({"schemaVersion": 2, "mediaType": INDEX, "manifests": images});
+        self.blob(INDEX, &serde_json::to_vec(&index).expect("JSON"))
+    }
+
+    /// Names `descriptor` `reference` in the layout's `index.json`.
+    fn tag(&mut self, descriptor: &Value, reference: &str) {
+        let mut tagged = descriptor.clone();
+        if let Some(fields) = tagged.as_object_mut() {
+            fields.remove("platform");
+        }
+        tagged["annotations"] = json!({"org.opencontainers.image.ref.name": reference});
+        self.tagged.push(tagged);
+        std::fs::write(
+            self.dir.join("index.json"),
+            serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": self.tagged}))
+                .expect("JSON"),
+        )
+        .expect("index.json");
+        std::fs::write(
+            self.dir.join("oci-layout"),
+            r#"{"imageLayoutVersion": "1.0.0"}"#,
+        )
+        .expect("oci-layout");
+    }
+}
+
+/// A pod with `node_selector`, running `image`.
+fn pod(name: &str, node_selector: Value, image: &str) -> Input {
+    Input::from_object(
+        json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"nodeSelector": node_selector,
+                "containers": [{"name": "app", "image": image}]}}),
+        name,
+    )
+    .expect("a pod")
+}
+
+#[test]
+fn image_look_ups_resolve_images_in_a_loopback_registry() {
+    let Some(registry) = registry() else { return };
+    let dir = scratch("images");
+    let mut layout = ImageLayout::new(&dir.join("layout"));
+    // Windows Server 2019 only: the build of a single-platform image is in its config.
+    let legacy = layout.image("windows", Some("10.0.17763.5576"));
+    layout.tag(&legacy, "legacy");
+    // Linux, Windows Server 2019 and 2022: an index lists its platforms.
+    let agent = layout.index(&[
+        layout.image("linux", None),
+        layout.image("windows", Some("10.0.17763.6054")),
+        layout.image("windows", Some("10.0.20348.2582")),
+    ]);
+    layout.tag(&agent, "agent");
+    registry
+        .copy_oci_layout(&dir.join("layout"), "legacy", "team/legacy-app:4.8")
+        .expect("skopeo copies the single-platform image");
+    registry
+        .copy_oci_layout(&dir.join("layout"), "agent", "team/agent:2.1")
+        .expect("skopeo copies the index");
+    let host = registry.host();
+    let legacy = format!("{host}/team/legacy-app:4.8");
+    let agent = format!("{host}/team/agent:2.1");
+    let missing = format!("{host}/team/missing:1.0");
+    let linux = json!({"kubernetes.io/os": "linux"});
+    let windows = json!({"kubernetes.io/os": "windows"});
+    let pinned = |build: &str| json!({"kubernetes.io/os": "windows", "node.kubernetes.io/windows-build": build});
+    let lookup = json!({"imageLookup": {"enabled": true}});
+    // (case, pod, what the registry's answers imply) — the expectations restate
+    // IMG-1/IMG-3/IMG-4 (docs/rules.md) for these images.
+    type Check = Box<dyn Fn(&wapc_test_host::Outcome) -> Result<(), String>>;
+    let rejects = |text: String| -> Check {
+        Box::new(move |outcome| match outcome.message() {
+            Some(message) if outcome.is_rejected() && message.contains(&text) => Ok(()),
+            _ => Err(format!("a rejection containing {text:?}")),
+        })
+    };
+    let pins = |build: &'static str| -> Check {
+        Box::new(move |outcome| {
+            let mutated = outcome.mutated_object().ok_or("no mutation")?;
+            match mutated["spec"]["nodeSelector"]["node.kubernetes.io/windows-build"].as_str() {
+                Some(pin) if pin == build => Ok(()),
+                other => Err(format!("windows-build pinned to {build}, not {other:?}")),
+            }
+        })
+    };
+    let no_image_finding: Check = Box::new(|outcome| {
+        let text = format!("{:?} {:?}", outcome.message(), outcome.warnings);
+        if outcome.is_rejected() || text.contains("[IMG-") {
+            Err(format!("no IMG finding: {text}"))
+        } else {
+            Ok(())
+        }
+    });
+    let warns = |text: String| -> Check {
+        Box::new(move |outcome| {
+            if !outcome.is_rejected() && outcome.warnings.iter().any(|w| w.contains(&text)) {
+                Ok(())
+            } else {
+                Err(format!("a warning containing {text:?}"))
+            }
+        })
+    };
+    let cases: Vec<(&str, Input, Check)> = vec![
+        (
+            "single-platform Windows 2019 image in a Linux pod",
+            pod("legacy-linux", linux.clone(), &legacy),
+            rejects(format!(
+                "{legacy} is a windows 10.0.17763 (ltsc2019) image (according to its registry) but the pod targets linux"
+            )),
+        ),
+        (
+            "single-platform Windows 2019 image in an unpinned Windows pod",
+            pod("legacy-unpinned", windows.clone(), &legacy),
+            pins("10.0.17763"),
+        ),
+        (
+            "single-platform Windows 2019 image pinned to 2022",
+            pod("legacy-2022", pinned("10.0.20348"), &legacy),
+            rejects("[IMG-3]".to_owned()),
+        ),
+        (
+            "index of Linux, 2019 and 2022 in a Linux pod",
+            pod("agent-linux", linux, &agent),
+            no_image_finding,
+        ),
+        (
+            "index of Linux, 2019 and 2022 pinned to 2022",
+            pod("agent-2022", pinned("10.0.20348"), &agent),
+            Box::new(|outcome| {
+                let text = format!("{:?} {:?}", outcome.message(), outcome.warnings);
+                if text.contains("[IMG-") {
+                    Err(format!("no IMG finding: {text}"))
+                } else {
+                    Ok(())
+                }
+            }),
+        ),
+        (
+            "index of Linux, 2019 and 2022 pinned to 2025",
+            pod("agent-2025", pinned("10.0.26100"), &agent),
+            rejects(format!(
+                "{agent} is built for 10.0.17763 (ltsc2019) or 10.0.20348 (ltsc2022), but the pod is pinned to 10.0.26100 (ltsc2025)"
+            )),
+        ),
+        (
+            "an image the registry does not have",
+            pod("missing", windows, &missing),
+            warns(format!("the registry lookup of {missing} failed")),
+        ),
+    ];
+    let sources = registry.sources_path();
+    let mut differential = Differential::new("kwctl run (live registry)");
+    let mut failures = Vec::new();
+    for module in MODULES.iter().filter(|m| m.runtime_class_lookup.is_some()) {
+        let (annotated, _) = kubewarden::annotated(module.name).expect("kwctl annotate");
+        let ours = built_policy(module.name).expect("the module loads");
+        for (n, (case, input, check)) in cases.iter().enumerate() {
+            let session = dir.join(format!("{}-{n}.yml", module.name));
+            let response = kubewarden::kwctl_run(
+                &annotated,
+                &input.request,
+                &lookup,
+                &[
+                    "--allow-context-aware",
+                    "--sources-path",
+                    sources.to_str().expect("UTF-8"),
+                    "--record-host-capabilities-interactions",
+                    session.to_str().expect("UTF-8"),
+                ],
+            )
+            .unwrap_or_else(|e| panic!("{} {case}: {e:#}", module.name));
+            let engine = kubewarden::outcome_of(input, &response);
+            if let Err(expected) = check(&engine) {
+                failures.push(format!(
+                    "{} {case}: expected {expected}, kwctl answered {response}",
+                    module.name
+                ));
+            }
+            // kwctl asked the registry for the image.
+            let recorded = std::fs::read_to_string(&session).expect("a recorded session");
+            let image = &input.object()["spec"]["containers"][0]["image"];
+            assert!(
+                recorded.contains("!OciManifest") && recorded.contains(image.as_str().unwrap()),
+                "{} {case}: kwctl made no OCI look-up of {image}:\n{recorded}",
+                module.name
+            );
+            // Our host, given the answers kwctl got, decides the same.
+            let capabilities =
+                kubewarden::session_capabilities(&recorded).expect("the session reads");
+            let instance = ours.instance_with(capabilities).expect("an instance");
+            let host = evaluate_one(&instance, &lookup, input);
+            differential.compare(module.name, input, &host, Ok(response));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(differential.finish(&registry.log()), 2 * cases.len());
+}

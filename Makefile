@@ -159,8 +159,10 @@ rules-doc:
 
 # The shipped modules in the waPC host and their rule-crate twins natively; the tables
 # of the README's performance section come from `make bench BENCH_ARGS=--markdown`.
-# BENCH_ARGS=--time: evaluation time only; --memory: peak linear memory only.
-bench: build
+# Then `kwctl bench` (Kubewarden's engine) of every module and of the reference policy in
+# ../shared/tools on the same requests. BENCH_ARGS=--time: evaluation time only;
+# --memory: peak linear memory only; --kwctl: kwctl bench only; --no-kwctl: without it.
+bench: build kubewarden-tools
 	WASM_MODULES_DIR=$(CURDIR)/$(DIST) $(CARGO) bench -p wapc-test-host -- $(BENCH_ARGS)
 
 # Coverage-guided fuzzing with libFuzzer (libfuzzer-sys), instrumented with LLVM's

@@ -31,6 +31,7 @@
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use wapc_test_host::kubewarden;
 use wapc_test_host::{
     DEFAULT_MEMORY_LIMIT, Input, MODULES_DIR_ENV, PolicyModule, WASM_PAGE_SIZE, decide,
     load_inputs, release_dir, workspace_root,
@@ -55,6 +56,8 @@ struct Options {
     format: Format,
     time: bool,
     memory: bool,
+    /// `kwctl bench` of every module and of the reference policy.
+    kwctl: bool,
     settings: Value,
     modules: Vec<PathBuf>,
 }
@@ -75,7 +78,7 @@ fn wasm_files(dir: &Path) -> Vec<PathBuf> {
 
 fn options() -> Result<Options, String> {
     let mut format = Format::Table;
-    let (mut time, mut memory) = (true, true);
+    let (mut time, mut memory, mut kwctl) = (true, true, true);
     let mut settings = json!({});
     let mut modules = Vec::new();
     let mut args = std::env::args().skip(1);
@@ -83,8 +86,10 @@ fn options() -> Result<Options, String> {
         match arg.as_str() {
             "--json" => format = Format::Json,
             "--markdown" => format = Format::Markdown,
-            "--time" => (time, memory) = (true, false),
-            "--memory" => (time, memory) = (false, true),
+            "--time" => (time, memory, kwctl) = (true, false, false),
+            "--memory" => (time, memory, kwctl) = (false, true, false),
+            "--kwctl" => (time, memory, kwctl) = (false, false, true),
+            "--no-kwctl" => kwctl = false,
             // Passed by `cargo bench` to every bench target.
             "--bench" => {}
             "--settings" => {
@@ -95,7 +100,7 @@ fn options() -> Result<Options, String> {
                     serde_yaml::from_str(&text).map_err(|e| format!("cannot parse {path}: {e}"))?;
             }
             "-h" | "--help" => {
-                return Err("usage: cargo bench -p wapc-test-host -- [--time|--memory] [--json|--markdown] [--settings FILE] [MODULE.wasm...]".into());
+                return Err("usage: cargo bench -p wapc-test-host -- [--time|--memory|--kwctl] [--no-kwctl] [--json|--markdown] [--settings FILE] [MODULE.wasm...]".into());
             }
             other if other.starts_with('-') => eprintln!("bench: ignoring option {other}"),
             path => modules.push(PathBuf::from(path)),
@@ -122,6 +127,7 @@ fn options() -> Result<Options, String> {
         format,
         time,
         memory,
+        kwctl,
         settings,
         modules,
     })
@@ -480,10 +486,16 @@ fn main() {
             }
         }
     }
+    let kwctl_rows = if options.kwctl {
+        kwctl_bench(&options, &samples)
+    } else {
+        Vec::new()
+    };
     match options.format {
         Format::Json => print_json(
             options.time.then_some(&rows),
             options.memory.then_some(&memory_rows),
+            options.kwctl.then_some(&kwctl_rows),
         ),
         Format::Table => {
             if options.time {
@@ -504,6 +516,156 @@ fn main() {
             println!();
         }
         print_memory(&memory_rows, options.format);
+    }
+    if options.kwctl && options.format != Format::Json && !kwctl_rows.is_empty() {
+        if options.time || options.memory {
+            println!();
+        }
+        print_kwctl(&kwctl_rows, options.format);
+    }
+}
+
+/// The samples `kwctl bench` runs: the typical Deployments and the largest pod.
+fn kwctl_samples() -> [String; 3] {
+    [
+        LINUX_DEPLOYMENT.to_owned(),
+        WINDOWS_DEPLOYMENT.to_owned(),
+        pods(100),
+    ]
+}
+
+/// The name the reference policy is shown under.
+const REFERENCE: &str = "pod-privileged-policy 1.0.13 (reference)";
+
+/// The flagship, the one the performance targets compare with the reference.
+const FLAGSHIP: &str = "windows-workloads";
+
+struct KwctlRow {
+    policy: String,
+    sample: String,
+    figures: kubewarden::BenchFigures,
+}
+
+/// `kwctl bench` (Kubewarden's own engine: policy-evaluator, wasmtime) of every module,
+/// annotated with its metadata, and of the reference policy of Kubewarden's monorepo,
+/// on the same requests, one after the other in this run.
+fn kwctl_bench(options: &Options, samples: &[(String, Input)]) -> Vec<KwctlRow> {
+    if let Err(e) = kubewarden::tools() {
+        eprintln!("bench: NOT RUN: kwctl bench, Kubewarden's engine is missing: {e:#}");
+        return Vec::new();
+    }
+    let mut policies: Vec<(String, PathBuf, Value)> = Vec::new();
+    for path in &options.modules {
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
+        let Some(module) = native_twin(stem) else {
+            eprintln!(
+                "bench: kwctl bench: {} is not one of ours, skipped",
+                path.display()
+            );
+            continue;
+        };
+        match kubewarden::annotated(module.name) {
+            Ok((annotated, _)) => {
+                policies.push((module.name.to_owned(), annotated, options.settings.clone()))
+            }
+            Err(e) => eprintln!("bench: kwctl annotate {}: {e:#}", module.name),
+        }
+    }
+    match kubewarden::reference_policy() {
+        Ok(reference) => policies.push((REFERENCE.to_owned(), reference, json!({}))),
+        Err(e) => eprintln!("bench: kwctl bench: {e:#}"),
+    }
+    let mut rows = Vec::new();
+    for (policy, path, settings) in &policies {
+        for sample in kwctl_samples() {
+            let Some((_, input)) = samples.iter().find(|(name, _)| *name == sample) else {
+                continue;
+            };
+            match kubewarden::kwctl_bench(path, &input.request, settings, 1, 3) {
+                Ok(figures) => {
+                    eprintln!(
+                        "bench: kwctl bench {policy}: {sample}: median {:.1} µs",
+                        figures.median_us
+                    );
+                    rows.push(KwctlRow {
+                        policy: policy.clone(),
+                        sample,
+                        figures,
+                    });
+                }
+                Err(e) => eprintln!("bench: kwctl bench {policy}: {sample}: {e:#}"),
+            }
+        }
+    }
+    rows
+}
+
+/// One line per policy: kwctl bench's median (mean) µs of `validate` on each sample,
+/// then the flagship's medians over the reference's.
+fn print_kwctl(rows: &[KwctlRow], format: Format) {
+    let mut policies: Vec<&str> = rows.iter().map(|r| r.policy.as_str()).collect();
+    policies.dedup();
+    let samples = kwctl_samples();
+    let cell = |policy: &str, sample: &str| {
+        rows.iter()
+            .find(|r| r.policy == policy && r.sample == sample)
+            .map(|r| r.figures)
+    };
+    let ratio =
+        |sample: &str| Some(cell(FLAGSHIP, sample)?.median_us / cell(REFERENCE, sample)?.median_us);
+    let header: Vec<String> = samples
+        .iter()
+        .map(|s| format!("{s}: median (mean) µs"))
+        .collect();
+    if format == Format::Markdown {
+        println!("| kwctl bench | {} |", header.join(" | "));
+        println!("|---|{}", "---:|".repeat(samples.len()));
+    } else {
+        println!("kwctl bench, validate: median (mean) µs");
+        println!(
+            "{:<42} {}",
+            "policy",
+            header
+                .iter()
+                .map(|h| format!(" {h:>38}"))
+                .collect::<String>()
+        );
+    }
+    for policy in policies {
+        let cells: Vec<String> = samples
+            .iter()
+            .map(|s| match cell(policy, s) {
+                Some(f) => format!("{:.1} ({:.1})", f.median_us, f.mean_us),
+                None => "-".to_owned(),
+            })
+            .collect();
+        if format == Format::Markdown {
+            println!("| `{policy}` | {} |", cells.join(" | "));
+        } else {
+            println!(
+                "{policy:<42} {}",
+                cells.iter().map(|c| format!(" {c:>38}")).collect::<String>()
+            );
+        }
+    }
+    let ratios: Vec<String> = samples.iter().map(|s| show(ratio(s), 2)).collect();
+    if format == Format::Markdown {
+        println!(
+            "| {FLAGSHIP} / reference (medians) | {} |",
+            ratios.join(" | ")
+        );
+    } else {
+        println!(
+            "{:<42} {}",
+            format!("{FLAGSHIP} / reference (medians)"),
+            ratios
+                .iter()
+                .map(|c| format!(" {c:>38}"))
+                .collect::<String>()
+        );
     }
 }
 
@@ -678,8 +840,18 @@ fn short(sample: &str) -> String {
     }
 }
 
-fn print_json(time: Option<&[Row]>, memory: Option<&[MemoryRow]>) {
+fn print_json(time: Option<&[Row]>, memory: Option<&[MemoryRow]>, kwctl: Option<&[KwctlRow]>) {
     let mut out = serde_json::Map::new();
+    if let Some(rows) = kwctl {
+        let rows = rows
+            .iter()
+            .map(|r| {
+                json!({"policy": r.policy, "sample": r.sample,
+                    "median_us": r.figures.median_us, "mean_us": r.figures.mean_us})
+            })
+            .collect();
+        out.insert("kwctl_bench".to_owned(), Value::Array(rows));
+    }
     if let Some(rows) = time {
         out.insert("time".to_owned(), Value::Array(time_json(rows)));
     }

@@ -516,6 +516,132 @@ pub fn kwctl_run(
     })
 }
 
+/// What `kwctl bench` measured of `validate`, in microseconds.
+#[derive(Clone, Copy, Debug)]
+pub struct BenchFigures {
+    pub median_us: f64,
+    pub mean_us: f64,
+}
+
+/// The reference policy of Kubewarden's monorepo kept beside the tools
+/// (`../shared/tools`), or `$REFERENCE_POLICY`: the anchor the modules are measured
+/// against.
+pub fn reference_policy() -> Result<PathBuf> {
+    let path = std::env::var_os("REFERENCE_POLICY")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            workspace_root().join("../shared/tools/pod-privileged-policy-1.0.13.wasm")
+        });
+    if path.is_file() {
+        Ok(path)
+    } else {
+        bail!(
+            "the reference policy {} is missing (set REFERENCE_POLICY)",
+            path.display()
+        )
+    }
+}
+
+/// `kwctl bench` of an annotated module on one AdmissionRequest: warm-up and
+/// measurement times in seconds; the figures of its `validate` benchmark.
+pub fn kwctl_bench(
+    module: &Path,
+    request: &Value,
+    settings: &Value,
+    warm_up_s: u32,
+    measurement_s: u32,
+) -> Result<BenchFigures> {
+    let dir = target_dir().join("kwctl-bench");
+    std::fs::create_dir_all(&dir)?;
+    let request_path = dir.join(format!("request-{}.json", std::process::id()));
+    std::fs::write(&request_path, serde_json::to_vec(request)?)?;
+    let settings = settings.to_string();
+    let trust = offline_sigstore_trust();
+    let (warm_up, measurement) = (warm_up_s.to_string(), measurement_s.to_string());
+    let (stdout, _) = kwctl(&[
+        os("bench"),
+        os("--sigstore-trust-config"),
+        trust.as_os_str(),
+        os("--warm-up-time"),
+        os(&warm_up),
+        os("--measurement-time"),
+        os(&measurement),
+        os("--request-path"),
+        request_path.as_os_str(),
+        os("--settings-json"),
+        os(&settings),
+        module.as_os_str(),
+    ])?;
+    parse_bench(&String::from_utf8_lossy(&stdout))
+}
+
+/// The `validate` figures of `kwctl bench`'s report (tiny-bench's format, colours and
+/// all): "validate [...]:" then "elapsed [min mean max]: [a b c] (sample data: med = m,
+/// ...)".
+fn parse_bench(report: &str) -> Result<BenchFigures> {
+    let plain = strip_ansi(report);
+    let block = plain
+        .split("validate [")
+        .nth(1)
+        .ok_or_else(|| anyhow!("kwctl bench reported no validate figures:\n{plain}"))?;
+    let elapsed = block
+        .split_once("]:\t[")
+        .map(|(_, rest)| rest)
+        .or_else(|| block.split_once("]: [").map(|(_, rest)| rest))
+        .ok_or_else(|| anyhow!("no elapsed figures in:\n{block}"))?;
+    let mean = elapsed
+        .split_whitespace()
+        .nth(1)
+        .ok_or_else(|| anyhow!("no mean in:\n{block}"))?;
+    let median = block
+        .split_once("med = ")
+        .and_then(|(_, rest)| rest.split(',').next())
+        .ok_or_else(|| anyhow!("no median in:\n{block}"))?;
+    Ok(BenchFigures {
+        median_us: duration_us(median)?,
+        mean_us: duration_us(mean)?,
+    })
+}
+
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // An SGR sequence: ESC [ parameters m.
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `231.77µs`, `1.2ms`, `850ns`, `1.02s` in microseconds.
+fn duration_us(text: &str) -> Result<f64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(|| anyhow!("a duration without unit: {text}"))?;
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .with_context(|| format!("the duration {text}"))?;
+    let factor = match unit {
+        "ns" => 1e-3,
+        "µs" | "us" => 1.0,
+        "ms" => 1e3,
+        "s" => 1e6,
+        _ => bail!("the unit of {text}"),
+    };
+    Ok(number * factor)
+}
+
 /// One policy of a PolicyServer: its id, annotated module (`file://` or `registry://`
 /// URL) and settings.
 pub struct ServedPolicy {
@@ -644,6 +770,17 @@ impl PolicyServer {
 
     /// `POST /validate/<policy>` with an AdmissionReview of `request`: the response.
     pub fn validate(&self, policy: &str, request: &Value) -> Result<Value> {
+        self.review("validate", policy, request)
+    }
+
+    /// `POST /audit/<policy>`, as Kubewarden's audit scanner asks about an existing
+    /// object: the response (PolicyServer answers audits without mode or mutation
+    /// handling).
+    pub fn audit(&self, policy: &str, request: &Value) -> Result<Value> {
+        self.review("audit", policy, request)
+    }
+
+    fn review(&self, endpoint: &str, policy: &str, request: &Value) -> Result<Value> {
         let review = json!({
             "apiVersion": "admission.k8s.io/v1",
             "kind": "AdmissionReview",
@@ -652,12 +789,12 @@ impl PolicyServer {
         let (status, body) = http(
             "POST",
             self.port,
-            &format!("/validate/{policy}"),
+            &format!("/{endpoint}/{policy}"),
             Some(&serde_json::to_vec(&review)?),
         )?;
         if status != 200 {
             bail!(
-                "policy-server answered {status} for {policy}: {}",
+                "policy-server answered {status} to /{endpoint}/{policy}: {}",
                 String::from_utf8_lossy(&body)
             );
         }
@@ -942,6 +1079,20 @@ mod tests {
         assert_eq!(base64_decode("YWJjZGU=").unwrap(), b"abcde");
         assert_eq!(base64_decode("YWJj").unwrap(), b"abc");
         assert!(base64_decode("a*").is_err());
+    }
+
+    #[test]
+    fn kwctl_bench_reports_are_read() {
+        // As kwctl 1.36's bench prints them (tiny-bench), colours included.
+        let report = "\u{1b}[1;32mvalidate_settings\u{1b}[0m [1 iterations]:\n\telapsed\t[min mean max]:\t[1.00µs 2.00µs 3.00µs] (sample data: med = 2.50µs, var = 1ms², stddev = 1µs)\n\
+            \u{1b}[1;32mvalidate\u{1b}[0m [15.2 thousand iterations in 3.45s with 100.0 samples]:\n\
+            \telapsed\t[\u{1b}[0;37mmin\u{1b}[0m \u{1b}[0;97mmean\u{1b}[0m \u{1b}[0;37mmax\u{1b}[0m]:\t[\u{1b}[0;37m134.70µs\u{1b}[0m \u{1b}[0;97m1.21ms\u{1b}[0m \u{1b}[0;37m374.90µs\u{1b}[0m] (sample data: med = 231.77µs, var = 2.93s², stddev = 54.09µs)\n";
+        let figures = parse_bench(report).unwrap();
+        assert!((figures.median_us - 231.77).abs() < 1e-9, "{figures:?}");
+        assert!((figures.mean_us - 1210.0).abs() < 1e-9, "{figures:?}");
+        assert!((duration_us("850ns").unwrap() - 0.85).abs() < 1e-12);
+        assert!(duration_us("12").is_err() && duration_us("1.0h").is_err());
+        assert!(parse_bench("nothing").is_err());
     }
 
     #[test]

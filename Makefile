@@ -162,7 +162,7 @@ rules-doc:
 # Then `kwctl bench` (Kubewarden's engine) of every module and of the reference policy in
 # ../shared/tools on the same requests. BENCH_ARGS=--time: evaluation time only;
 # --memory: peak linear memory only; --kwctl: kwctl bench only; --no-kwctl: without it.
-bench: build kubewarden-tools
+bench: build
 	WASM_MODULES_DIR=$(CURDIR)/$(DIST) $(CARGO) bench -p wapc-test-host -- $(BENCH_ARGS)
 
 # Coverage-guided fuzzing with libFuzzer (libfuzzer-sys), instrumented with LLVM's

@@ -8,7 +8,9 @@
 #   make check-versions  Cargo.toml, metadata.yml and artifacthub-pkg.yml agree
 #   make artifacthub  regenerate each artifacthub-pkg.yml with kwctl scaffold artifacthub
 #   make rules-doc  regenerate docs/rules.md from the rule registry
-#   make bench      evaluation time (waPC host and native), peak memory and size of each module
+#   make serve      Kubewarden's PolicyServer on 127.0.0.1:$(SERVE_PORT) serving every module
+#   make load       a bounded load run of PolicyServer: the flagship beside the reference policy
+#   make bench      evaluation time (waPC host, native, kwctl bench), peak memory and size
 #   make fuzz       run each fuzz target for FUZZ_SECONDS (libFuzzer, coverage-guided)
 
 CARGO       ?= cargo
@@ -43,7 +45,7 @@ KWCTL_SOURCES ?=
 KWCTL_SOURCES_FLAG := $(if $(KWCTL_SOURCES),--sources-path $(KWCTL_SOURCES))
 
 .PHONY: all build setup run run-corpus test e2e unit fmt lint annotate push check-versions \
-	check-kwctl rules-doc bench fuzz clean artifacthub kubewarden-tools
+	check-kwctl rules-doc bench fuzz clean artifacthub kubewarden-tools serve load
 
 all: build
 
@@ -164,6 +166,26 @@ rules-doc:
 # --memory: peak linear memory only; --kwctl: kwctl bench only; --no-kwctl: without it.
 bench: build
 	WASM_MODULES_DIR=$(CURDIR)/$(DIST) $(CARGO) bench -p wapc-test-host -- $(BENCH_ARGS)
+
+# Kubewarden's PolicyServer on loopback serving every module as /validate/<module>
+# (default settings) and /validate/<module>-example (its settings.example.yaml), annotated
+# from the built modules, or from REGISTRY (what `make push` published; KWCTL_SOURCES for
+# a plain-HTTP registry). Ctrl-C stops it.
+SERVE_PORT ?= 3000
+serve: build
+	WASM_MODULES_DIR=$(CURDIR)/$(DIST) $(CARGO) run --quiet --release -p wapc-test-host \
+	  --bin policy-serve -- --port $(SERVE_PORT) \
+	  $(if $(REGISTRY),--registry $(REGISTRY) --version $(VERSION)) \
+	  $(if $(KWCTL_SOURCES),--sources $(KWCTL_SOURCES))
+
+# A bounded load run of PolicyServer: the flagship and the reference policy of
+# ../shared/tools side by side, keep-alive clients, p50/p90/p99 latency, requests per
+# second and errors (which fail the run). LOAD_ARGS: --requests N --clients C
+# --workers W --markdown.
+LOAD_ARGS ?=
+load: build
+	WASM_MODULES_DIR=$(CURDIR)/$(DIST) $(CARGO) run --quiet --release -p wapc-test-host \
+	  --bin policy-load -- $(LOAD_ARGS)
 
 # Coverage-guided fuzzing with libFuzzer (libfuzzer-sys), instrumented with LLVM's
 # SanitizerCoverage through stable rustc flags (no sanitizer, no nightly): what

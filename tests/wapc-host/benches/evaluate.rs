@@ -32,9 +32,11 @@ use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use wapc_test_host::kubewarden;
+use wapc_test_host::samples::{
+    LINUX_DEPLOYMENT, WINDOWS_DEPLOYMENT, deployment, pods, windows_pod,
+};
 use wapc_test_host::{
-    DEFAULT_MEMORY_LIMIT, Input, MODULES_DIR_ENV, PolicyModule, WASM_PAGE_SIZE, decide,
-    load_inputs, release_dir, workspace_root,
+    DEFAULT_MEMORY_LIMIT, Input, MODULES_DIR_ENV, PolicyModule, WASM_PAGE_SIZE, decide, release_dir,
 };
 use windows_workload_rules::engine::Module;
 use windows_workload_rules::host::NoHostCalls;
@@ -133,38 +135,7 @@ fn options() -> Result<Options, String> {
     })
 }
 
-fn container(i: usize) -> Value {
-    json!({
-        "name": format!("app-{i}"),
-        "image": "mcr.microsoft.com/windows/servercore:ltsc2022",
-        "ports": [{"containerPort": 8080 + i, "protocol": "TCP"}],
-        "env": [{"name": "INDEX", "value": i.to_string()}],
-        "resources": {
-            "requests": {"cpu": "500m", "memory": "1Gi"},
-            "limits": {"cpu": "500m", "memory": "1Gi"}
-        },
-        "securityContext": {"windowsOptions": {"runAsUserName": "ContainerUser"}}
-    })
-}
-
-/// A Windows pod that every module accepts as it is, with `containers` containers.
-fn windows_pod(containers: usize) -> Value {
-    json!({
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": format!("windows-pod-{containers}"), "namespace": "bench", "labels": {"app": "bench"}},
-        "spec": {
-            "os": {"name": "windows"},
-            "nodeSelector": {"kubernetes.io/os": "windows", "node.kubernetes.io/windows-build": "10.0.20348"},
-            "tolerations": [{"key": "os", "operator": "Equal", "value": "windows", "effect": "NoSchedule"}],
-            "containers": (0..containers).map(container).collect::<Vec<_>>()
-        }
-    })
-}
-
 const SMALL: &str = "small pod";
-const LINUX_DEPLOYMENT: &str = "deployment (linux)";
-const WINDOWS_DEPLOYMENT: &str = "deployment (windows)";
 const FIXED_DEPLOYMENT: &str = "deployment (windows, fixed)";
 const UPDATED_DEPLOYMENT: &str = "deployment (windows), UPDATE of its image";
 const RELABELLED_DEPLOYMENT: &str = "deployment (windows), UPDATE of a label";
@@ -173,10 +144,6 @@ const UPDATED_POD: &str = "windows pod 10, UPDATE of an image";
 const HOSTILE_CONTAINERS: &str = "hostile: 10,000 privileged";
 const HOSTILE_5_MIB: &str = "hostile: 5 MiB request";
 const API_SERVER_LIMIT: &str = "28,000 privileged (3 MiB)";
-
-fn pods(n: usize) -> String {
-    format!("windows pod x{n}")
-}
 
 /// The two largest inputs of `tests/hostile_inputs.rs`: a Windows pod of 10,000
 /// privileged containers, and a one-container Windows pod with a 5 MiB annotation; then
@@ -222,19 +189,10 @@ fn memory_samples(samples: &[(String, Input)]) -> Vec<(String, Input)> {
     chosen
 }
 
-fn corpus_sample(relative: &str) -> Option<Input> {
-    let path = workspace_root().join("tests/corpus").join(relative);
-    match load_inputs(&path) {
-        Ok(mut inputs) if !inputs.is_empty() => Some(inputs.remove(0)),
-        Ok(_) => {
-            eprintln!("bench: no object in {}: sample skipped", path.display());
-            None
-        }
-        Err(e) => {
-            eprintln!("bench: {e:#}: sample skipped");
-            None
-        }
-    }
+fn corpus_sample(name: &str) -> Option<Input> {
+    deployment(name)
+        .map_err(|e| eprintln!("bench: {e:#}: sample skipped"))
+        .ok()
 }
 
 /// (sample name, input)
@@ -249,17 +207,8 @@ fn samples() -> Vec<(String, Input)> {
     if let Ok(input) = Input::from_object(small, "small-pod") {
         samples.push((SMALL.to_owned(), input));
     }
-    for (name, file) in [
-        (
-            LINUX_DEPLOYMENT,
-            "kubernetes__kube-state-metrics/examples__standard__deployment.yaml",
-        ),
-        (
-            WINDOWS_DEPLOYMENT,
-            "JanneMattila__playground-aks-windows/deploy__demo__deployment.yaml",
-        ),
-    ] {
-        if let Some(input) = corpus_sample(file) {
+    for name in [LINUX_DEPLOYMENT, WINDOWS_DEPLOYMENT] {
+        if let Some(input) = corpus_sample(name) {
             if name == WINDOWS_DEPLOYMENT {
                 // As UPDATEs (the request carries the old object too): one that changes
                 // the template (evaluated as a CREATE), one that changes a label only
@@ -647,7 +596,10 @@ fn print_kwctl(rows: &[KwctlRow], format: Format) {
         } else {
             println!(
                 "{policy:<42} {}",
-                cells.iter().map(|c| format!(" {c:>38}")).collect::<String>()
+                cells
+                    .iter()
+                    .map(|c| format!(" {c:>38}"))
+                    .collect::<String>()
             );
         }
     }

@@ -663,6 +663,27 @@ impl ServedPolicy {
     }
 }
 
+/// How a [`PolicyServer`] is started.
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    /// The port of `/validate` (default: a free one).
+    pub port: Option<u16>,
+    /// A sources file (`insecure_sources`: e.g. [`Registry::sources_path`]).
+    pub sources: Option<PathBuf>,
+    /// Evaluation worker threads (PolicyServer's `--workers`).
+    pub workers: usize,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            port: None,
+            sources: None,
+            workers: 2,
+        }
+    }
+}
+
 /// A PolicyServer on loopback, stopped when dropped.
 pub struct PolicyServer {
     child: Child,
@@ -678,14 +699,16 @@ impl PolicyServer {
     /// Starts a PolicyServer with `policies` and waits until it is ready (its
     /// readiness probe answers 200), or fails with its log.
     pub fn start(policies: &[ServedPolicy]) -> Result<Self> {
-        Self::start_with(policies, None)
+        Self::start_with(policies, &ServerOptions::default())
     }
 
-    /// [`PolicyServer::start`], with the registries of `registry` (plain HTTP on
-    /// loopback) as insecure sources.
-    pub fn start_with(policies: &[ServedPolicy], registry: Option<&Registry>) -> Result<Self> {
+    /// [`PolicyServer::start`] with `options`.
+    pub fn start_with(policies: &[ServedPolicy], options: &ServerOptions) -> Result<Self> {
         let tools = tools()?;
-        let port = free_port()?;
+        let port = match options.port {
+            Some(port) => port,
+            None => free_port()?,
+        };
         let readiness = free_port()?;
         let dir = target_dir()
             .join("policy-server")
@@ -703,8 +726,9 @@ impl PolicyServer {
             );
         }
         std::fs::write(dir.join("policies.yml"), serde_yaml::to_string(&config)?)?;
-        let sources = match registry {
-            Some(registry) => std::fs::read_to_string(registry.sources_path())?,
+        let sources = match &options.sources {
+            Some(sources) => std::fs::read_to_string(sources)
+                .with_context(|| format!("the sources file {}", sources.display()))?,
             None => "insecure_sources: []\n".to_owned(),
         };
         std::fs::write(dir.join("sources.yml"), sources)?;
@@ -727,7 +751,8 @@ impl PolicyServer {
             .arg(dir.join("sigstore-data"))
             .arg("--sigstore-trust-config")
             .arg(offline_sigstore_trust())
-            .args(["--workers", "2", "--log-level", "warn", "--log-no-color"])
+            .args(["--workers", &options.workers.to_string()])
+            .args(["--log-level", "warn", "--log-no-color"])
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
@@ -756,6 +781,11 @@ impl PolicyServer {
     /// The loopback port it serves `/validate/<policy>` on.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Waits until the server exits (for `make serve`: until it is interrupted).
+    pub fn wait(mut self) -> Result<std::process::ExitStatus> {
+        Ok(self.child.wait()?)
     }
 
     /// `POST /validate/<policy>` with `body` as it is: the HTTP status and body.
@@ -925,6 +955,82 @@ impl Drop for Registry {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A keep-alive HTTP/1.1 connection to a loopback port, as the API server keeps its
+/// connections to a webhook open: one request after the other, each answer read to its
+/// end (`Content-Length` or chunked).
+pub struct Connection {
+    stream: std::io::BufReader<TcpStream>,
+    port: u16,
+}
+
+impl Connection {
+    pub fn open(port: u16) -> Result<Self> {
+        let stream = TcpStream::connect(("127.0.0.1", port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+        stream.set_nodelay(true)?;
+        Ok(Connection {
+            stream: std::io::BufReader::new(stream),
+            port,
+        })
+    }
+
+    /// `POST path` with a JSON body: the status and body of the answer.
+    pub fn post(&mut self, path: &str, body: &[u8]) -> Result<(u16, Vec<u8>)> {
+        use std::io::BufRead;
+        let port = self.port;
+        let stream = self.stream.get_mut();
+        write!(
+            stream,
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n",
+            body.len()
+        )?;
+        stream.write_all(body)?;
+        let mut status = None;
+        let (mut length, mut chunked) = (None, false);
+        loop {
+            let mut line = String::new();
+            if self.stream.read_line(&mut line)? == 0 {
+                bail!("the connection closed before an answer");
+            }
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if status.is_none() {
+                status = line.split_whitespace().nth(1).and_then(|s| s.parse().ok());
+                continue;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                match name.trim().to_ascii_lowercase().as_str() {
+                    "content-length" => length = value.trim().parse::<usize>().ok(),
+                    "transfer-encoding" => chunked = value.to_ascii_lowercase().contains("chunked"),
+                    _ => {}
+                }
+            }
+        }
+        let status = status.ok_or_else(|| anyhow!("no HTTP status line"))?;
+        let mut content = Vec::new();
+        if chunked {
+            loop {
+                let mut size = String::new();
+                self.stream.read_line(&mut size)?;
+                let size = usize::from_str_radix(size.trim(), 16)?;
+                let mut chunk = vec![0; size + 2];
+                self.stream.read_exact(&mut chunk)?;
+                if size == 0 {
+                    break;
+                }
+                content.extend_from_slice(&chunk[..size]);
+            }
+        } else {
+            content.resize(length.unwrap_or(0), 0);
+            self.stream.read_exact(&mut content)?;
+        }
+        Ok((status, content))
     }
 }
 

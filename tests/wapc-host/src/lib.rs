@@ -37,6 +37,7 @@ pub mod kubewarden;
 mod module;
 mod modules;
 mod response;
+pub mod samples;
 
 pub use evaluate::{Decision, Outcome, decide, evaluate, evaluate_one};
 pub use host::{HostCall, HostCapabilities, LOG_ENV, LogEntry};

@@ -21,7 +21,8 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use wapc_test_host::kubewarden::{
-    self, Differential, PolicyServer, Registry, ServedPolicy, available, example_settings,
+    self, Differential, PolicyServer, Registry, ServedPolicy, ServerOptions, available,
+    example_settings,
 };
 use wapc_test_host::{Input, built_policy, evaluate_one, load_inputs, workspace_root};
 use windows_workload_rules::modules::MODULES;
@@ -149,7 +150,11 @@ fn every_module_round_trips_through_a_loopback_registry() {
     let by_kwctl = differential.finish("");
     assert!(by_kwctl >= MODULES.len() * 3, "{by_kwctl} decisions");
     // A PolicyServer that downloads all seven from the registry decides the same.
-    let server = PolicyServer::start_with(&served, Some(&registry)).expect("policy-server starts");
+    let options = ServerOptions {
+        sources: Some(registry.sources_path()),
+        ..ServerOptions::default()
+    };
+    let server = PolicyServer::start_with(&served, &options).expect("policy-server starts");
     let mut differential = Differential::new("PolicyServer serving registry://");
     for module in MODULES {
         let settings = example_settings(module.name);

@@ -651,7 +651,23 @@ pub struct ServedPolicy {
     pub mutating: bool,
 }
 
+/// Whether the module named `module` can answer with a patch (a PolicyServer must then
+/// allow it to mutate).
+pub fn is_mutating(module: &str) -> bool {
+    windows_workload_rules::modules::MODULES
+        .iter()
+        .filter(|m| m.name == module)
+        .flat_map(|m| m.rules.iter())
+        .any(|r| r.meta().can_mutate)
+}
+
 impl ServedPolicy {
+    /// Module `module` of this repository, annotated by [`annotated`], served as `id`.
+    pub fn annotated(id: &str, module: &str, settings: Value) -> Result<Self> {
+        let (annotated, _) = annotated(module)?;
+        Self::file(id, &annotated, settings, is_mutating(module))
+    }
+
     /// A policy served from an annotated module file.
     pub fn file(id: &str, module: &Path, settings: Value, mutating: bool) -> Result<Self> {
         Ok(ServedPolicy {
@@ -689,6 +705,31 @@ pub struct PolicyServer {
     child: Child,
     port: u16,
     dir: PathBuf,
+}
+
+/// Polls `ready` until it holds, failing with the log at `log` when `child` exits first
+/// or `seconds` pass.
+fn wait_until_ready(
+    child: &mut Child,
+    what: &str,
+    log: &Path,
+    seconds: u64,
+    ready: impl Fn() -> bool,
+) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        if ready() {
+            return Ok(());
+        }
+        let log = || std::fs::read_to_string(log).unwrap_or_default();
+        if let Some(status) = child.try_wait()? {
+            bail!("{what} exited ({status}):\n{}", log());
+        }
+        if Instant::now() > deadline {
+            bail!("{what} was not ready in {seconds} s:\n{}", log());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 fn free_port() -> Result<u16> {
@@ -758,19 +799,11 @@ impl PolicyServer {
             .spawn()
             .context("starting policy-server")?;
         let mut server = PolicyServer { child, port, dir };
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            if let Ok((200, _)) = http("GET", readiness, "/readiness", None) {
-                return Ok(server);
-            }
-            if let Some(status) = server.child.try_wait()? {
-                bail!("policy-server exited ({status}):\n{}", server.log());
-            }
-            if Instant::now() > deadline {
-                bail!("policy-server was not ready in 120 s:\n{}", server.log());
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        let log = server.dir.join("policy-server.log");
+        wait_until_ready(&mut server.child, "policy-server", &log, 120, || {
+            matches!(http("GET", readiness, "/readiness", None), Ok((200, _)))
+        })?;
+        Ok(server)
     }
 
     /// What the server logged so far.
@@ -891,19 +924,11 @@ impl Registry {
             .spawn()
             .with_context(|| format!("starting {}", binary.display()))?;
         let mut registry = Registry { child, port, dir };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok((200, _)) = http("GET", port, "/v2/", None) {
-                return Ok(registry);
-            }
-            if let Some(status) = registry.child.try_wait()? {
-                bail!("the registry exited ({status}):\n{}", registry.log());
-            }
-            if Instant::now() > deadline {
-                bail!("the registry did not answer in 30 s:\n{}", registry.log());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let log = registry.dir.join("registry.log");
+        wait_until_ready(&mut registry.child, "the registry", &log, 30, || {
+            matches!(http("GET", port, "/v2/", None), Ok((200, _)))
+        })?;
+        Ok(registry)
     }
 
     /// `127.0.0.1:<port>`, the host part of its references.

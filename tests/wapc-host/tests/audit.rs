@@ -171,10 +171,8 @@ fn policy_server_audits_existing_objects_as_the_scanner_asks() {
     }
     let mut served = Vec::new();
     for module in MODULES {
-        let (annotated, _) = kubewarden::annotated(module.name).expect("kwctl annotate");
-        let mutating = module.rules.iter().any(|r| r.meta().can_mutate);
         served.push(
-            ServedPolicy::file(module.name, &annotated, json!({}), mutating).expect("the module"),
+            ServedPolicy::annotated(module.name, module.name, json!({})).expect("kwctl annotate"),
         );
     }
     let server = PolicyServer::start(&served).expect("policy-server starts");

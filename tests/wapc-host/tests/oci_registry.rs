@@ -144,7 +144,7 @@ fn every_module_round_trips_through_a_loopback_registry() {
             id: name.to_owned(),
             module: uri,
             settings,
-            mutating: module.rules.iter().any(|r| r.meta().can_mutate),
+            mutating: kubewarden::is_mutating(name),
         });
     }
     let by_kwctl = differential.finish("");

@@ -60,8 +60,6 @@ fn policy_server_decides_as_our_host() {
     }
     let mut served = Vec::new();
     for module in MODULES {
-        let (annotated, _) = kubewarden::annotated(module.name).expect("kwctl annotate");
-        let mutating = module.rules.iter().any(|r| r.meta().can_mutate);
         for (id, settings) in [
             (module.name.to_string(), json!({})),
             (
@@ -70,7 +68,7 @@ fn policy_server_decides_as_our_host() {
             ),
         ] {
             served
-                .push(ServedPolicy::file(&id, &annotated, settings, mutating).expect("the module"));
+                .push(ServedPolicy::annotated(&id, module.name, settings).expect("kwctl annotate"));
         }
     }
     let server = PolicyServer::start(&served).expect("policy-server starts");

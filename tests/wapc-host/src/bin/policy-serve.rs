@@ -57,7 +57,7 @@ fn serve() -> Result<()> {
     let options = options()?;
     let mut served = Vec::new();
     for module in MODULES {
-        let mutating = module.rules.iter().any(|r| r.meta().can_mutate);
+        let mutating = kubewarden::is_mutating(module.name);
         let settings = [
             (module.name.to_owned(), serde_json::json!({})),
             (
@@ -73,10 +73,7 @@ fn serve() -> Result<()> {
                     settings,
                     mutating,
                 },
-                None => {
-                    let (annotated, _) = kubewarden::annotated(module.name)?;
-                    ServedPolicy::file(&id, &annotated, settings, mutating)?
-                }
+                None => ServedPolicy::annotated(&id, module.name, settings)?,
             });
         }
     }

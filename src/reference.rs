@@ -3,11 +3,11 @@
 //! reads and where the constraint comes from. `make rules-doc` writes it; a test fails
 //! when the committed page differs from what the registry says.
 
-use crate::engine::Module;
+use crate::engine::module::Module;
+use crate::engine::rule::{Action, AppliesTo, Rule};
+use crate::modules::settings::SETTING_READERS;
 use crate::modules::{ALL, MODULES};
-use crate::rule::{Action, AppliesTo, Rule};
 use crate::rules::ALL_RULES;
-use crate::settings::SETTING_READERS;
 use std::fmt::Write;
 
 /// Where the page lives, relative to the workspace root.

@@ -6,7 +6,7 @@
 //!
 //! - every value set that breaks the API server's format rules (empty, control
 //!   characters, more than one `\`, domain and user length and characters; see
-//!   `crate::windows_names`), where it is written;
+//!   `crate::windows::names`), where it is written;
 //! - when `settings.allowedRunAsUserNames` is set, every name a container runs as that
 //!   matches no entry (names, or `DOMAIN\*`; case-insensitive, as Windows accounts are).
 //!   Without the setting, any well-formed name is allowed. The list applies to names that
@@ -26,11 +26,11 @@
 //! and when the allow-list is set it must be listed by name (a `DOMAIN\*` entry does not
 //! cover it). Which names a HostProcess container can run as at all is WIN-11's concern.
 
-use crate::image::ImageReference;
-use crate::path::{FieldPath, group_by_path};
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
-use crate::windows_names::{UserNamePattern, quoted, run_as_user_name_errors};
-use crate::workload::ContainerRef;
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::k8s::path::{FieldPath, group_by_path};
+use crate::k8s::workload::ContainerRef;
+use crate::windows::image::ImageReference;
+use crate::windows::names::{UserNamePattern, quoted, run_as_user_name_errors};
 
 pub struct RunAsUserNameRule;
 

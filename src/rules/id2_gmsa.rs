@@ -14,9 +14,9 @@
 //!   webhook refuses it too: the spec must come from a named, authorised object), and an
 //!   inline spec that is empty or larger than 64 KiB (the API server's rules).
 
-use crate::path::FieldPath;
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
-use crate::windows_names::{MAX_GMSA_CREDENTIAL_SPEC_LENGTH, dns1123_subdomain_error};
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::k8s::path::FieldPath;
+use crate::windows::names::{MAX_GMSA_CREDENTIAL_SPEC_LENGTH, dns1123_subdomain_error};
 use k8s_openapi::api::core::v1::WindowsSecurityContextOptions;
 
 pub struct GmsaRule;

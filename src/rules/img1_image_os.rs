@@ -4,7 +4,7 @@
 //! node, or a Linux-only image on a Windows node, fails at pull or start ("The container
 //! operating system does not match the host operating system", kubernetes#74066).
 //!
-//! What an image is comes from [`crate::image_facts`]: the settings' `imageMappings`,
+//! What an image is comes from [`crate::facts::images`]: the settings' `imageMappings`,
 //! the built-in classification of well-known Windows images (which never says Linux),
 //! and, with `imageLookup.enabled`, the registry's manifest (the platforms of an index,
 //! the `os` of a single image's config), asked only when the reference does not tell.
@@ -22,9 +22,10 @@
 //! `InvalidImageName`, and its OS cannot be checked), and a failed registry lookup, which
 //! warns or rejects as `imageLookup.onFailure` says.
 
-use crate::os::{Os, OsResolution, TargetOs};
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::facts::target_os::{OsResolution, TargetOs};
 use crate::settings::LookupFailure;
+use crate::windows::os::Os;
 
 pub struct ImageOsRule;
 
@@ -138,7 +139,8 @@ impl Rule for ImageOsRule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{Decision, Module};
+    use crate::engine::evaluate::Decision;
+    use crate::engine::module::Module;
     use crate::rules::OsConflictRule;
     use crate::testing::{FixtureHost, acted, acted_with, evaluate, findings};
     use serde_json::{Value, json};
@@ -285,13 +287,13 @@ mod tests {
             name: "test",
             rules: &[&OsConflictRule, &ImageOsRule],
             default_actions: &[],
-            runtime_class_lookup: Some(crate::cluster::with_cluster_runtime_class),
+            runtime_class_lookup: Some(crate::facts::cluster::with_cluster_runtime_class),
         };
         static OS2_ONLY: Module = Module {
             name: "test",
             rules: &[&OsConflictRule],
             default_actions: &[],
-            runtime_class_lookup: Some(crate::cluster::with_cluster_runtime_class),
+            runtime_class_lookup: Some(crate::facts::cluster::with_cluster_runtime_class),
         };
         let object = pod(
             Some("linux"),

@@ -7,10 +7,10 @@
 //! containers must have one build in common. Images whose build is unknown are left out.
 //!
 //! HostProcess pods run on the host itself: their findings are advisory (see
-//! [`crate::isolation`]).
+//! [`crate::windows::isolation`]).
 
-use crate::image::WindowsBuild;
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::windows::image::WindowsBuild;
 use std::collections::BTreeSet;
 
 pub struct MixedBuildsRule;

@@ -4,7 +4,7 @@
 //! required node affinity, or in its RuntimeClass's scheduling from settings) and AKS's
 //! `kubernetes.azure.com/os-sku` (`Windows2019`, `Windows2022`, `Windows2025`). Each
 //! pinned build must run each container's image under the pod's isolation (see
-//! [`crate::isolation`]): under process isolation the same build only; under Hyper-V (a
+//! [`crate::windows::isolation`]): under process isolation the same build only; under Hyper-V (a
 //! RuntimeClass the settings describe as such) the host build at least the image build,
 //! so a 2022 host runs 2019 and 2022 images and a 2019 host only 2019 images.
 //!
@@ -16,10 +16,11 @@
 //!
 //! HostProcess pods run on the host itself: their findings are advisory.
 
-use crate::image::WindowsBuild;
-use crate::isolation::{AllowedBuilds, Isolation, Placement};
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::facts::placement::{AllowedBuilds, Placement};
 use crate::rules::img2_mixed_builds::list_builds;
+use crate::windows::image::WindowsBuild;
+use crate::windows::isolation::Isolation;
 use std::collections::BTreeSet;
 
 pub struct BuildMismatchRule;

@@ -15,11 +15,11 @@
 //! pins) nor HostProcess pods (they run on the host, and pinning a node agent DaemonSet
 //! to one build would silently leave the other nodes without it).
 
-use crate::fix::set_map_entry;
-use crate::image::WindowsBuild;
-use crate::isolation::{Isolation, WINDOWS_BUILD_LABEL};
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::fix::set_map_entry;
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
 use crate::rules::img2_mixed_builds::list_builds;
+use crate::windows::image::WindowsBuild;
+use crate::windows::isolation::{Isolation, WINDOWS_BUILD_LABEL};
 use std::collections::BTreeSet;
 
 pub struct PinBuildRule;
@@ -104,9 +104,9 @@ impl Rule for PinBuildRule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::Decision;
+    use crate::engine::evaluate::Decision;
+    use crate::k8s::patch::PatchOp;
     use crate::modules::IMAGE_COMPATIBILITY;
-    use crate::patch::PatchOp;
     use crate::testing::{FixtureHost, acted, acted_with, evaluate, findings};
     use serde_json::{Value, json};
 

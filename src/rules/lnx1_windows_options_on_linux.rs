@@ -4,9 +4,9 @@
 //! `spec.os.name: linux` (`validateLinux`). A Linux pod with a Windows identity, gMSA
 //! or HostProcess setting was meant for Windows or copied from a Windows manifest.
 //! Applies to pods resolved as Linux by any signal: with no pin at all, `windowsOptions`
-//! makes the pod a Windows pod instead (see [`crate::os`]).
+//! makes the pod a Windows pod instead (see [`crate::facts::target_os`]).
 
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
 
 pub struct WindowsOptionsOnLinuxRule;
 

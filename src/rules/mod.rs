@@ -55,14 +55,14 @@ pub use win3_host_namespaces::HostNamespacesRule;
 pub use win4_host_network::HostNetworkRule;
 pub use win5_host_port::HostPortRule;
 pub use win6_linux_security_context::LinuxSecurityContextRule;
-pub use win7_linux_only_volumes::{LinuxOnlyVolumesRule, VOLUME_TYPES};
+pub use win7_linux_only_volumes::LinuxOnlyVolumesRule;
 pub use win8_host_path::HostPathRule;
 pub use win9_storage_features::StorageFeaturesRule;
 pub use win10_dns_policy::DnsPolicyRule;
 pub use win11_host_process::{HOST_PROCESS_USERS, HostProcessStructureRule};
 pub use win12_host_process_allowed::HostProcessAllowedRule;
 
-use crate::rule::Rule;
+use crate::engine::rule::Rule;
 
 /// Every rule, in catalogue order.
 pub static ALL_RULES: &[&dyn Rule] = &[
@@ -115,13 +115,14 @@ mod tests {
                 meta.id
             );
             assert!(
-                meta.default_action != crate::rule::Action::Mutate || meta.can_mutate,
+                meta.default_action != crate::engine::rule::Action::Mutate || meta.can_mutate,
                 "{} defaults to mutate but cannot",
                 meta.id
             );
             // The engine evaluates RuntimeClass objects in one pass, without patches.
             assert!(
-                meta.applies_to != crate::rule::AppliesTo::RuntimeClasses || !meta.can_mutate,
+                meta.applies_to != crate::engine::rule::AppliesTo::RuntimeClasses
+                    || !meta.can_mutate,
                 "{} is a RuntimeClass rule that mutates",
                 meta.id
             );

@@ -13,9 +13,9 @@
 //! whose other terms all select `windows` is a Windows pod, and `In [windows, Windows]`
 //! pins `windows`: OS-1 leaves them alone.
 
-use crate::fix::set_os_selector;
-use crate::os::TargetOs;
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::fix::set_os_selector;
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::facts::target_os::TargetOs;
 
 pub struct NoTargetOsRule;
 
@@ -60,7 +60,7 @@ impl Rule for NoTargetOsRule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::patch::PatchOp;
+    use crate::k8s::patch::PatchOp;
     use crate::testing::{acted, findings};
     use serde_json::json;
 

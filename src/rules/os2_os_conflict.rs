@@ -19,8 +19,9 @@
 //! compatibility module, the flagship), so it is reported once, under one rule; OS-2
 //! reports it only in modules without IMG-1 (OS placement).
 
-use crate::os::{Os, Signal, TargetOs};
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::facts::target_os::{Signal, TargetOs};
+use crate::windows::os::Os;
 
 pub struct OsConflictRule;
 

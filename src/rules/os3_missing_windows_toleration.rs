@@ -4,13 +4,13 @@
 //! that Linux pods stay off them; a Windows pod without the toleration stays Pending.
 //! Tolerations of the pod's RuntimeClass (from settings) count, as the RuntimeClass
 //! admission controller merges them into the pod. A toleration counts when the scheduler
-//! would match it (`crate::scheduling`): `Exists`, `Equal`, and since Kubernetes 1.35
+//! would match it (`crate::k8s::scheduling`): `Exists`, `Equal`, and since Kubernetes 1.35
 //! (alpha) `Lt`/`Gt`, which compare canonical decimal integers only (`+5`, `05`, `-0`
 //! tolerate nothing).
 
-use crate::fix::append_to_list;
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
-use crate::scheduling::tolerates;
+use crate::engine::fix::append_to_list;
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::k8s::scheduling::tolerates;
 
 pub struct MissingWindowsTolerationRule;
 
@@ -63,7 +63,7 @@ impl Rule for MissingWindowsTolerationRule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::patch::PatchOp;
+    use crate::k8s::patch::PatchOp;
     use crate::testing::{acted, findings};
     use serde_json::json;
 

@@ -5,8 +5,8 @@
 //! sets `os.name`, but only when the pod has no Linux-only field left, since the API
 //! server would then reject the pod; otherwise the rule warns and names the fields.
 
-use crate::patch::PatchOp;
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::k8s::patch::PatchOp;
 use serde_json::json;
 
 pub struct MissingOsNameRule;
@@ -64,7 +64,7 @@ impl Rule for MissingOsNameRule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rule::Action;
+    use crate::engine::rule::Action;
     use crate::testing::{acted, findings};
 
     #[test]

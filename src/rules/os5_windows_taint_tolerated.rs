@@ -5,12 +5,12 @@
 //! that keeps Linux pods off Windows nodes; without a Linux node selector they land on
 //! Windows nodes and crash-loop (kubernetes#94366, flannel#1459). The fix adds
 //! `nodeSelector[kubernetes.io/os]: linux`. Tolerations match as the scheduler matches
-//! them (`crate::scheduling`, `Lt`/`Gt` included).
+//! them (`crate::k8s::scheduling`, `Lt`/`Gt` included).
 
-use crate::fix::set_os_selector;
-use crate::os::Os;
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
-use crate::scheduling::tolerates;
+use crate::engine::fix::set_os_selector;
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::k8s::scheduling::tolerates;
+use crate::windows::os::Os;
 
 pub struct WindowsTaintToleratedRule;
 
@@ -60,8 +60,8 @@ impl Rule for WindowsTaintToleratedRule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::patch::PatchOp;
-    use crate::rule::Action;
+    use crate::engine::rule::Action;
+    use crate::k8s::patch::PatchOp;
     use crate::testing::{acted, findings};
     use serde_json::json;
 

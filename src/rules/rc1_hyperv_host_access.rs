@@ -5,9 +5,9 @@
 //! work there. A RuntimeClass counts as Hyper-V when the settings describe it so
 //! (`runtimeClasses.<name>.handler: runhcs-wcow-hypervisor`, or `isolation: hyperv`).
 
-use crate::host_process::{container_host_process, pod_host_process};
-use crate::isolation::Isolation;
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::windows::host_process::{container_host_process, pod_host_process};
+use crate::windows::isolation::Isolation;
 
 pub struct HyperVHostAccessRule;
 

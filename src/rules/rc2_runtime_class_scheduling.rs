@@ -8,15 +8,17 @@
 //! `os=windows:NoSchedule`), as the windows-testing Hyper-V RuntimeClass sample does.
 //! Otherwise its pods land on Linux nodes (which fail them with "no runtime for
 //! handler") or cannot schedule onto the tainted Windows nodes at all. Its tolerations
-//! match as the scheduler matches them (`crate::scheduling`, `Lt`/`Gt` included).
+//! match as the scheduler matches them (`crate::k8s::scheduling`, `Lt`/`Gt` included).
 //!
 //! Evaluated on RuntimeClass objects (`node.k8s.io/v1`), not on workloads.
 
-use crate::isolation::is_windows_handler;
-use crate::os::OS_LABEL;
-use crate::path::FieldPath;
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta, RuntimeClassContext};
-use crate::scheduling::tolerates;
+use crate::engine::rule::{
+    Action, AppliesTo, Context, Finding, Rule, RuleMeta, RuntimeClassContext,
+};
+use crate::k8s::path::FieldPath;
+use crate::k8s::scheduling::tolerates;
+use crate::windows::isolation::is_windows_handler;
+use crate::windows::os::OS_LABEL;
 
 pub struct RuntimeClassSchedulingRule;
 
@@ -85,8 +87,9 @@ impl Rule for RuntimeClassSchedulingRule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{Decision, Module, evaluate_runtime_class};
-    use crate::host::NoHostCalls;
+    use crate::engine::evaluate::{Decision, evaluate_runtime_class};
+    use crate::engine::module::Module;
+    use crate::facts::host::NoHostCalls;
     use crate::testing::settings;
     use serde_json::{Value, json};
 
@@ -94,7 +97,7 @@ mod tests {
         name: "test",
         rules: &[&RuntimeClassSchedulingRule],
         default_actions: &[],
-        runtime_class_lookup: Some(crate::cluster::with_cluster_runtime_class),
+        runtime_class_lookup: Some(crate::facts::cluster::with_cluster_runtime_class),
     };
 
     /// The windows-testing Hyper-V RuntimeClass sample.

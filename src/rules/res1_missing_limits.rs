@@ -10,12 +10,12 @@
 //! `settings.windowsLimits`. A limit that is not a Kubernetes quantity (one the API
 //! server's `resource.ParseQuantity` refuses, such as `2Gb`) is reported here; every
 //! quantity it accepts (`1e30`, thirty digits, `.5`, `+1`) is read and compared exactly as
-//! it reads and compares it (see `crate::quantity`).
+//! it reads and compares it (see `crate::k8s::quantity`).
 
-use crate::quantity::Quantity;
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::k8s::quantity::Quantity;
+use crate::k8s::workload::ContainerList;
 use crate::settings::LimitBounds;
-use crate::workload::ContainerList;
 
 pub struct MissingLimitsRule;
 

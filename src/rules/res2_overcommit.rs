@@ -14,10 +14,10 @@
 //! fix that copies limits into the missing requests, so that the template says what runs.
 //! A resource without a limit, or whose limit is not a quantity, is RES-1's finding.
 
-use crate::patch::PatchOp;
-use crate::quantity::Quantity;
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
-use crate::workload::ContainerList;
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::k8s::patch::PatchOp;
+use crate::k8s::quantity::Quantity;
+use crate::k8s::workload::ContainerList;
 use serde_json::{Map, Value};
 
 pub struct OvercommitRule;
@@ -129,8 +129,8 @@ fn show(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::Decision;
-    use crate::patch::diff;
+    use crate::engine::evaluate::Decision;
+    use crate::k8s::patch::diff;
     use crate::testing::{acted, evaluate, findings};
     use serde_json::json;
 

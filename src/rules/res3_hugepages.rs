@@ -6,8 +6,8 @@
 //! requests and limits of containers and init containers, in the pod-level `resources`,
 //! and every `emptyDir` whose medium is `HugePages` or `HugePages-<size>`.
 
-use crate::path::FieldPath;
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::k8s::path::FieldPath;
 use k8s_openapi::api::core::v1::ResourceRequirements;
 
 pub struct HugepagesRule;

@@ -13,7 +13,7 @@
 //! A budget below `settings.minStartupBudgetSeconds` (default 60; 0 turns the rule off) is
 //! reported. Containers without either probe are never restarted by probes.
 
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
 use k8s_openapi::api::core::v1::Probe;
 
 pub struct StartupBudgetRule;

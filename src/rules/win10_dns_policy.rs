@@ -4,8 +4,8 @@
 //! is not supported for pods that run on Windows nodes. It warns by default; with the action `mutate` it is
 //! replaced by `ClusterFirst`, the default policy, which resolves cluster names.
 
-use crate::fix::replace_value;
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::fix::replace_value;
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
 use serde_json::json;
 
 pub struct DnsPolicyRule;
@@ -44,8 +44,8 @@ impl Rule for DnsPolicyRule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::patch::PatchOp;
-    use crate::rule::Action;
+    use crate::engine::rule::Action;
+    use crate::k8s::patch::PatchOp;
     use crate::testing::{acted, findings};
 
     fn object() -> serde_json::Value {

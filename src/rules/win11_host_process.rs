@@ -1,7 +1,7 @@
 //! WIN-11: the HostProcess structure of a Windows pod is invalid.
 //!
 //! As the API server reads HostProcess (`validateWindowsHostProcessPod`, see
-//! [`crate::host_process`]): a container inherits the pod-level
+//! [`crate::windows::host_process`]): a container inherits the pod-level
 //! `windowsOptions.hostProcess` unless it sets its own, and when both are set they must
 //! be equal (so `hostProcess: false` on a container of a `hostProcess: true` pod is an
 //! error, not an opt-out). Once any container (init and ephemeral included) is a
@@ -35,11 +35,11 @@
 //! WIN-11 applies to Windows pods; a HostProcess pod with no OS pin counts as one
 //! through its `windowsOptions`. Whether HostProcess is allowed at all is WIN-12's.
 
-use crate::host_process::{container_host_process, is_host_process, pod_host_process};
-use crate::path::FieldPath;
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
-use crate::windows_names::{quoted, run_as_user_name_errors};
-use crate::workload::ContainerRef;
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::k8s::path::FieldPath;
+use crate::k8s::workload::ContainerRef;
+use crate::windows::host_process::{container_host_process, is_host_process, pod_host_process};
+use crate::windows::names::{quoted, run_as_user_name_errors};
 use k8s_openapi::api::core::v1::WindowsSecurityContextOptions;
 
 pub struct HostProcessStructureRule;

@@ -7,7 +7,7 @@
 //! proxy, log and metrics collectors). Pod Security's baseline profile forbids it, and
 //! so does this rule by default. `settings.allowHostProcess: true` allows it; with
 //! `settings.hostProcessImageAllowList` as well, only for images that match an entry
-//! (see `crate::image::ImagePattern`: a repository, a pinned tag or digest, or a
+//! (see `crate::windows::image::ImagePattern`: a repository, a pinned tag or digest, or a
 //! `prefix/*`).
 //!
 //! A container is a HostProcess container when its own `windowsOptions.hostProcess` is
@@ -17,9 +17,9 @@
 //! container that no entry matches. Whether the pod is a valid HostProcess pod is WIN-11's
 //! concern.
 
-use crate::image::{ImagePattern, ImageReference};
-use crate::path::group_by_path;
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::k8s::path::group_by_path;
+use crate::windows::image::{ImagePattern, ImageReference};
 
 pub struct HostProcessAllowedRule;
 

@@ -9,7 +9,7 @@
 //! something. `privileged: false` asks for nothing; WIN-6 reports it with the other
 //! Linux-only no-op values (and can strip it), so each field is reported once.
 
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
 
 pub struct PrivilegedRule;
 

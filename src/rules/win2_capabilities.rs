@@ -10,7 +10,7 @@
 //! no-op values and can strip them. The path is the `capabilities` field, the one the
 //! API server names and the one to remove.
 
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
 
 pub struct CapabilitiesRule;
 

@@ -5,10 +5,10 @@
 //! on a pod with `spec.os.name: windows` exactly as `validateWindows` does: `hostPID` and
 //! `hostIPC` only when `true` (they are plain booleans internally, so `false` is the same
 //! as unset), `hostUsers` and `shareProcessNamespace` whenever set, even to `false`.
-//! The fields come from [`crate::linux_only::linux_only_fields`], the one list of them;
+//! The fields come from [`crate::windows::linux_only::linux_only_fields`], the one list of them;
 //! WIN-6 reports the rest of that list. `hostNetwork` is WIN-4's.
 
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
 
 pub struct HostNamespacesRule;
 

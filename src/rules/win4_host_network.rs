@@ -6,10 +6,10 @@
 //! not get it. Host networking on Windows is what HostProcess containers give, and for
 //! them `hostNetwork: true` is required, which WIN-11 checks.
 //! So WIN-4 stays silent as soon as any container is a HostProcess container (with
-//! the pod-level value inherited; see [`crate::host_process`]).
+//! the pod-level value inherited; see [`crate::windows::host_process`]).
 
-use crate::host_process::is_host_process_pod;
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::windows::host_process::is_host_process_pod;
 
 pub struct HostNetworkRule;
 

@@ -11,7 +11,7 @@
 //! pod that declares a port would otherwise be reported. A Windows host-network pod that
 //! is not a HostProcess pod is WIN-4's.
 
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
 
 pub struct HostPortRule;
 
@@ -54,7 +54,7 @@ impl Rule for HostPortRule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rule::Action;
+    use crate::engine::rule::Action;
     use crate::testing::{acted, findings};
     use serde_json::json;
 

@@ -8,7 +8,7 @@
 //! them on a pod with `spec.os.name: windows`, whatever the value (even `false`:
 //! actions-runner-controller#2009); without `os.name` Windows ignores them, so a pod
 //! that relies on them runs without the protection it asked for. The list is
-//! [`crate::linux_only::linux_only_fields`], the same one OS-4 reads.
+//! [`crate::windows::linux_only::linux_only_fields`], the same one OS-4 reads.
 //!
 //! The split with WIN-1, WIN-2 and WIN-3, so that each field is reported once:
 //! `privileged: true` is WIN-1's and capabilities that add are WIN-2's (they ask for a
@@ -25,8 +25,8 @@
 //! `mutate`). Stripping runs before OS-4 could add `os.name` in a module that has both:
 //! OS-4 adds it only once no Linux-only field remains, in the next pass.
 
-use crate::fix::remove_field;
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::fix::remove_field;
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
 use crate::rules::win3_host_namespaces::HOST_NAMESPACE_FIELDS;
 
 pub struct LinuxSecurityContextRule;
@@ -101,8 +101,9 @@ impl Rule for LinuxSecurityContextRule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{Decision, Module};
-    use crate::patch::{PatchOp, diff};
+    use crate::engine::evaluate::Decision;
+    use crate::engine::module::Module;
+    use crate::k8s::patch::{PatchOp, diff};
     use crate::rules::MissingOsNameRule;
     use crate::testing::{acted, evaluate, findings};
     use serde_json::json;
@@ -166,7 +167,7 @@ mod tests {
             name: "win6",
             rules: &[&LinuxSecurityContextRule],
             default_actions: &[],
-            runtime_class_lookup: Some(crate::cluster::with_cluster_runtime_class),
+            runtime_class_lookup: Some(crate::facts::cluster::with_cluster_runtime_class),
         }
     }
 
@@ -236,7 +237,7 @@ mod tests {
             name: "os4-win6",
             rules: &[&MissingOsNameRule, &LinuxSecurityContextRule],
             default_actions: &[],
-            runtime_class_lookup: Some(crate::cluster::with_cluster_runtime_class),
+            runtime_class_lookup: Some(crate::facts::cluster::with_cluster_runtime_class),
         };
         let object = hardened();
         let evaluation = evaluate(&WITH_OS4, &object, json!({"stripLinuxNoOps": true}));

@@ -42,7 +42,7 @@
 //! written the Windows way (`\dev\tools`) names a directory on `C:`. The check is on the
 //! text: whether a path exists on the node is not known at admission.
 
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
 
 pub struct HostPathRule;
 

@@ -7,7 +7,7 @@
 //! not single files, into a container (kubernetes#75591), so a subPath that names a file (a ConfigMap key,
 //! typically) fails, while one that names a directory works; the finding is advisory.
 
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
 
 pub struct StorageFeaturesRule;
 
@@ -93,7 +93,7 @@ impl Rule for StorageFeaturesRule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rule::Action;
+    use crate::engine::rule::Action;
     use crate::testing::{acted, findings};
     use serde_json::json;
 

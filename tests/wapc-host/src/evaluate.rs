@@ -1,12 +1,12 @@
 //! Running inputs through a module and classifying the answers.
 
-use crate::host::{HostCall, LogEntry};
+use crate::facts::host::{HostCall, LogEntry};
 use crate::inputs::{Input, Origin};
 use crate::module::{Evaluator, PolicyInstance};
-use crate::response::ValidationResponse;
+use crate::wapc::response::ValidationResponse;
 use serde::Serialize;
 use serde_json::{Value, json};
-use windows_workload_rules::patch::{self, PatchOp};
+use windows_workload_rules::k8s::patch::{self, PatchOp};
 
 /// What the module decided for one input.
 #[derive(Clone, Debug, PartialEq)]

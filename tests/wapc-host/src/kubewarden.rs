@@ -8,10 +8,10 @@
 //! with its `install.sh`. Where none is to be had, [`tools`] says so plainly.
 
 use crate::evaluate::{Decision, Outcome};
-use crate::host::HostCall;
+use crate::facts::host::HostCall;
 use crate::inputs::Input;
 use crate::modules::{built_module, target_dir, workspace_root};
-use crate::response::ValidationResponse;
+use crate::wapc::response::ValidationResponse;
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -511,10 +511,10 @@ pub fn outcome_of(input: &Input, response: &Value) -> Outcome {
 
 /// `object` with the engine's base64 JSONPatch applied.
 fn patched_object(object: &Value, encoded: &str) -> Result<Value> {
-    let ops: Vec<windows_workload_rules::patch::PatchOp> =
+    let ops: Vec<windows_workload_rules::k8s::patch::PatchOp> =
         serde_json::from_slice(&base64_decode(encoded)?)?;
     let mut object = object.clone();
-    windows_workload_rules::patch::apply(&mut object, &ops).map_err(|e| anyhow!("{e}"))?;
+    windows_workload_rules::k8s::patch::apply(&mut object, &ops).map_err(|e| anyhow!("{e}"))?;
     Ok(object)
 }
 

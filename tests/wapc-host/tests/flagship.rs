@@ -12,7 +12,7 @@ use wapc_test_host::{
     Decision, Input, Outcome, PolicyModule, built_policy, evaluate, evaluate_one, load_inputs,
     workspace_root,
 };
-use windows_workload_rules::engine::Module;
+use windows_workload_rules::engine::module::Module;
 use windows_workload_rules::modules::{ALL, MODULES};
 
 fn module(name: &str) -> PolicyModule {

@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use wapc_test_host::{PolicyModule, built_policy, kubewarden, module_file_name, workspace_root};
-use windows_workload_rules::engine::Module;
+use windows_workload_rules::engine::module::Module;
 use windows_workload_rules::modules::{ALL, MODULES};
 
 const WORKLOAD_RESOURCES: &[(&str, &str)] = &[
@@ -84,12 +84,12 @@ fn module_named(name: &str) -> &'static Module {
         .iter()
         .find(|m| m.name == name)
         .copied()
-        .unwrap_or_else(|| panic!("no module {name} in src/modules.rs"))
+        .unwrap_or_else(|| panic!("no module {name} in src/modules/mod.rs"))
 }
 
 /// Whether the module's settings accept `key` (some rule of it, or every module, reads it).
 fn reads_setting(module: &Module, key: &str) -> bool {
-    windows_workload_rules::settings::SETTING_READERS
+    windows_workload_rules::modules::settings::SETTING_READERS
         .iter()
         .find(|(k, _)| *k == key)
         .is_some_and(|(_, readers)| {
@@ -160,10 +160,9 @@ fn expected_subscriptions(module: &Module) -> BTreeSet<(String, String, String)>
 }
 
 fn has_runtime_class_rules(module: &Module) -> bool {
-    module
-        .rules
-        .iter()
-        .any(|r| r.meta().applies_to == windows_workload_rules::rule::AppliesTo::RuntimeClasses)
+    module.rules.iter().any(|r| {
+        r.meta().applies_to == windows_workload_rules::engine::rule::AppliesTo::RuntimeClasses
+    })
 }
 
 #[test]
@@ -177,7 +176,7 @@ fn every_module_is_a_policy_crate_with_its_packaging_files() {
     let modules: BTreeSet<String> = MODULES.iter().map(|m| m.name.to_string()).collect();
     assert_eq!(
         dirs, modules,
-        "policies/ and src/modules.rs list the same modules"
+        "policies/ and src/modules/mod.rs list the same modules"
     );
     for module in MODULES {
         let dir = policy_dir(module.name);

@@ -25,49 +25,16 @@
 //! Values are exact: node labels are lower-case (`kubernetes.io/os` is set by the kubelet
 //! from `runtime.GOOS`), so `Windows` matches no node and is reported as invalid.
 
-use crate::image::{ClassifiedBy, ImageOs, ImageReference, classify_with};
-use crate::path::FieldPath;
-use crate::scheduling::names_taint;
+use crate::k8s::path::FieldPath;
+use crate::k8s::scheduling::names_taint;
+use crate::k8s::workload::Workload;
 use crate::settings::Settings;
-use crate::workload::Workload;
+use crate::windows::image::{ClassifiedBy, ImageOs, ImageReference, classify_with};
+use crate::windows::os::{BETA_OS_LABEL, OS_LABEL, Os};
 use k8s_openapi::api::core::v1::NodeSelectorTerm;
-use serde::{Deserialize, Serialize};
+
 use std::collections::BTreeSet;
 use std::fmt;
-
-pub const OS_LABEL: &str = "kubernetes.io/os";
-pub const BETA_OS_LABEL: &str = "beta.kubernetes.io/os";
-
-#[derive(Deserialize, Serialize, Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[serde(rename_all = "lowercase")]
-pub enum Os {
-    Linux,
-    Windows,
-}
-
-impl Os {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Os::Linux => "linux",
-            Os::Windows => "windows",
-        }
-    }
-
-    /// The OS of an exact label value.
-    pub fn from_label(value: &str) -> Option<Os> {
-        match value {
-            "linux" => Some(Os::Linux),
-            "windows" => Some(Os::Windows),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Os {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// What kind of signal a piece of evidence is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -516,7 +483,7 @@ fn affinity_evidence(terms: &[NodeSelectorTerm], path: FieldPath) -> Option<Evid
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workload::WorkloadKind;
+    use crate::k8s::workload::WorkloadKind;
     use serde_json::{Value, json};
 
     fn resolve_with(spec: Value, settings: &Settings) -> OsResolution {

@@ -1,7 +1,9 @@
 //! The policy modules: each a curated subset of the catalogue (see DESIGN.md).
 
-use crate::engine::Module;
-use crate::rule::Action;
+pub mod settings;
+
+use crate::engine::module::Module;
+use crate::engine::rule::Action;
 use crate::rules::*;
 
 /// OS placement: steer every pod to the right OS (OS-1 to OS-5).
@@ -75,7 +77,7 @@ pub static IMAGE_COMPATIBILITY: Module = Module {
         &PinBuildRule,
         &HyperVHostAccessRule,
     ],
-    runtime_class_lookup: Some(crate::cluster::with_cluster_runtime_class),
+    runtime_class_lookup: Some(crate::facts::cluster::with_cluster_runtime_class),
     default_actions: &[],
 };
 
@@ -98,7 +100,7 @@ pub static RUNTIME_CLASSES: Module = Module {
 pub static ALL: Module = Module {
     name: "windows-workloads",
     rules: ALL_RULES,
-    runtime_class_lookup: Some(crate::cluster::with_cluster_runtime_class),
+    runtime_class_lookup: Some(crate::facts::cluster::with_cluster_runtime_class),
     default_actions: FLAGSHIP_DEFAULTS,
 };
 

@@ -1,51 +1,20 @@
 //! What a rule is: a stable id, a doc line, a default action, and a check that turns a
 //! workload into findings (field path, message, optional patch).
 
-use crate::host::HostCalls;
-use crate::image_facts::{ContainerImage, container_images};
-use crate::isolation::Placement;
-use crate::linux_only::{LinuxOnlyField, linux_only_fields};
-use crate::os::OsResolution;
-use crate::patch::PatchOp;
-use crate::path::FieldPath;
+use crate::facts::host::HostCalls;
+use crate::facts::images::{ContainerImage, container_images};
+use crate::facts::placement::Placement;
+use crate::facts::target_os::OsResolution;
+use crate::k8s::patch::PatchOp;
+use crate::k8s::path::FieldPath;
+use crate::k8s::runtime_class::RuntimeClass;
+use crate::k8s::workload::Workload;
+pub use crate::settings::Action;
 use crate::settings::Settings;
-use crate::workload::Workload;
-use k8s_openapi::api::node::v1::Scheduling;
-use serde::{Deserialize, Serialize};
+use crate::windows::linux_only::{LinuxOnlyField, linux_only_fields};
 use serde_json::Value;
 use std::cell::OnceCell;
 use std::fmt;
-
-/// What a finding of a rule does to the request.
-#[derive(Deserialize, Serialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    /// Reject the request, listing every rejecting finding.
-    Reject,
-    /// Accept, returning the finding as an API warning.
-    Warn,
-    /// Apply the finding's patch (a finding without a patch warns instead).
-    Mutate,
-    /// Do not run the rule.
-    Off,
-}
-
-impl Action {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Reject => "reject",
-            Action::Warn => "warn",
-            Action::Mutate => "mutate",
-            Action::Off => "off",
-        }
-    }
-}
-
-impl fmt::Display for Action {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// The pods a rule looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,24 +97,6 @@ impl<'a> Context<'a> {
             .iter()
             .any(|r| r.meta().id == id && self.settings.action_of(*r) != Action::Off)
     }
-}
-
-/// The fields of a RuntimeClass (`node.k8s.io/v1`) that rules and lookups read: its
-/// name, handler and scheduling. The rest (`overhead`, the rest of `metadata`) is not
-/// decoded, so a RuntimeClass with odd metadata is still judged on what matters.
-#[derive(Deserialize, Default, Debug, Clone, PartialEq)]
-#[serde(default)]
-pub struct RuntimeClass {
-    pub metadata: RuntimeClassMetadata,
-    pub handler: String,
-    pub scheduling: Option<Scheduling>,
-}
-
-/// `metadata` of a RuntimeClass: only its name.
-#[derive(Deserialize, Default, Debug, Clone, PartialEq)]
-#[serde(default)]
-pub struct RuntimeClassMetadata {
-    pub name: Option<String>,
 }
 
 /// Everything a RuntimeClass rule may read about a RuntimeClass object under review.

@@ -4,7 +4,7 @@
 //! pod-level value; a container is a HostProcess container only when the result is
 //! `true`. WIN-4 and WIN-11 read it through here.
 
-use crate::workload::{ContainerRef, Workload};
+use crate::k8s::workload::{ContainerRef, Workload};
 
 /// The pod-level `securityContext.windowsOptions.hostProcess`.
 pub fn pod_host_process(workload: &Workload) -> Option<bool> {
@@ -41,7 +41,7 @@ pub fn is_host_process_pod(workload: &Workload) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workload::WorkloadKind;
+    use crate::k8s::workload::WorkloadKind;
     use serde_json::{Value, json};
 
     fn pod(spec: Value) -> Workload {

@@ -3,8 +3,8 @@
 //! pod spec with their full paths. OS-4 needs them to know whether `os.name: windows` can
 //! be added; the pod compatibility rules (WIN-*) report them.
 
-use crate::path::FieldPath;
-use crate::workload::Workload;
+use crate::k8s::path::FieldPath;
+use crate::k8s::workload::Workload;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -142,7 +142,7 @@ pub fn linux_only_fields(workload: &Workload) -> Vec<LinuxOnlyField> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workload::WorkloadKind;
+    use crate::k8s::workload::WorkloadKind;
     use serde_json::json;
 
     #[test]

@@ -4,10 +4,10 @@
 //! when the committed page differs from what the registry says.
 
 use crate::engine::module::Module;
-use crate::engine::rule::{Action, AppliesTo, Rule};
-use crate::modules::settings::SETTING_READERS;
+use crate::engine::rule::{Action, AppliesTo, Rule, RuleId};
 use crate::modules::{ALL, MODULES};
 use crate::rules::ALL_RULES;
+use crate::settings::SHARED_KEYS;
 use std::fmt::Write;
 
 /// Where the page lives, relative to the workspace root.
@@ -32,7 +32,7 @@ fn actions(rule: &dyn Rule) -> String {
     actions.join(", ")
 }
 
-fn carries(module: &Module, id: &str) -> bool {
+fn carries(module: &Module, id: RuleId) -> bool {
     module.rules.iter().any(|r| r.meta().id == id)
 }
 
@@ -42,15 +42,6 @@ fn modules_of(rule: &dyn Rule) -> Vec<(&'static str, Action)> {
         .iter()
         .filter(|m| carries(m, rule.meta().id))
         .map(|m| (m.name, m.default_action(rule)))
-        .collect()
-}
-
-/// The settings keys that `id` reads (not those every module reads).
-fn settings_of(id: &str) -> Vec<&'static str> {
-    SETTING_READERS
-        .iter()
-        .filter(|(_, readers)| readers.contains(&id))
-        .map(|(key, _)| *key)
         .collect()
 }
 
@@ -117,7 +108,7 @@ pub fn markdown() -> String {
     );
     let _ = writeln!(w, "|---|---|---|");
     for module in MODULES {
-        let ids: Vec<&str> = module.rules.iter().map(|r| r.meta().id).collect();
+        let ids: Vec<&str> = module.rules.iter().map(|r| r.meta().id.as_str()).collect();
         let differ: Vec<String> = module
             .default_actions
             .iter()
@@ -165,7 +156,7 @@ pub fn markdown() -> String {
             },
             code_list(&single),
             id = meta.id,
-            anchor = anchor(meta.id),
+            anchor = anchor(meta.id.as_str()),
         );
     }
     let _ = writeln!(w);
@@ -188,24 +179,19 @@ pub fn markdown() -> String {
             meta.default_action,
             defaults.join(", ")
         );
-        let _ = writeln!(w, "- settings: {}", code_list(&settings_of(meta.id)));
+        let _ = writeln!(w, "- settings: {}", code_list(meta.settings));
         let _ = writeln!(w, "- source: {}", md(meta.source));
         let _ = writeln!(w);
     }
 
     let _ = writeln!(w, "## Settings every module reads");
     let _ = writeln!(w);
-    let common: Vec<&str> = SETTING_READERS
-        .iter()
-        .filter(|(_, readers)| readers.contains(&"*"))
-        .map(|(key, _)| *key)
-        .collect();
     let _ = writeln!(
         w,
         "{}: they feed OS resolution (or, for `rules`, choose the actions), so every \
          module accepts them. Any other key is accepted only by the modules that carry a \
          rule reading it, and refused by the others with a message naming the key.",
-        code_list(&common)
+        code_list(SHARED_KEYS)
     );
     out
 }
@@ -223,11 +209,6 @@ mod tests {
         for module in MODULES {
             assert!(page.contains(&format!("[`{}`]", module.name)));
         }
-        // A rule's settings are the keys that name it.
-        assert_eq!(
-            settings_of("WIN-12"),
-            ["allowHostProcess", "hostProcessImageAllowList"]
-        );
     }
 
     /// The committed page is what the registry generates.

@@ -43,6 +43,10 @@ impl fmt::Display for Action {
     }
 }
 
+/// The keys every module reads: OS resolution reads them (or, for `rules`, they choose
+/// the actions). A rule's other keys are listed in its declaration.
+pub const SHARED_KEYS: &[&str] = &["windowsTaint", "runtimeClasses", "rules", "imageMappings"];
+
 #[derive(Deserialize, Debug, Clone, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase", default)]
 pub struct Settings {

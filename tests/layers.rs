@@ -241,6 +241,38 @@ fn no_files_import_each_other() {
     }
 }
 
+/// A rule never imports another rule: what rules share is in `rules::util` or a lower
+/// layer, and a rule names another by its id (`rules::id::IMG_1`).
+#[test]
+fn no_rule_imports_another_rule() {
+    let mut paths = Vec::new();
+    rust_files(&src().join("rules"), &mut paths);
+    let mut wrong = Vec::new();
+    for path in paths {
+        let module = module_of(&path);
+        if module.len() < 2 || module[1] == "util" {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("readable");
+        for named in named_paths(&code_of(&text), &module) {
+            let allowed = named.first().is_none_or(|m| m != "rules")
+                || named.get(1).is_some_and(|m| m == "id" || m == "util");
+            if !allowed {
+                wrong.push(format!(
+                    "{} imports {}",
+                    module.join("::"),
+                    named.join("::")
+                ));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "rules importing rules:\n{}",
+        wrong.join("\n")
+    );
+}
+
 /// The check itself: it sees grouped, nested and `super::` imports, and ignores tests.
 #[test]
 fn the_scanner_finds_every_kind_of_import() {

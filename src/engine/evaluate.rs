@@ -18,7 +18,7 @@
 
 use crate::engine::lifecycle::{self, PatchScope, Review};
 use crate::engine::module::Module;
-use crate::engine::rule::{Action, AppliesTo, Context, Finding, RuntimeClassContext};
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, RuleId, RuntimeClassContext};
 use crate::facts::host::{HostCalls, MemoHostCalls};
 use crate::facts::target_os::{TargetOs, resolve_target_os};
 use crate::k8s::patch;
@@ -168,7 +168,7 @@ fn act(action: Action, mut finding: Finding) -> ActedFinding {
 /// A rule that warned in an early pass and fixed the same field in a later one (OS-4
 /// once WIN-6 stripped the Linux-only fields) reports the fix only.
 fn drop_superseded_warnings(mut findings: Vec<ActedFinding>) -> Vec<ActedFinding> {
-    let fixed: HashSet<(&'static str, String)> = findings
+    let fixed: HashSet<(RuleId, String)> = findings
         .iter()
         .filter(|f| f.action == Action::Mutate)
         .map(|f| (f.finding.rule, f.finding.path.to_string()))
@@ -182,7 +182,7 @@ fn drop_superseded_warnings(mut findings: Vec<ActedFinding>) -> Vec<ActedFinding
     findings
 }
 
-fn finding_key(finding: &Finding) -> (&'static str, String, String) {
+fn finding_key(finding: &Finding) -> (RuleId, String, String) {
     (
         finding.rule,
         finding.path.to_string(),
@@ -228,7 +228,7 @@ pub fn evaluate_workload_update(
 struct Restriction<'a> {
     scope: &'a PatchScope,
     /// The findings of the old object (rule, path, message).
-    before: HashSet<(&'static str, String, String)>,
+    before: HashSet<(RuleId, String, String)>,
 }
 
 impl Restriction<'_> {
@@ -312,7 +312,7 @@ fn evaluate_workload_in(
     // The findings of the latest pass; `None` while that is the first pass (`all`).
     let mut latest: Option<Vec<ActedFinding>> = None;
     let mut current: Option<Value> = None;
-    let mut seen: HashSet<(&'static str, String, String)> = HashSet::new();
+    let mut seen: HashSet<(RuleId, String, String)> = HashSet::new();
     for _ in 0..MAX_PASSES {
         let pass = latest.as_deref().unwrap_or(&all);
         if pass.iter().any(|f| f.action == Action::Reject) {
@@ -499,14 +499,11 @@ mod tests {
     #[test]
     fn a_module_looks_up_runtime_classes_exactly_when_a_rule_reads_the_setting() {
         use crate::modules::MODULES;
-        use crate::modules::settings::SETTING_READERS;
-        let readers = SETTING_READERS
-            .iter()
-            .find(|(key, _)| *key == "runtimeClassLookup")
-            .map(|(_, readers)| *readers)
-            .unwrap();
         for module in MODULES {
-            let reads = module.rules.iter().any(|r| readers.contains(&r.meta().id));
+            let reads = module
+                .rules
+                .iter()
+                .any(|r| r.meta().settings.contains(&"runtimeClassLookup"));
             assert_eq!(
                 module.runtime_class_lookup.is_some(),
                 reads,
@@ -576,7 +573,7 @@ mod tests {
                 },
             ]
         );
-        let rules: Vec<&str> = evaluation.mutations().map(|f| f.rule).collect();
+        let rules: Vec<&str> = evaluation.mutations().map(|f| f.rule.as_str()).collect();
         assert_eq!(rules, ["OS-1", "OS-3", "OS-4"]);
         // Evaluated again, the mutated object needs nothing more.
         let again = evaluate(&OS_PLACEMENT, mutated, json!({}));
@@ -607,7 +604,7 @@ mod tests {
             "{:?}",
             evaluation.findings
         );
-        let fixed: Vec<&str> = evaluation.mutations().map(|f| f.rule).collect();
+        let fixed: Vec<&str> = evaluation.mutations().map(|f| f.rule.as_str()).collect();
         assert_eq!(fixed, ["WIN-6", "OS-4"]);
     }
 
@@ -701,7 +698,7 @@ mod tests {
         request.kind.kind = "RuntimeClass".into();
         let evaluation = evaluate_request(&RUNTIME_CLASSES, &settings, &NoHostCalls, &request);
         assert_eq!(evaluation.decision, Decision::Reject);
-        let rules: Vec<&str> = evaluation.rejections().map(|f| f.rule).collect();
+        let rules: Vec<&str> = evaluation.rejections().map(|f| f.rule.as_str()).collect();
         assert_eq!(rules, ["RC-2", "RC-2"]);
         assert_eq!(evaluation.target_os, None);
         // Modules without RuntimeClass rules accept it untouched; so do other groups.

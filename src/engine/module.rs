@@ -1,10 +1,10 @@
 //! A policy module as the engine sees it: the rules it carries and its defaults, and
 //! what the settings say each of its rules does.
 
-use crate::engine::rule::{AppliesTo, Rule};
+use crate::engine::rule::{AppliesTo, Rule, RuleId};
 use crate::facts::host::HostCalls;
 use crate::k8s::workload::Workload;
-use crate::settings::{Action, Settings};
+use crate::settings::{Action, SHARED_KEYS, Settings};
 
 /// A policy module: a name, the rules it carries, and its own defaults where they differ
 /// from the catalogue's.
@@ -14,7 +14,7 @@ pub struct Module {
     /// The module's default action of some of its rules (rule id, action), in place of
     /// the rule's catalogue default; empty for the single modules, which keep the
     /// catalogue's. The flagship uses it for defaults that are safe to adopt at once.
-    pub default_actions: &'static [(&'static str, Action)],
+    pub default_actions: &'static [(RuleId, Action)],
     /// How the module completes the settings with the RuntimeClass a pod names, read
     /// from the cluster (settings `runtimeClassLookup`); `None` where no rule of the
     /// module reads that setting, so that its code, and the host capability it calls,
@@ -34,6 +34,12 @@ impl Module {
             .any(|r| r.meta().applies_to != AppliesTo::RuntimeClasses)
     }
 
+    /// Whether the module's settings accept `key`: every module reads it, or a rule of
+    /// the module does.
+    pub fn reads_setting(&self, key: &str) -> bool {
+        SHARED_KEYS.contains(&key) || self.rules.iter().any(|r| r.meta().settings.contains(&key))
+    }
+
     /// The action of `rule` in this module when the settings do not name it.
     pub fn default_action(&self, rule: &dyn Rule) -> Action {
         let meta = rule.meta();
@@ -51,7 +57,7 @@ impl Settings {
     pub fn action_of(&self, rule: &dyn Rule) -> Action {
         let meta = rule.meta();
         self.rules
-            .get(meta.id)
+            .get(meta.id.as_str())
             .copied()
             .unwrap_or(meta.default_action)
     }
@@ -61,9 +67,10 @@ impl Settings {
     pub fn validate_for(&self, module_rules: &[&dyn Rule]) -> Result<(), String> {
         let mut errors = Vec::new();
         for (id, action) in &self.rules {
-            match module_rules.iter().find(|r| r.meta().id == id) {
+            match module_rules.iter().find(|r| r.meta().id == id.as_str()) {
                 None => {
-                    let known: Vec<&str> = module_rules.iter().map(|r| r.meta().id).collect();
+                    let known: Vec<&str> =
+                        module_rules.iter().map(|r| r.meta().id.as_str()).collect();
                     errors.push(format!(
                         "settings.rules.{id}: unknown rule for this module (its rules: {})",
                         known.join(", ")

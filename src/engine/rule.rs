@@ -26,11 +26,66 @@ pub enum AppliesTo {
     RuntimeClasses,
 }
 
+/// A rule's stable id (`OS-3`), never reused for another rule. Code names a rule by its
+/// constant (`rules::id::IMG_1`), so a misspelt id does not compile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RuleId(&'static str);
+
+impl RuleId {
+    pub const fn new(id: &'static str) -> RuleId {
+        RuleId(id)
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        self.0
+    }
+
+    /// Whether `name` is this id as a Rust constant name (`OS_1` for `OS-1`).
+    pub const fn is_named(self, name: &str) -> bool {
+        let (id, name) = (self.0.as_bytes(), name.as_bytes());
+        if id.len() != name.len() {
+            return false;
+        }
+        let mut i = 0;
+        while i < id.len() {
+            let expected = if id[i] == b'-' { b'_' } else { id[i] };
+            if name[i] != expected {
+                return false;
+            }
+            i += 1;
+        }
+        true
+    }
+}
+
+impl fmt::Display for RuleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl PartialEq<str> for RuleId {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for RuleId {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialEq<String> for RuleId {
+    fn eq(&self, other: &String) -> bool {
+        self.0 == other
+    }
+}
+
 /// The static description of a rule: what the generated reference lists.
 #[derive(Debug)]
 pub struct RuleMeta {
-    /// Stable id, e.g. `OS-3`; never reused for another rule.
-    pub id: &'static str,
+    pub id: RuleId,
     /// One line saying what the rule reports.
     pub doc: &'static str,
     pub applies_to: AppliesTo,
@@ -38,6 +93,9 @@ pub struct RuleMeta {
     pub can_mutate: bool,
     /// Where the constraint comes from (Kubernetes source, docs, issues).
     pub source: &'static str,
+    /// The settings keys the rule reads, besides those every module reads
+    /// (`settings::SHARED_KEYS`); a module accepts a key only when one of its rules reads it.
+    pub settings: &'static [&'static str],
 }
 
 /// Everything a rule may read about the request under review.
@@ -92,7 +150,7 @@ impl<'a> Context<'a> {
             .get_or_init(|| linux_only_fields(self.workload))
     }
     /// Whether the module runs the rule `id` (it carries it and its action is not `off`).
-    pub fn runs(&self, id: &str) -> bool {
+    pub fn runs(&self, id: RuleId) -> bool {
         self.module_rules
             .iter()
             .any(|r| r.meta().id == id && self.settings.action_of(*r) != Action::Off)
@@ -112,7 +170,7 @@ pub struct RuntimeClassContext<'a> {
 /// One violation (or proposed fix) of a rule.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finding {
-    pub rule: &'static str,
+    pub rule: RuleId,
     pub path: FieldPath,
     pub message: String,
     /// The patch that fixes it, against the original object; empty when the rule cannot fix it.
@@ -126,7 +184,7 @@ pub struct Finding {
 }
 
 impl Finding {
-    pub fn new(rule: &'static str, path: FieldPath, message: impl Into<String>) -> Self {
+    pub fn new(rule: RuleId, path: FieldPath, message: impl Into<String>) -> Self {
         Finding {
             rule,
             path,

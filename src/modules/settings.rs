@@ -4,46 +4,32 @@
 
 use crate::engine::module::Module;
 use crate::engine::rule::{Action, Rule};
-use crate::settings::Settings;
+use crate::rules::{ALL_RULES, id};
+use crate::settings::{SHARED_KEYS, Settings};
 use serde_json::Value;
 
-/// Which rules read each top-level settings key; `"*"` means every module (OS resolution
-/// reads it). A module refuses keys that none of its rules reads, so a setting meant for
-/// another module is not silently ignored. New settings are added here with their rules.
-pub const SETTING_READERS: &[(&str, &[&str])] = &[
-    ("defaultOs", &["OS-1"]),
-    ("windowsTaint", &["*"]),
-    ("runtimeClasses", &["*"]),
-    ("rules", &["*"]),
-    ("linuxOnlyVolumeTypes", &["WIN-7"]),
-    ("warnVolumeTypes", &["WIN-7"]),
-    ("stripLinuxNoOps", &["WIN-6"]),
-    ("windowsLimits", &["RES-1"]),
-    ("minStartupBudgetSeconds", &["RES-4"]),
-    ("allowedRunAsUserNames", &["ID-1"]),
-    ("forbidContainerAdministrator", &["ID-1"]),
-    ("allowedGmsaCredentialSpecNames", &["ID-2"]),
-    ("allowHostProcess", &["WIN-12"]),
-    ("hostProcessImageAllowList", &["WIN-12"]),
-    ("clusterWindowsBuilds", &["IMG-3", "IMG-4"]),
-    ("imageMappings", &["*"]),
-    ("imageLookup", &["IMG-1", "IMG-2", "IMG-3", "IMG-4"]),
-    ("runtimeClassLookup", &["IMG-3", "IMG-4", "RC-1"]),
-];
-
 impl Settings {
-    /// Decodes settings for a module: every key must be one the module's rules read,
-    /// and `rules` may only name the module's rules.
+    /// Decodes settings for a module: every key must be one every module reads
+    /// ([`SHARED_KEYS`]) or one a rule of the module reads (its declaration's
+    /// `settings`), and `rules` may only name the module's rules. A key meant for another
+    /// module is refused, naming the rules it configures, so it is not silently ignored.
     pub fn for_module(value: &Value, module_rules: &[&dyn Rule]) -> Result<Settings, String> {
         if let Value::Object(map) = value {
             for key in map.keys() {
-                let Some((_, readers)) = SETTING_READERS.iter().find(|(k, _)| k == key) else {
-                    continue; // decoding below names unknown keys
-                };
-                let read = readers
+                if SHARED_KEYS.contains(&key.as_str()) {
+                    continue;
+                }
+                let readers: Vec<&str> = ALL_RULES
                     .iter()
-                    .any(|r| *r == "*" || module_rules.iter().any(|rule| rule.meta().id == *r));
-                if !read {
+                    .map(|r| r.meta())
+                    .filter(|m| m.settings.contains(&key.as_str()))
+                    .map(|m| m.id.as_str())
+                    .collect();
+                let read = module_rules
+                    .iter()
+                    .any(|r| r.meta().settings.contains(&key.as_str()));
+                // A key no rule reads is left to decoding, which names unknown keys.
+                if !readers.is_empty() && !read {
                     return Err(format!(
                         "settings.{key}: not a setting of this module (it configures {})",
                         readers.join(", ")
@@ -64,7 +50,7 @@ impl Module {
     pub fn settings(&self, value: &Value) -> Result<Settings, String> {
         let mut settings = Settings::for_module(value, self.rules)?;
         for (id, action) in self.default_actions {
-            settings.rules.entry((*id).to_string()).or_insert(*action);
+            settings.rules.entry(id.to_string()).or_insert(*action);
         }
         Ok(settings)
     }
@@ -81,7 +67,7 @@ impl Module {
             .map(|m| (m.id.to_string(), Value::from(Action::Mutate.as_str())))
             .collect();
         let mut settings = serde_json::json!({ "rules": rules });
-        if self.rules.iter().any(|r| r.meta().id == "WIN-6") {
+        if self.rules.iter().any(|r| r.meta().id == id::WIN_6) {
             settings["stripLinuxNoOps"] = Value::Bool(true);
         }
         settings

@@ -26,7 +26,7 @@
 //! and when the allow-list is set it must be listed by name (a `DOMAIN\*` entry does not
 //! cover it). Which names a HostProcess container can run as at all is WIN-11's concern.
 
-use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleId, RuleMeta};
 use crate::k8s::path::{FieldPath, group_by_path};
 use crate::k8s::workload::ContainerRef;
 use crate::windows::image::ImageReference;
@@ -34,13 +34,18 @@ use crate::windows::names::{UserNamePattern, quoted, run_as_user_name_errors};
 
 pub struct RunAsUserNameRule;
 
+impl RunAsUserNameRule {
+    pub const ID: RuleId = RuleId::new("ID-1");
+}
+
 static META: RuleMeta = RuleMeta {
-    id: "ID-1",
+    id: RunAsUserNameRule::ID,
     doc: "runAsUserName malformed (API server rules), not in settings.allowedRunAsUserNames (DOMAIN\\* wildcards), or ContainerAdministrator under settings.forbidContainerAdministrator (unset counts unless Nano Server or runAsNonRoot)",
     applies_to: AppliesTo::WindowsPods,
     default_action: Action::Reject,
     can_mutate: false,
     source: "API server validateWindowsSecurityContextOptions; Azure policies \"allowed usernames\" and \"block ContainerAdministrator\"; Kyverno require-run-as-containeruser",
+    settings: &["allowedRunAsUserNames", "forbidContainerAdministrator"],
 };
 
 const ADMINISTRATOR: &str = "ContainerAdministrator";

@@ -14,20 +14,25 @@
 //!   webhook refuses it too: the spec must come from a named, authorised object), and an
 //!   inline spec that is empty or larger than 64 KiB (the API server's rules).
 
-use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleId, RuleMeta};
 use crate::k8s::path::FieldPath;
 use crate::windows::names::{MAX_GMSA_CREDENTIAL_SPEC_LENGTH, dns1123_subdomain_error};
 use k8s_openapi::api::core::v1::WindowsSecurityContextOptions;
 
 pub struct GmsaRule;
 
+impl GmsaRule {
+    pub const ID: RuleId = RuleId::new("ID-2");
+}
+
 static META: RuleMeta = RuleMeta {
-    id: "ID-2",
+    id: GmsaRule::ID,
     doc: "gMSA credential spec name not in settings.allowedGmsaCredentialSpecNames (empty by default) or not a DNS-1123 subdomain, or an inline gmsaCredentialSpec without a name",
     applies_to: AppliesTo::WindowsPods,
     default_action: Action::Reject,
     can_mutate: false,
     source: "API server validateWindowsSecurityContextOptions; windows-gmsa admission webhook (kubernetes-sigs/windows-gmsa)",
+    settings: &["allowedGmsaCredentialSpecNames"],
 };
 
 /// The checks on one `windowsOptions` (pod or container) that do not depend on settings.

@@ -22,20 +22,25 @@
 //! `InvalidImageName`, and its OS cannot be checked), and a failed registry lookup, which
 //! warns or rejects as `imageLookup.onFailure` says.
 
-use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleId, RuleMeta};
 use crate::facts::target_os::{OsResolution, TargetOs};
 use crate::settings::LookupFailure;
 use crate::windows::os::Os;
 
 pub struct ImageOsRule;
 
+impl ImageOsRule {
+    pub const ID: RuleId = RuleId::new("IMG-1");
+}
+
 static META: RuleMeta = RuleMeta {
-    id: "IMG-1",
+    id: ImageOsRule::ID,
     doc: "image OS does not match the pod's OS (Windows images in a Linux pod, Linux-only images in a Windows pod where known; optional registry lookup)",
     applies_to: AppliesTo::AllPods,
     default_action: Action::Reject,
     can_mutate: false,
     source: "\"The container operating system does not match the host operating system\" (kubernetes#74066); OCI image index platforms",
+    settings: &["imageLookup"],
 };
 
 /// The OS the pod runs on: its resolved OS, or the OS its declared signals agree on when
@@ -304,7 +309,7 @@ mod tests {
             assert_eq!(evaluation.decision, Decision::Reject);
             evaluation
                 .rejections()
-                .map(|f| f.rule)
+                .map(|f| f.rule.as_str())
                 .collect::<Vec<&str>>()
         };
         assert_eq!(rules(&BOTH, json!({})), ["IMG-1"]);

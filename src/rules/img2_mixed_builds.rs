@@ -9,25 +9,26 @@
 //! HostProcess pods run on the host itself: their findings are advisory (see
 //! [`crate::windows::isolation`]).
 
-use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleId, RuleMeta};
+use crate::rules::util::list_builds;
 use crate::windows::image::WindowsBuild;
 use std::collections::BTreeSet;
 
 pub struct MixedBuildsRule;
 
+impl MixedBuildsRule {
+    pub const ID: RuleId = RuleId::new("IMG-2");
+}
+
 static META: RuleMeta = RuleMeta {
-    id: "IMG-2",
+    id: MixedBuildsRule::ID,
     doc: "containers of one Windows pod are built for different Windows builds",
     applies_to: AppliesTo::WindowsPods,
     default_action: Action::Reject,
     can_mutate: false,
     source: "Windows container version compatibility: process isolation needs the host's build, and one pod runs on one host",
+    settings: &["imageLookup"],
 };
-
-pub(crate) fn list_builds(builds: &BTreeSet<WindowsBuild>) -> String {
-    let names: Vec<String> = builds.iter().map(ToString::to_string).collect();
-    names.join(" or ")
-}
 
 impl Rule for MixedBuildsRule {
     fn meta(&self) -> &'static RuleMeta {

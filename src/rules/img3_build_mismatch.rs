@@ -16,22 +16,27 @@
 //!
 //! HostProcess pods run on the host itself: their findings are advisory.
 
-use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleId, RuleMeta};
 use crate::facts::placement::{AllowedBuilds, Placement};
-use crate::rules::img2_mixed_builds::list_builds;
+use crate::rules::util::list_builds;
 use crate::windows::image::WindowsBuild;
 use crate::windows::isolation::Isolation;
 use std::collections::BTreeSet;
 
 pub struct BuildMismatchRule;
 
+impl BuildMismatchRule {
+    pub const ID: RuleId = RuleId::new("IMG-3");
+}
+
 static META: RuleMeta = RuleMeta {
-    id: "IMG-3",
+    id: BuildMismatchRule::ID,
     doc: "image's Windows build cannot run on the pod's pinned build (node.kubernetes.io/windows-build) under its isolation (process: same build; Hyper-V: host at least the image)",
     applies_to: AppliesTo::WindowsPods,
     default_action: Action::Reject,
     can_mutate: false,
     source: "Windows container version compatibility matrix; kubernetes#80023; the seed's isolation matrix",
+    settings: &["clusterWindowsBuilds", "imageLookup", "runtimeClassLookup"],
 };
 
 fn why_not(isolation: Isolation) -> &'static str {

@@ -16,21 +16,26 @@
 //! to one build would silently leave the other nodes without it).
 
 use crate::engine::fix::set_map_entry;
-use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
-use crate::rules::img2_mixed_builds::list_builds;
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleId, RuleMeta};
+use crate::rules::util::list_builds;
 use crate::windows::image::WindowsBuild;
 use crate::windows::isolation::{Isolation, WINDOWS_BUILD_LABEL};
 use std::collections::BTreeSet;
 
 pub struct PinBuildRule;
 
+impl PinBuildRule {
+    pub const ID: RuleId = RuleId::new("IMG-4");
+}
+
 static META: RuleMeta = RuleMeta {
-    id: "IMG-4",
+    id: PinBuildRule::ID,
     doc: "Windows pod whose image build is known but no node.kubernetes.io/windows-build selector or RuntimeClass pins it",
     applies_to: AppliesTo::WindowsPods,
     default_action: Action::Mutate,
     can_mutate: true,
     source: "Kubernetes Windows user guide: the node.kubernetes.io/windows-build label keeps pods on nodes of their image's build",
+    settings: &["clusterWindowsBuilds", "imageLookup", "runtimeClassLookup"],
 };
 
 impl Rule for PinBuildRule {

@@ -6,17 +6,22 @@
 //! Applies to pods resolved as Linux by any signal: with no pin at all, `windowsOptions`
 //! makes the pod a Windows pod instead (see [`crate::facts::target_os`]).
 
-use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleId, RuleMeta};
 
 pub struct WindowsOptionsOnLinuxRule;
 
+impl WindowsOptionsOnLinuxRule {
+    pub const ID: RuleId = RuleId::new("LNX-1");
+}
+
 static META: RuleMeta = RuleMeta {
-    id: "LNX-1",
+    id: WindowsOptionsOnLinuxRule::ID,
     doc: "windowsOptions (pod or container securityContext) in a Linux pod",
     applies_to: AppliesTo::LinuxPods,
     default_action: Action::Reject,
     can_mutate: false,
     source: "API server validateLinux (windows options cannot be set for a linux pod)",
+    settings: &[],
 };
 
 const MESSAGE: &str = "windowsOptions are Windows-only; the API server rejects them on a linux pod";

@@ -14,18 +14,23 @@
 //! pins `windows`: OS-1 leaves them alone.
 
 use crate::engine::fix::set_os_selector;
-use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleId, RuleMeta};
 use crate::facts::target_os::TargetOs;
 
 pub struct NoTargetOsRule;
 
+impl NoTargetOsRule {
+    pub const ID: RuleId = RuleId::new("OS-1");
+}
+
 static META: RuleMeta = RuleMeta {
-    id: "OS-1",
+    id: NoTargetOsRule::ID,
     doc: "pod declares no target OS that the scheduler uses (no kubernetes.io/os node selector, affinity or RuntimeClass)",
     applies_to: AppliesTo::AllPods,
     default_action: Action::Mutate,
     can_mutate: true,
     source: "Kubernetes Windows user guide: the scheduler ignores spec.os.name (and pod labels); a kubernetes.io/os nodeSelector is the documented practice; required node affinity as nodeaffinity.go matches it",
+    settings: &["defaultOs"],
 };
 
 impl Rule for NoTargetOsRule {

@@ -19,19 +19,25 @@
 //! compatibility module, the flagship), so it is reported once, under one rule; OS-2
 //! reports it only in modules without IMG-1 (OS placement).
 
-use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleId, RuleMeta};
 use crate::facts::target_os::{Signal, TargetOs};
+use crate::rules::id;
 use crate::windows::os::Os;
 
 pub struct OsConflictRule;
 
+impl OsConflictRule {
+    pub const ID: RuleId = RuleId::new("OS-2");
+}
+
 static META: RuleMeta = RuleMeta {
-    id: "OS-2",
+    id: OsConflictRule::ID,
     doc: "OS signals conflict (os.name, the pod's kubernetes.io/os label, nodeSelector, node affinity, RuntimeClass, image) or name no OS",
     applies_to: AppliesTo::AllPods,
     default_action: Action::Reject,
     can_mutate: false,
     source: "kubelet admission rejects PodOSNotSupported (os.name) and PodOSSelectorNodeLabelDoesNotMatch (the pod's kubernetes.io/os label); node labels are exactly linux or windows",
+    settings: &[],
 };
 
 impl Rule for OsConflictRule {
@@ -86,7 +92,7 @@ impl Rule for OsConflictRule {
                     windows.join(", ")
                 ),
             ));
-        } else if !ctx.runs("IMG-1") {
+        } else if !ctx.runs(id::IMG_1) {
             let (os, name, declared) = if linux.is_empty() {
                 (Os::Windows, "Windows", windows)
             } else {

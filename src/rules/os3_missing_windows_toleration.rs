@@ -9,18 +9,23 @@
 //! tolerate nothing).
 
 use crate::engine::fix::append_to_list;
-use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleId, RuleMeta};
 use crate::k8s::scheduling::tolerates;
 
 pub struct MissingWindowsTolerationRule;
 
+impl MissingWindowsTolerationRule {
+    pub const ID: RuleId = RuleId::new("OS-3");
+}
+
 static META: RuleMeta = RuleMeta {
-    id: "OS-3",
+    id: MissingWindowsTolerationRule::ID,
     doc: "Windows pod lacks the toleration for the Windows node taint (default os=windows:NoSchedule)",
     applies_to: AppliesTo::WindowsPods,
     default_action: Action::Mutate,
     can_mutate: true,
     source: "AKS and GKE Windows node-pool taints; scheduler taint/toleration matching",
+    settings: &[],
 };
 
 impl Rule for MissingWindowsTolerationRule {

@@ -5,19 +5,24 @@
 //! sets `os.name`, but only when the pod has no Linux-only field left, since the API
 //! server would then reject the pod; otherwise the rule warns and names the fields.
 
-use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleId, RuleMeta};
 use crate::k8s::patch::PatchOp;
 use serde_json::json;
 
 pub struct MissingOsNameRule;
 
+impl MissingOsNameRule {
+    pub const ID: RuleId = RuleId::new("OS-4");
+}
+
 static META: RuleMeta = RuleMeta {
-    id: "OS-4",
+    id: MissingOsNameRule::ID,
     doc: "Windows pod without spec.os.name: windows (mutates only when no Linux-only field remains, else warns)",
     applies_to: AppliesTo::WindowsPods,
     default_action: Action::Mutate,
     can_mutate: true,
     source: "API server validation (validateWindows) runs only on spec.os.name",
+    settings: &[],
 };
 
 impl Rule for MissingOsNameRule {

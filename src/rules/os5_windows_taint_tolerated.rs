@@ -8,19 +8,24 @@
 //! them (`crate::k8s::scheduling`, `Lt`/`Gt` included).
 
 use crate::engine::fix::set_os_selector;
-use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleId, RuleMeta};
 use crate::k8s::scheduling::tolerates;
 use crate::windows::os::Os;
 
 pub struct WindowsTaintToleratedRule;
 
+impl WindowsTaintToleratedRule {
+    pub const ID: RuleId = RuleId::new("OS-5");
+}
+
 static META: RuleMeta = RuleMeta {
-    id: "OS-5",
+    id: WindowsTaintToleratedRule::ID,
     doc: "Linux or undeclared pod whose tolerations absorb the Windows taint and that has no Linux node selector",
     applies_to: AppliesTo::LinuxOrUnknownPods,
     default_action: Action::Warn,
     can_mutate: true,
     source: "kubernetes#94366, flannel#1459: Linux DaemonSets landing on Windows nodes",
+    settings: &[],
 };
 
 impl Rule for WindowsTaintToleratedRule {

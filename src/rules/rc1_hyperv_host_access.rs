@@ -5,19 +5,24 @@
 //! work there. A RuntimeClass counts as Hyper-V when the settings describe it so
 //! (`runtimeClasses.<name>.handler: runhcs-wcow-hypervisor`, or `isolation: hyperv`).
 
-use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleId, RuleMeta};
 use crate::windows::host_process::{container_host_process, pod_host_process};
 use crate::windows::isolation::Isolation;
 
 pub struct HyperVHostAccessRule;
 
+impl HyperVHostAccessRule {
+    pub const ID: RuleId = RuleId::new("RC-1");
+}
+
 static META: RuleMeta = RuleMeta {
-    id: "RC-1",
+    id: HyperVHostAccessRule::ID,
     doc: "HostProcess or hostNetwork pod with a Hyper-V RuntimeClass",
     applies_to: AppliesTo::WindowsPods,
     default_action: Action::Reject,
     can_mutate: false,
     source: "HostProcess containers and host networking run on the host; Hyper-V isolated pods run in a utility VM (Windows HostProcess task doc; KEP-3503 host network for process-isolated containers only)",
+    settings: &["runtimeClassLookup"],
 };
 
 impl Rule for HyperVHostAccessRule {

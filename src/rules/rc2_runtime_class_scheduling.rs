@@ -13,7 +13,7 @@
 //! Evaluated on RuntimeClass objects (`node.k8s.io/v1`), not on workloads.
 
 use crate::engine::rule::{
-    Action, AppliesTo, Context, Finding, Rule, RuleMeta, RuntimeClassContext,
+    Action, AppliesTo, Context, Finding, Rule, RuleId, RuleMeta, RuntimeClassContext,
 };
 use crate::k8s::path::FieldPath;
 use crate::k8s::scheduling::tolerates;
@@ -22,13 +22,18 @@ use crate::windows::os::OS_LABEL;
 
 pub struct RuntimeClassSchedulingRule;
 
+impl RuntimeClassSchedulingRule {
+    pub const ID: RuleId = RuleId::new("RC-2");
+}
+
 static META: RuleMeta = RuleMeta {
-    id: "RC-2",
+    id: RuntimeClassSchedulingRule::ID,
     doc: "RuntimeClass with a Windows handler (runhcs-wcow-*) whose scheduling does not pin kubernetes.io/os: windows and tolerate the Windows taint",
     applies_to: AppliesTo::RuntimeClasses,
     default_action: Action::Reject,
     can_mutate: false,
     source: "RuntimeClass scheduling (node.k8s.io/v1); kubernetes-sigs/windows-testing Hyper-V RuntimeClass sample",
+    settings: &[],
 };
 
 impl Rule for RuntimeClassSchedulingRule {

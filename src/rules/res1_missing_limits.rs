@@ -12,20 +12,25 @@
 //! quantity it accepts (`1e30`, thirty digits, `.5`, `+1`) is read and compared exactly as
 //! it reads and compares it (see `crate::k8s::quantity`).
 
-use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleId, RuleMeta};
 use crate::k8s::quantity::Quantity;
 use crate::k8s::workload::ContainerList;
 use crate::settings::LimitBounds;
 
 pub struct MissingLimitsRule;
 
+impl MissingLimitsRule {
+    pub const ID: RuleId = RuleId::new("RES-1");
+}
+
 static META: RuleMeta = RuleMeta {
-    id: "RES-1",
+    id: MissingLimitsRule::ID,
     doc: "Windows container (init containers too) without cpu and memory limits, or with limits outside settings.windowsLimits",
     applies_to: AppliesTo::WindowsPods,
     default_action: Action::Reject,
     can_mutate: false,
     source: "Azure built-in policy \"Windows containers should not overcommit cpu and memory\"; Kubernetes Windows resource management (no OOM killer, mandatory pagefile)",
+    settings: &["windowsLimits"],
 };
 
 /// Why a missing limit matters, per resource.

@@ -14,7 +14,7 @@
 //! fix that copies limits into the missing requests, so that the template says what runs.
 //! A resource without a limit, or whose limit is not a quantity, is RES-1's finding.
 
-use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleId, RuleMeta};
 use crate::k8s::patch::PatchOp;
 use crate::k8s::quantity::Quantity;
 use crate::k8s::workload::ContainerList;
@@ -22,13 +22,18 @@ use serde_json::{Map, Value};
 
 pub struct OvercommitRule;
 
+impl OvercommitRule {
+    pub const ID: RuleId = RuleId::new("RES-2");
+}
+
 static META: RuleMeta = RuleMeta {
-    id: "RES-2",
+    id: OvercommitRule::ID,
     doc: "Windows container whose cpu or memory request differs from its limit (overcommit); mutate copies limits into missing requests",
     applies_to: AppliesTo::WindowsPods,
     default_action: Action::Warn,
     can_mutate: true,
     source: "Kubernetes Windows resource management (requests equal to limits, mandatory pagefile); Azure built-in policy \"Windows containers should not overcommit cpu and memory\"",
+    settings: &[],
 };
 
 impl Rule for OvercommitRule {

@@ -6,19 +6,24 @@
 //! requests and limits of containers and init containers, in the pod-level `resources`,
 //! and every `emptyDir` whose medium is `HugePages` or `HugePages-<size>`.
 
-use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleId, RuleMeta};
 use crate::k8s::path::FieldPath;
 use k8s_openapi::api::core::v1::ResourceRequirements;
 
 pub struct HugepagesRule;
 
+impl HugepagesRule {
+    pub const ID: RuleId = RuleId::new("RES-3");
+}
+
 static META: RuleMeta = RuleMeta {
-    id: "RES-3",
+    id: HugepagesRule::ID,
     doc: "Windows pod requesting hugepages resources or a HugePages emptyDir",
     applies_to: AppliesTo::WindowsPods,
     default_action: Action::Reject,
     can_mutate: false,
     source: "Kubernetes Windows resource management: huge pages are not supported on Windows nodes",
+    settings: &[],
 };
 
 const PREFIX: &str = "hugepages-";

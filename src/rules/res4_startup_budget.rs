@@ -13,18 +13,23 @@
 //! A budget below `settings.minStartupBudgetSeconds` (default 60; 0 turns the rule off) is
 //! reported. Containers without either probe are never restarted by probes.
 
-use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleId, RuleMeta};
 use k8s_openapi::api::core::v1::Probe;
 
 pub struct StartupBudgetRule;
 
+impl StartupBudgetRule {
+    pub const ID: RuleId = RuleId::new("RES-4");
+}
+
 static META: RuleMeta = RuleMeta {
-    id: "RES-4",
+    id: StartupBudgetRule::ID,
     doc: "Windows container whose startupProbe (failureThreshold × periodSeconds + initialDelaySeconds), or liveness initialDelaySeconds without a startupProbe, is below settings.minStartupBudgetSeconds",
     applies_to: AppliesTo::WindowsPods,
     default_action: Action::Warn,
     can_mutate: false,
     source: "Kubernetes probe semantics (startupProbe gates liveness); Windows containers start slower than Linux ones (large images, runtime setup)",
+    settings: &["minStartupBudgetSeconds"],
 };
 
 /// Probe defaults (`k8s.io/api/core/v1` Probe).

@@ -5,18 +5,23 @@
 //! replaced by `ClusterFirst`, the default policy, which resolves cluster names.
 
 use crate::engine::fix::replace_value;
-use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleId, RuleMeta};
 use serde_json::json;
 
 pub struct DnsPolicyRule;
 
+impl DnsPolicyRule {
+    pub const ID: RuleId = RuleId::new("WIN-10");
+}
+
 static META: RuleMeta = RuleMeta {
-    id: "WIN-10",
+    id: DnsPolicyRule::ID,
     doc: "dnsPolicy: ClusterFirstWithHostNet in a Windows pod (mutate: ClusterFirst)",
     applies_to: AppliesTo::WindowsPods,
     default_action: Action::Warn,
     can_mutate: true,
     source: "Kubernetes DNS for Services and Pods docs, DNS resolution on Windows nodes; Windows intro doc",
+    settings: &[],
 };
 
 impl Rule for DnsPolicyRule {

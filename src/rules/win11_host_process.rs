@@ -35,93 +35,31 @@
 //! WIN-11 applies to Windows pods; a HostProcess pod with no OS pin counts as one
 //! through its `windowsOptions`. Whether HostProcess is allowed at all is WIN-12's.
 
-use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleId, RuleMeta};
 use crate::k8s::path::FieldPath;
 use crate::k8s::workload::ContainerRef;
-use crate::windows::host_process::{container_host_process, is_host_process, pod_host_process};
-use crate::windows::names::{quoted, run_as_user_name_errors};
+use crate::windows::host_process::{
+    ALLOWED_ACCOUNTS, container_host_process, host_process_user_problem, is_host_process,
+    pod_host_process,
+};
+use crate::windows::names::quoted;
 use k8s_openapi::api::core::v1::WindowsSecurityContextOptions;
 
 pub struct HostProcessStructureRule;
 
+impl HostProcessStructureRule {
+    pub const ID: RuleId = RuleId::new("WIN-11");
+}
+
 static META: RuleMeta = RuleMeta {
-    id: "WIN-11",
+    id: HostProcessStructureRule::ID,
     doc: "invalid HostProcess pod: mixed or disagreeing hostProcess flags, hostNetwork not true, runAsUserName neither an NT AUTHORITY service account nor a local group name, runAsNonRoot true",
     applies_to: AppliesTo::WindowsPods,
     default_action: Action::Reject,
     can_mutate: false,
     source: "API server validateWindowsHostProcessPod; Kubernetes HostProcess task doc (configuration requirements, local accounts); hcsshim jobcontainers processToken",
+    settings: &[],
 };
-
-/// The three service accounts a HostProcess container may run as, as the docs spell
-/// them.
-pub const HOST_PROCESS_USERS: [&str; 3] = [
-    "NT AUTHORITY\\SYSTEM",
-    "NT AUTHORITY\\Local service",
-    "NT AUTHORITY\\NetworkService",
-];
-
-/// What a HostProcess container may run as, for messages.
-const ALLOWED: &str = "NT AUTHORITY\\SYSTEM, NT AUTHORITY\\Local service, NT AUTHORITY\\NetworkService, or a local group of the node named without a domain (containerd 1.7+)";
-
-/// `name` in lower case without spaces: `Local Service` and `LocalService` alike.
-fn folded(name: &str) -> String {
-    name.chars()
-        .filter(|c| *c != ' ')
-        .collect::<String>()
-        .to_ascii_lowercase()
-}
-
-/// Whether `name` is one of [`HOST_PROCESS_USERS`]: case-insensitive, and blind to the
-/// space in `Local service` / `Network Service`.
-pub(crate) fn is_host_process_user(name: &str) -> bool {
-    let Some((domain, user)) = name.split_once('\\') else {
-        return false;
-    };
-    domain.eq_ignore_ascii_case("NT AUTHORITY")
-        && matches!(
-            folded(user).as_str(),
-            "system" | "localservice" | "networkservice"
-        )
-}
-
-/// Why a HostProcess container cannot run as `name`, or `None` when it can: one of
-/// [`HOST_PROCESS_USERS`], or a well-formed name without a domain, which names a local
-/// group of the node.
-pub(crate) fn host_process_user_problem(name: &str) -> Option<String> {
-    if is_host_process_user(name) {
-        return None;
-    }
-    let errors = run_as_user_name_errors(name);
-    if !errors.is_empty() {
-        return Some(format!("not a valid runAsUserName ({})", errors.join("; ")));
-    }
-    if let Some((domain, _)) = name.split_once('\\') {
-        return Some(if domain.eq_ignore_ascii_case("NT AUTHORITY") {
-            "not one of the NT AUTHORITY service accounts a HostProcess container can log on as"
-                .to_string()
-        } else {
-            format!(
-                "an account of the domain {}: the node logs a HostProcess container on without a password, which only the NT AUTHORITY service accounts allow, and a local group is named without a domain",
-                quoted(domain)
-            )
-        });
-    }
-    let account = match folded(name).as_str() {
-        "system" | "localsystem" => "NT AUTHORITY\\SYSTEM",
-        "localservice" => "NT AUTHORITY\\Local service",
-        "networkservice" => "NT AUTHORITY\\NetworkService",
-        "containeradministrator" | "containeruser" => {
-            return Some(
-                "an account of Windows container images, which the node does not have".to_string(),
-            );
-        }
-        _ => return None,
-    };
-    Some(format!(
-        "a service account named without its domain: write {account}"
-    ))
-}
 
 fn windows_options<'a>(c: &ContainerRef<'a>) -> Option<&'a WindowsSecurityContextOptions> {
     c.security_context.and_then(|s| s.windows_options.as_ref())
@@ -211,7 +149,7 @@ impl Rule for HostProcessStructureRule {
                             META.id,
                             options_path(c.path()).field("runAsUserName"),
                             format!(
-                                "HostProcess container {} runs as {}, {problem}; a HostProcess container runs as {ALLOWED}",
+                                "HostProcess container {} runs as {}, {problem}; a HostProcess container runs as {ALLOWED_ACCOUNTS}",
                                 c.name,
                                 quoted(user)
                             ),
@@ -227,7 +165,7 @@ impl Rule for HostProcessStructureRule {
                             META.id,
                             pod_user_path.clone(),
                             format!(
-                                "the pod's HostProcess containers run as {}, {problem}; a HostProcess container runs as {ALLOWED}",
+                                "the pod's HostProcess containers run as {}, {problem}; a HostProcess container runs as {ALLOWED_ACCOUNTS}",
                                 quoted(user)
                             ),
                         ));
@@ -236,8 +174,9 @@ impl Rule for HostProcessStructureRule {
                 (None, None) => missing.push(*c),
             }
         }
-        let required =
-            format!("a HostProcess container must name its account in runAsUserName: {ALLOWED}");
+        let required = format!(
+            "a HostProcess container must name its account in runAsUserName: {ALLOWED_ACCOUNTS}"
+        );
         if !missing.is_empty() && missing.len() == host_process.len() {
             findings.push(Finding::new(META.id, pod_user_path, required));
         } else {
@@ -354,29 +293,6 @@ mod tests {
             paths(&object),
             ["spec.template.spec.securityContext.windowsOptions.runAsUserName"]
         );
-    }
-
-    #[test]
-    fn knows_the_three_accounts() {
-        for ok in [
-            "NT AUTHORITY\\SYSTEM",
-            "NT AUTHORITY\\system",
-            "nt authority\\Local service",
-            "NT AUTHORITY\\LocalService",
-            "NT AUTHORITY\\NetworkService",
-            "NT AUTHORITY\\Network Service",
-        ] {
-            assert!(is_host_process_user(ok), "{ok}");
-        }
-        for bad in [
-            "SYSTEM",
-            "ContainerAdministrator",
-            "BUILTIN\\Administrators",
-            "NT AUTHORITY\\Anonymous",
-            "NT AUTHORITY\\SYSTEM\\x",
-        ] {
-            assert!(!is_host_process_user(bad), "{bad}");
-        }
     }
 
     /// The HostProcess task doc (kubernetes/website

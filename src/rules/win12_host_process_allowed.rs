@@ -17,19 +17,24 @@
 //! container that no entry matches. Whether the pod is a valid HostProcess pod is WIN-11's
 //! concern.
 
-use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleId, RuleMeta};
 use crate::k8s::path::group_by_path;
 use crate::windows::image::{ImagePattern, ImageReference};
 
 pub struct HostProcessAllowedRule;
 
+impl HostProcessAllowedRule {
+    pub const ID: RuleId = RuleId::new("WIN-12");
+}
+
 static META: RuleMeta = RuleMeta {
-    id: "WIN-12",
+    id: HostProcessAllowedRule::ID,
     doc: "HostProcess containers, unless settings.allowHostProcess (and, when set, only images matching settings.hostProcessImageAllowList)",
     applies_to: AppliesTo::WindowsPods,
     default_action: Action::Reject,
     can_mutate: false,
     source: "Pod Security Standards baseline (HostProcess); Azure Policy \"Windows containers should not run as HostProcess\"; Kubernetes HostProcess task documentation",
+    settings: &["allowHostProcess", "hostProcessImageAllowList"],
 };
 
 impl Rule for HostProcessAllowedRule {

@@ -9,17 +9,22 @@
 //! something. `privileged: false` asks for nothing; WIN-6 reports it with the other
 //! Linux-only no-op values (and can strip it), so each field is reported once.
 
-use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleId, RuleMeta};
 
 pub struct PrivilegedRule;
 
+impl PrivilegedRule {
+    pub const ID: RuleId = RuleId::new("WIN-1");
+}
+
 static META: RuleMeta = RuleMeta {
-    id: "WIN-1",
+    id: PrivilegedRule::ID,
     doc: "privileged container (securityContext.privileged: true) in a Windows pod",
     applies_to: AppliesTo::WindowsPods,
     default_action: Action::Reject,
     can_mutate: false,
     source: "API server validateWindows (privileged forbidden for os.name windows); Windows has no privileged containers",
+    settings: &[],
 };
 
 impl Rule for PrivilegedRule {

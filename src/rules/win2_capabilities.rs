@@ -10,17 +10,22 @@
 //! no-op values and can strip them. The path is the `capabilities` field, the one the
 //! API server names and the one to remove.
 
-use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleId, RuleMeta};
 
 pub struct CapabilitiesRule;
 
+impl CapabilitiesRule {
+    pub const ID: RuleId = RuleId::new("WIN-2");
+}
+
 static META: RuleMeta = RuleMeta {
-    id: "WIN-2",
+    id: CapabilitiesRule::ID,
     doc: "Linux capabilities added (securityContext.capabilities.add) in a Windows pod",
     applies_to: AppliesTo::WindowsPods,
     default_action: Action::Reject,
     can_mutate: false,
     source: "API server validateWindows (capabilities forbidden for os.name windows)",
+    settings: &[],
 };
 
 impl Rule for CapabilitiesRule {

@@ -8,21 +8,23 @@
 //! The fields come from [`crate::windows::linux_only::linux_only_fields`], the one list of them;
 //! WIN-6 reports the rest of that list. `hostNetwork` is WIN-4's.
 
-use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleId, RuleMeta};
+use crate::windows::linux_only::HOST_NAMESPACE_FIELDS;
 
 pub struct HostNamespacesRule;
 
-/// The Linux-only fields that WIN-3 owns.
-pub(crate) const HOST_NAMESPACE_FIELDS: [&str; 4] =
-    ["hostPID", "hostIPC", "hostUsers", "shareProcessNamespace"];
+impl HostNamespacesRule {
+    pub const ID: RuleId = RuleId::new("WIN-3");
+}
 
 static META: RuleMeta = RuleMeta {
-    id: "WIN-3",
+    id: HostNamespacesRule::ID,
     doc: "Linux host namespaces (hostPID, hostIPC, hostUsers, shareProcessNamespace) in a Windows pod",
     applies_to: AppliesTo::WindowsPods,
     default_action: Action::Reject,
     can_mutate: false,
     source: "API server validateWindows (hostPID, hostIPC, hostUsers, shareProcessNamespace forbidden for os.name windows)",
+    settings: &[],
 };
 
 impl Rule for HostNamespacesRule {

@@ -8,18 +8,23 @@
 //! So WIN-4 stays silent as soon as any container is a HostProcess container (with
 //! the pod-level value inherited; see [`crate::windows::host_process`]).
 
-use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleId, RuleMeta};
 use crate::windows::host_process::is_host_process_pod;
 
 pub struct HostNetworkRule;
 
+impl HostNetworkRule {
+    pub const ID: RuleId = RuleId::new("WIN-4");
+}
+
 static META: RuleMeta = RuleMeta {
-    id: "WIN-4",
+    id: HostNetworkRule::ID,
     doc: "hostNetwork: true in a Windows pod that is not a HostProcess pod",
     applies_to: AppliesTo::WindowsPods,
     default_action: Action::Reject,
     can_mutate: false,
     source: "Windows networking docs; HostProcess task doc (non-privileged Windows containers cannot share the host vNIC); seed",
+    settings: &[],
 };
 
 impl Rule for HostNetworkRule {

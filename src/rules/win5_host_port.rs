@@ -11,17 +11,22 @@
 //! pod that declares a port would otherwise be reported. A Windows host-network pod that
 //! is not a HostProcess pod is WIN-4's.
 
-use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleId, RuleMeta};
 
 pub struct HostPortRule;
 
+impl HostPortRule {
+    pub const ID: RuleId = RuleId::new("WIN-5");
+}
+
 static META: RuleMeta = RuleMeta {
-    id: "WIN-5",
+    id: HostPortRule::ID,
     doc: "hostPort on a container port of a Windows pod (set the action to warn where the CNI maps host ports)",
     applies_to: AppliesTo::WindowsPods,
     default_action: Action::Reject,
     can_mutate: false,
     source: "seed; kubernetes#90116",
+    settings: &[],
 };
 
 impl Rule for HostPortRule {

@@ -26,18 +26,23 @@
 //! OS-4 adds it only once no Linux-only field remains, in the next pass.
 
 use crate::engine::fix::remove_field;
-use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
-use crate::rules::win3_host_namespaces::HOST_NAMESPACE_FIELDS;
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleId, RuleMeta};
+use crate::windows::linux_only::HOST_NAMESPACE_FIELDS;
 
 pub struct LinuxSecurityContextRule;
 
+impl LinuxSecurityContextRule {
+    pub const ID: RuleId = RuleId::new("WIN-6");
+}
+
 static META: RuleMeta = RuleMeta {
-    id: "WIN-6",
+    id: LinuxSecurityContextRule::ID,
     doc: "Linux-only security context fields in a Windows pod (stripLinuxNoOps removes the no-op values)",
     applies_to: AppliesTo::WindowsPods,
     default_action: Action::Reject,
     can_mutate: true,
     source: "API server validateWindows rejects any non-nil value for os.name windows (actions-runner-controller#2009)",
+    settings: &["stripLinuxNoOps"],
 };
 
 fn hint(field: &str) -> &'static str {

@@ -12,18 +12,23 @@
 //! Volumes reached through a PersistentVolumeClaim are not visible in the pod spec and
 //! are not checked.
 
-use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleId, RuleMeta};
 use crate::k8s::volume::volume_types;
 
 pub struct LinuxOnlyVolumesRule;
 
+impl LinuxOnlyVolumesRule {
+    pub const ID: RuleId = RuleId::new("WIN-7");
+}
+
 static META: RuleMeta = RuleMeta {
-    id: "WIN-7",
+    id: LinuxOnlyVolumesRule::ID,
     doc: "Linux-only volume type in a Windows pod (linuxOnlyVolumeTypes rejects, warnVolumeTypes warns)",
     applies_to: AppliesTo::WindowsPods,
     default_action: Action::Reject,
     can_mutate: false,
     source: "seed; Kubernetes Windows storage docs (supported volume plugins)",
+    settings: &["linuxOnlyVolumeTypes", "warnVolumeTypes"],
 };
 
 impl Rule for LinuxOnlyVolumesRule {

@@ -42,17 +42,22 @@
 //! written the Windows way (`\dev\tools`) names a directory on `C:`. The check is on the
 //! text: whether a path exists on the node is not known at admission.
 
-use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleId, RuleMeta};
 
 pub struct HostPathRule;
 
+impl HostPathRule {
+    pub const ID: RuleId = RuleId::new("WIN-8");
+}
+
 static META: RuleMeta = RuleMeta {
-    id: "WIN-8",
+    id: HostPathRule::ID,
     doc: "hostPath in a Windows pod that no Windows node has: a Linux kernel interface (/proc, /sys, /dev), a Linux runtime socket (/var/run/docker.sock, /run/containerd, ...), a relative path or a share; drive paths (C:\\...), rooted paths (on C:) and named pipes (\\\\.\\pipe\\...) pass",
     applies_to: AppliesTo::WindowsPods,
     default_action: Action::Reject,
     can_mutate: false,
     source: "kubelet makeMounts (pkg/kubelet/kubelet_pods.go) with IsWindowsLocalPath and MakeAbsolutePath (pkg/volume/util); containerd parseMount (internal/cri/opts/spec_windows_opts.go); Kubernetes Container Runtimes doc (runtime endpoints)",
+    settings: &[],
 };
 
 /// `C:\...`, `C:/...` or a bare `C:`.

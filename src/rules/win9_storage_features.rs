@@ -7,17 +7,22 @@
 //! not single files, into a container (kubernetes#75591), so a subPath that names a file (a ConfigMap key,
 //! typically) fails, while one that names a directory works; the finding is advisory.
 
-use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleId, RuleMeta};
 
 pub struct StorageFeaturesRule;
 
+impl StorageFeaturesRule {
+    pub const ID: RuleId = RuleId::new("WIN-9");
+}
+
 static META: RuleMeta = RuleMeta {
-    id: "WIN-9",
+    id: StorageFeaturesRule::ID,
     doc: "storage features Windows lacks in a Windows pod: emptyDir medium Memory, volumeDevices, mountPropagation other than None (subPath warns)",
     applies_to: AppliesTo::WindowsPods,
     default_action: Action::Reject,
     can_mutate: false,
     source: "Kubernetes Windows storage docs (unsupported: memory-backed emptyDir, block volumes, bidirectional propagation; directory-only mounts)",
+    settings: &[],
 };
 
 impl Rule for StorageFeaturesRule {

@@ -5,6 +5,8 @@
 //! `true`. WIN-4 and WIN-11 read it through here.
 
 use crate::k8s::workload::{ContainerRef, Workload};
+use crate::windows::names::quoted;
+use crate::windows::names::run_as_user_name_errors;
 
 /// The pod-level `securityContext.windowsOptions.hostProcess`.
 pub fn pod_host_process(workload: &Workload) -> Option<bool> {
@@ -38,6 +40,76 @@ pub fn is_host_process_pod(workload: &Workload) -> bool {
         .any(|c| is_host_process(pod, container_host_process(&c)))
 }
 
+/// The three service accounts a HostProcess container may run as, as the docs spell
+/// them.
+pub const HOST_PROCESS_USERS: [&str; 3] = [
+    "NT AUTHORITY\\SYSTEM",
+    "NT AUTHORITY\\Local service",
+    "NT AUTHORITY\\NetworkService",
+];
+
+/// What a HostProcess container may run as, for messages.
+pub const ALLOWED_ACCOUNTS: &str = "NT AUTHORITY\\SYSTEM, NT AUTHORITY\\Local service, NT AUTHORITY\\NetworkService, or a local group of the node named without a domain (containerd 1.7+)";
+
+/// `name` in lower case without spaces: `Local Service` and `LocalService` alike.
+fn folded(name: &str) -> String {
+    name.chars()
+        .filter(|c| *c != ' ')
+        .collect::<String>()
+        .to_ascii_lowercase()
+}
+
+/// Whether `name` is one of [`HOST_PROCESS_USERS`]: case-insensitive, and blind to the
+/// space in `Local service` / `Network Service`.
+pub fn is_host_process_user(name: &str) -> bool {
+    let Some((domain, user)) = name.split_once('\\') else {
+        return false;
+    };
+    domain.eq_ignore_ascii_case("NT AUTHORITY")
+        && matches!(
+            folded(user).as_str(),
+            "system" | "localservice" | "networkservice"
+        )
+}
+
+/// Why a HostProcess container cannot run as `name`, or `None` when it can: one of
+/// [`HOST_PROCESS_USERS`], or a well-formed name without a domain, which names a local
+/// group of the node.
+pub fn host_process_user_problem(name: &str) -> Option<String> {
+    if is_host_process_user(name) {
+        return None;
+    }
+    let errors = run_as_user_name_errors(name);
+    if !errors.is_empty() {
+        return Some(format!("not a valid runAsUserName ({})", errors.join("; ")));
+    }
+    if let Some((domain, _)) = name.split_once('\\') {
+        return Some(if domain.eq_ignore_ascii_case("NT AUTHORITY") {
+            "not one of the NT AUTHORITY service accounts a HostProcess container can log on as"
+                .to_string()
+        } else {
+            format!(
+                "an account of the domain {}: the node logs a HostProcess container on without a password, which only the NT AUTHORITY service accounts allow, and a local group is named without a domain",
+                quoted(domain)
+            )
+        });
+    }
+    let account = match folded(name).as_str() {
+        "system" | "localsystem" => "NT AUTHORITY\\SYSTEM",
+        "localservice" => "NT AUTHORITY\\Local service",
+        "networkservice" => "NT AUTHORITY\\NetworkService",
+        "containeradministrator" | "containeruser" => {
+            return Some(
+                "an account of Windows container images, which the node does not have".to_string(),
+            );
+        }
+        _ => return None,
+    };
+    Some(format!(
+        "a service account named without its domain: write {account}"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,5 +140,28 @@ mod tests {
         assert!(!is_host_process_pod(&pod(
             json!({"containers": [{"name": "a"}]})
         )));
+    }
+
+    #[test]
+    fn knows_the_three_accounts() {
+        for ok in [
+            "NT AUTHORITY\\SYSTEM",
+            "NT AUTHORITY\\system",
+            "nt authority\\Local service",
+            "NT AUTHORITY\\LocalService",
+            "NT AUTHORITY\\NetworkService",
+            "NT AUTHORITY\\Network Service",
+        ] {
+            assert!(is_host_process_user(ok), "{ok}");
+        }
+        for bad in [
+            "SYSTEM",
+            "ContainerAdministrator",
+            "BUILTIN\\Administrators",
+            "NT AUTHORITY\\Anonymous",
+            "NT AUTHORITY\\SYSTEM\\x",
+        ] {
+            assert!(!is_host_process_user(bad), "{bad}");
+        }
     }
 }

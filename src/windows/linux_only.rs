@@ -8,6 +8,10 @@ use crate::k8s::workload::Workload;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+/// The fields that ask for a Linux host namespace (WIN-3 reports them; WIN-6 the rest).
+pub const HOST_NAMESPACE_FIELDS: [&str; 4] =
+    ["hostPID", "hostIPC", "hostUsers", "shareProcessNamespace"];
+
 /// One Linux-only field set in a pod spec.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinuxOnlyField {

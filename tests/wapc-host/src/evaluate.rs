@@ -1,9 +1,9 @@
 //! Running inputs through a module and classifying the answers.
 
-use crate::facts::host::{HostCall, LogEntry};
+use crate::host::{HostCall, LogEntry};
 use crate::inputs::{Input, Origin};
 use crate::module::{Evaluator, PolicyInstance};
-use crate::wapc::response::ValidationResponse;
+use crate::response::ValidationResponse;
 use serde::Serialize;
 use serde_json::{Value, json};
 use windows_workload_rules::k8s::patch::{self, PatchOp};

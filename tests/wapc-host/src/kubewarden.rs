@@ -8,10 +8,10 @@
 //! with its `install.sh`. Where none is to be had, [`tools`] says so plainly.
 
 use crate::evaluate::{Decision, Outcome};
-use crate::facts::host::HostCall;
+use crate::host::HostCall;
 use crate::inputs::Input;
 use crate::modules::{built_module, target_dir, workspace_root};
-use crate::wapc::response::ValidationResponse;
+use crate::response::ValidationResponse;
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Value, json};
 use std::collections::HashMap;

@@ -17,8 +17,8 @@
 //! settings and Wasmtime version) in `target/wasmtime-cache`, so that each
 //! test binary or `policy-eval` run does not compile the modules again.
 
-use crate::facts::host::{HostCall, HostCapabilities, HostState, LogEntry};
-use crate::wapc::response::{SettingsValidation, ValidationResponse};
+use crate::host::{HostCall, HostCapabilities, HostState, LogEntry};
+use crate::response::{SettingsValidation, ValidationResponse};
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::Value;
 use std::cell::RefCell;

@@ -43,7 +43,7 @@ fn flagship_settings(single: &Module, settings: &Value) -> Value {
         .unwrap_or_default();
     let mut rules = Map::new();
     for rule in ALL.rules {
-        let id = rule.meta().id;
+        let id = rule.meta().id.as_str();
         let action = if single.rules.iter().any(|r| r.meta().id == id) {
             given
                 .get(id)

@@ -98,7 +98,7 @@ fn carries_any(module: &str, ids: &[&str]) -> bool {
     rule_module(module)
         .rules
         .iter()
-        .any(|r| ids.contains(&r.meta().id))
+        .any(|r| ids.contains(&r.meta().id.as_str()))
 }
 
 /// A module without workload rules (RuntimeClasses only) accepts workloads untouched.

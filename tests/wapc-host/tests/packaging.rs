@@ -87,18 +87,6 @@ fn module_named(name: &str) -> &'static Module {
         .unwrap_or_else(|| panic!("no module {name} in src/modules/mod.rs"))
 }
 
-/// Whether the module's settings accept `key` (some rule of it, or every module, reads it).
-fn reads_setting(module: &Module, key: &str) -> bool {
-    windows_workload_rules::modules::settings::SETTING_READERS
-        .iter()
-        .find(|(k, _)| *k == key)
-        .is_some_and(|(_, readers)| {
-            readers
-                .iter()
-                .any(|r| *r == "*" || module.rules.iter().any(|rule| rule.meta().id == *r))
-        })
-}
-
 fn policy(name: &str) -> PolicyModule {
     built_policy(name).unwrap_or_else(|e| panic!("{name}: {e:#}"))
 }
@@ -327,7 +315,7 @@ fn metadata_declares_what_each_module_does() {
         if module.runtime_class_lookup.is_some() {
             callable.insert("kubernetes/get_resource".to_string());
         }
-        if reads_setting(module, "imageLookup") {
+        if module.reads_setting("imageLookup") {
             callable.insert("oci/v1/oci_manifest".to_string());
             callable.insert("oci/v1/oci_manifest_config".to_string());
         }
@@ -349,7 +337,7 @@ fn metadata_declares_what_each_module_does() {
         );
 
         // Context-aware exactly when the module can read RuntimeClasses from the cluster.
-        let context_aware = reads_setting(module, "runtimeClassLookup");
+        let context_aware = module.reads_setting("runtimeClassLookup");
         let declared = metadata["contextAwareResources"]
             .as_array()
             .cloned()
@@ -495,7 +483,7 @@ fn settings_forms_ask_for_the_module_settings_with_valid_defaults() {
             let variable = question["variable"].as_str().unwrap_or_default();
             let top = variable.split('.').next().unwrap_or_default();
             assert!(
-                reads_setting(module, top),
+                module.reads_setting(top),
                 "{}: {variable} is not a setting of {name}",
                 path.display()
             );
@@ -607,7 +595,7 @@ fn a_typo_in_a_settings_key_is_refused_naming_the_key() {
             "{}: {message}",
             module.name
         );
-        let first_rule = module.rules[0].meta().id;
+        let first_rule = module.rules[0].meta().id.as_str();
         let misspelt = first_rule.replace('-', "");
         let verdict = policy
             .validate_settings(&json!({"rules": {misspelt.clone(): "warn"}}))

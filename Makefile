@@ -7,7 +7,7 @@
 #   make push       kwctl push each annotated module to $(REGISTRY) (needs kwctl)
 #   make check-versions  Cargo.toml, metadata.yml and artifacthub-pkg.yml agree
 #   make artifacthub  regenerate each artifacthub-pkg.yml with kwctl scaffold artifacthub
-#   make rules-doc  regenerate docs/rules.md from the rule registry
+#   make rules-doc  regenerate docs/rules.md and the rules of each questions-ui.yml from the rule declarations
 #   make bench      evaluation time (waPC host and native), peak memory and size of each module
 #   make fuzz       run each fuzz target for FUZZ_SECONDS (libFuzzer, coverage-guided)
 
@@ -142,7 +142,8 @@ push:
 	  kwctl push $(ANNOTATED)/$$m.wasm $(REGISTRY)/$$p:v$(VERSION); \
 	done
 
-# The rule reference, generated from the registry; a test fails when it is stale.
+# The rule reference and the rules section of every settings form, generated from the
+# rule declarations; a test fails when one is stale (then run `make artifacthub` too).
 rules-doc:
 	$(CARGO) run --quiet -p windows-workload-rules --bin rules-doc
 

@@ -6,7 +6,7 @@
 use crate::engine::module::Module;
 use crate::engine::rule::{Action, AppliesTo, Rule, RuleId};
 use crate::modules::{ALL, MODULES};
-use crate::rules::ALL_RULES;
+use crate::rules::{ALL_RULES, DOCS};
 use crate::settings::SHARED_KEYS;
 use std::fmt::Write;
 
@@ -80,13 +80,24 @@ fn anchor(id: &str) -> String {
 /// The whole page.
 pub fn markdown() -> String {
     let mut out = String::new();
-    let w = &mut out;
+    intro(&mut out);
+    modules_table(&mut out);
+    rules_table(&mut out);
+    for rule in ALL_RULES {
+        rule_section(&mut out, *rule);
+    }
+    shared_settings(&mut out);
+    out
+}
+
+fn intro(w: &mut String) {
     let _ = writeln!(w, "# Rule reference");
     let _ = writeln!(w);
     let _ = writeln!(
         w,
-        "<!-- Generated from the rule registry (src/rules/, src/modules.rs, src/settings.rs) \
-         by `make rules-doc`. Do not edit: a test fails when this page is stale. -->"
+        "<!-- Generated from the rule declarations (src/rules/) and the modules \
+         (src/modules/) by `make rules-doc`. Do not edit: a test fails when this page is \
+         stale. -->"
     );
     let _ = writeln!(w);
     let _ = writeln!(
@@ -99,7 +110,9 @@ pub fn markdown() -> String {
         ALL.name
     );
     let _ = writeln!(w);
+}
 
+fn modules_table(w: &mut String) {
     let _ = writeln!(w, "## Modules");
     let _ = writeln!(w);
     let _ = writeln!(
@@ -127,7 +140,9 @@ pub fn markdown() -> String {
         );
     }
     let _ = writeln!(w);
+}
 
+fn rules_table(w: &mut String) {
     let _ = writeln!(w, "## Rules");
     let _ = writeln!(w);
     let _ = writeln!(
@@ -146,7 +161,7 @@ pub fn markdown() -> String {
         let _ = writeln!(
             w,
             "| [{id}](#{anchor}) | {} | {} | {} | {} | {} |",
-            md(meta.doc),
+            md(meta.summary),
             applies_to(meta.applies_to),
             meta.default_action,
             if flagship == meta.default_action {
@@ -160,30 +175,39 @@ pub fn markdown() -> String {
         );
     }
     let _ = writeln!(w);
+}
 
-    for rule in ALL_RULES {
-        let meta = rule.meta();
-        let _ = writeln!(w, "### {}", meta.id);
-        let _ = writeln!(w);
-        let _ = writeln!(w, "{}", md(meta.doc));
-        let _ = writeln!(w);
-        let _ = writeln!(w, "- applies to: {}", applies_to(meta.applies_to));
-        let _ = writeln!(w, "- actions: {}", actions(*rule));
-        let defaults: Vec<String> = modules_of(*rule)
-            .into_iter()
-            .map(|(name, action)| format!("`{name}` {action}"))
-            .collect();
-        let _ = writeln!(
-            w,
-            "- default action: {} (catalogue); by module: {}",
-            meta.default_action,
-            defaults.join(", ")
-        );
-        let _ = writeln!(w, "- settings: {}", code_list(meta.settings));
-        let _ = writeln!(w, "- source: {}", md(meta.source));
-        let _ = writeln!(w);
-    }
+/// A rule's section: its summary, facts, and the whole doc block of its declaration.
+fn rule_section(w: &mut String, rule: &dyn Rule) {
+    let meta = rule.meta();
+    let _ = writeln!(w, "### {}", meta.id);
+    let _ = writeln!(w);
+    let _ = writeln!(w, "{}", md(meta.summary));
+    let _ = writeln!(w);
+    let _ = writeln!(w, "- applies to: {}", applies_to(meta.applies_to));
+    let _ = writeln!(w, "- actions: {}", actions(rule));
+    let defaults: Vec<String> = modules_of(rule)
+        .into_iter()
+        .map(|(name, action)| format!("`{name}` {action}"))
+        .collect();
+    let _ = writeln!(
+        w,
+        "- default action: {} (catalogue); by module: {}",
+        meta.default_action,
+        defaults.join(", ")
+    );
+    let _ = writeln!(w, "- settings: {}", code_list(meta.settings));
+    let _ = writeln!(w, "- source: {}", md(meta.source));
+    let _ = writeln!(w);
+    let doc = DOCS
+        .iter()
+        .find(|(id, _)| *id == meta.id)
+        .map_or("", |(_, doc)| doc);
+    let _ = writeln!(w, "{}", doc_markdown(doc).trim_end());
+    let _ = writeln!(w);
+}
 
+fn shared_settings(w: &mut String) {
     let _ = writeln!(w, "## Settings every module reads");
     let _ = writeln!(w);
     let _ = writeln!(
@@ -193,7 +217,66 @@ pub fn markdown() -> String {
          rule reading it, and refused by the others with a message naming the key.",
         code_list(SHARED_KEYS)
     );
+}
+
+/// A doc block as rustdoc holds it (each line after `///`) as plain Markdown: without
+/// the space that follows `///`, and with intra-doc links (`` [`crate::x`] ``) as code.
+fn doc_markdown(doc: &str) -> String {
+    let mut out = String::with_capacity(doc.len());
+    for line in doc.lines() {
+        let line = line.strip_prefix(' ').unwrap_or(line);
+        let mut rest = line;
+        while let Some(start) = rest.find("[`") {
+            let Some(len) = rest[start..].find("`]") else {
+                break;
+            };
+            let end = start + len;
+            let is_link = !rest[end + 2..].starts_with('(');
+            out.push_str(&rest[..start]);
+            if is_link {
+                out.push_str(&rest[start + 1..end + 1]);
+            } else {
+                out.push_str(&rest[start..end + 2]);
+            }
+            rest = &rest[end + 2..];
+        }
+        out.push_str(rest);
+        out.push('\n');
+    }
     out
+}
+
+/// Where a module's settings form lives, relative to the workspace root.
+pub fn questions_path(module: &Module) -> String {
+    format!("policies/{}/questions-ui.yml", module.name)
+}
+
+/// The rules section of a module's settings form: one question per rule, in catalogue
+/// order, offering the rule's actions with the module's default.
+pub fn rule_questions(module: &Module) -> String {
+    let mut out = String::new();
+    for rule in module.rules {
+        let meta = rule.meta();
+        let _ = writeln!(out, "- variable: rules.{}", meta.id);
+        let _ = writeln!(out, "  label: {}", meta.id);
+        let _ = writeln!(out, "  group: Rule actions");
+        let _ = writeln!(out, "  type: enum");
+        let _ = writeln!(out, "  options: [{}]", actions(*rule));
+        let _ = writeln!(out, "  default: {}", module.default_action(*rule));
+        let _ = writeln!(out, "  required: false");
+        let _ = writeln!(out, "  tooltip: >-");
+        let _ = writeln!(out, "    {}", meta.summary);
+    }
+    out
+}
+
+/// A settings form with its rules section as generated: what comes before the first
+/// rule question is the form's own (the module's other settings), the rest is replaced.
+pub fn with_rule_questions(form: &str, module: &Module) -> String {
+    let own = form
+        .find("- variable: rules.")
+        .map_or(form, |at| &form[..at]);
+    format!("{own}{}", rule_questions(module))
 }
 
 #[cfg(test)]
@@ -211,15 +294,36 @@ mod tests {
         }
     }
 
-    /// The committed page is what the registry generates.
+    /// Every generated file is what the declarations say: the reference and the rules
+    /// section of each module's settings form (and so of its artifacthub-pkg.yml, which
+    /// embeds the form: `tests/wapc-host/tests/real_engine.rs` checks that one).
     #[test]
-    fn the_committed_reference_is_current() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(PATH);
-        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    fn the_generated_files_are_current() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut stale = Vec::new();
+        let committed = std::fs::read_to_string(root.join(PATH)).unwrap_or_default();
+        if committed != markdown() {
+            stale.push(PATH.to_string());
+        }
+        for module in MODULES {
+            let path = questions_path(module);
+            let form = std::fs::read_to_string(root.join(&path)).unwrap_or_default();
+            if form != with_rule_questions(&form, module) {
+                stale.push(path);
+            }
+        }
         assert!(
-            committed == markdown(),
-            "{} is stale: run `make rules-doc` and commit it",
-            path.display()
+            stale.is_empty(),
+            "stale: {}; run `make rules-doc` (then `make artifacthub`) and commit them",
+            stale.join(", ")
+        );
+    }
+
+    #[test]
+    fn doc_blocks_become_markdown() {
+        assert_eq!(
+            doc_markdown(" See [`crate::k8s::path`] and [`x`](y).\n\n A `C:\\` path.\n"),
+            "See `crate::k8s::path` and [`x`](y).\n\nA `C:\\` path.\n"
         );
     }
 }

@@ -82,12 +82,16 @@ impl PartialEq<String> for RuleId {
     }
 }
 
-/// The static description of a rule: what the generated reference lists.
+/// The static description of a rule, written once in its [`declare_rule!`]: what the
+/// registry, the generated reference (`docs/rules.md`) and the settings forms
+/// (`questions-ui.yml`) say of it.
 #[derive(Debug)]
 pub struct RuleMeta {
     pub id: RuleId,
-    /// One line saying what the rule reports.
-    pub doc: &'static str,
+    /// One line saying what the rule reports (the reference's tables, the forms' tooltips).
+    /// The whole doc block is the rule type's `DOC`, which only the reference reads, so
+    /// that it stays out of the modules.
+    pub summary: &'static str,
     pub applies_to: AppliesTo,
     pub default_action: Action,
     pub can_mutate: bool,
@@ -97,6 +101,47 @@ pub struct RuleMeta {
     /// (`settings::SHARED_KEYS`); a module accepts a key only when one of its rules reads it.
     pub settings: &'static [&'static str],
 }
+
+/// Declares a rule beside its code, once: its doc block (what it reports, why, an
+/// example), id, one-line summary, the pods it applies to, default action, whether it can
+/// mutate, where the constraint comes from and the settings keys it reads. Defines the
+/// rule's unit struct (documented by the block), its `ID`, `DOC` (the block, in
+/// Markdown) and `SETTINGS`, and the `META` that its [`Rule::meta`] returns. The catalogue (`rules/mod.rs`) lists the rule; the registry,
+/// the reference and the settings forms are generated from the declarations.
+macro_rules! declare_rule {
+    (
+        $(#[doc = $doc:literal])+
+        $rule:ident {
+            id: $id:literal,
+            summary: $summary:literal,
+            applies_to: $applies_to:ident,
+            default_action: $default_action:ident,
+            can_mutate: $can_mutate:literal,
+            source: $source:literal,
+            settings: [$($setting:literal),* $(,)?] $(,)?
+        }
+    ) => {
+        $(#[doc = $doc])+
+        pub struct $rule;
+
+        impl $rule {
+            pub const ID: $crate::engine::rule::RuleId = $crate::engine::rule::RuleId::new($id);
+            pub const DOC: &'static str = concat!($($doc, "\n"),+);
+            pub const SETTINGS: &'static [&'static str] = &[$($setting),*];
+        }
+
+        static META: $crate::engine::rule::RuleMeta = $crate::engine::rule::RuleMeta {
+            id: $rule::ID,
+            summary: $summary,
+            applies_to: $crate::engine::rule::AppliesTo::$applies_to,
+            default_action: $crate::engine::rule::Action::$default_action,
+            can_mutate: $can_mutate,
+            source: $source,
+            settings: $rule::SETTINGS,
+        };
+    };
+}
+pub(crate) use declare_rule;
 
 /// Everything a rule may read about the request under review.
 pub struct Context<'a> {

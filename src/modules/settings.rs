@@ -4,7 +4,7 @@
 
 use crate::engine::module::Module;
 use crate::engine::rule::{Action, Rule};
-use crate::rules::{ALL_RULES, id};
+use crate::rules::{SETTINGS_BY_RULE, id};
 use crate::settings::{SHARED_KEYS, Settings};
 use serde_json::Value;
 
@@ -19,11 +19,10 @@ impl Settings {
                 if SHARED_KEYS.contains(&key.as_str()) {
                     continue;
                 }
-                let readers: Vec<&str> = ALL_RULES
+                let readers: Vec<&str> = SETTINGS_BY_RULE
                     .iter()
-                    .map(|r| r.meta())
-                    .filter(|m| m.settings.contains(&key.as_str()))
-                    .map(|m| m.id.as_str())
+                    .filter(|(_, keys)| keys.contains(&key.as_str()))
+                    .map(|(id, _)| id.as_str())
                     .collect();
                 let read = module_rules
                     .iter()

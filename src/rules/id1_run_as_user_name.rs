@@ -1,52 +1,57 @@
-//! ID-1: the Windows user a container runs as is malformed, not allowed, or the
-//! container administrator.
-//!
-//! `windowsOptions.runAsUserName` may be set on the pod and on each container; a
-//! container's own value overrides the pod's. The rule reports:
-//!
-//! - every value set that breaks the API server's format rules (empty, control
-//!   characters, more than one `\`, domain and user length and characters; see
-//!   `crate::windows::names`), where it is written;
-//! - when `settings.allowedRunAsUserNames` is set, every name a container runs as that
-//!   matches no entry (names, or `DOMAIN\*`; case-insensitive, as Windows accounts are).
-//!   Without the setting, any well-formed name is allowed. The list applies to names that
-//!   are set: a container without one runs as its image's default user, which the next
-//!   option covers;
-//! - when `settings.forbidContainerAdministrator` is true, every container that runs as
-//!   `ContainerAdministrator`: explicitly, or because it sets no name and its image's
-//!   default user is the administrator — every image but Nano Server, whose default user
-//!   is `ContainerUser` — unless `runAsNonRoot: true` (the kubelet then refuses to start
-//!   the container as the administrator).
-//!
-//! A value the pod sets and several containers inherit is reported once, at the pod.
-//!
-//! A HostProcess container may also name a local group of the node, without a domain
-//! (`hpc-localgroup`, the HostProcess task doc's example): it then runs as a temporary
-//! local user of that group. ID-1 checks such a name as any other: it is well formed,
-//! and when the allow-list is set it must be listed by name (a `DOMAIN\*` entry does not
-//! cover it). Which names a HostProcess container can run as at all is WIN-11's concern.
-
-use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleId, RuleMeta};
+use crate::engine::rule::{Context, Finding, Rule, RuleMeta, declare_rule};
 use crate::k8s::path::{FieldPath, group_by_path};
 use crate::k8s::workload::ContainerRef;
 use crate::windows::image::ImageReference;
 use crate::windows::names::{UserNamePattern, quoted, run_as_user_name_errors};
 
-pub struct RunAsUserNameRule;
-
-impl RunAsUserNameRule {
-    pub const ID: RuleId = RuleId::new("ID-1");
+declare_rule! {
+    /// ID-1: the Windows user a container runs as is malformed, not allowed, or the
+    /// container administrator.
+    ///
+    /// `windowsOptions.runAsUserName` may be set on the pod and on each container; a
+    /// container's own value overrides the pod's. The rule reports:
+    ///
+    /// - every value set that breaks the API server's format rules (empty, control
+    ///   characters, more than one `\`, domain and user length and characters; see
+    ///   `crate::windows::names`), where it is written;
+    /// - when `settings.allowedRunAsUserNames` is set, every name a container runs as that
+    ///   matches no entry (names, or `DOMAIN\*`; case-insensitive, as Windows accounts are).
+    ///   Without the setting, any well-formed name is allowed. The list applies to names that
+    ///   are set: a container without one runs as its image's default user, which the next
+    ///   option covers;
+    /// - when `settings.forbidContainerAdministrator` is true, every container that runs as
+    ///   `ContainerAdministrator`: explicitly, or because it sets no name and its image's
+    ///   default user is the administrator — every image but Nano Server, whose default user
+    ///   is `ContainerUser` — unless `runAsNonRoot: true` (the kubelet then refuses to start
+    ///   the container as the administrator).
+    ///
+    /// A value the pod sets and several containers inherit is reported once, at the pod.
+    ///
+    /// A HostProcess container may also name a local group of the node, without a domain
+    /// (`hpc-localgroup`, the HostProcess task doc's example): it then runs as a temporary
+    /// local user of that group. ID-1 checks such a name as any other: it is well formed,
+    /// and when the allow-list is set it must be listed by name (a `DOMAIN\*` entry does not
+    /// cover it). Which names a HostProcess container can run as at all is WIN-11's concern.
+    ///
+    /// Example: a container that runs as `ContainerAdministrator` while
+    /// `forbidContainerAdministrator: true`.
+    ///
+    /// ```yaml
+    /// spec:
+    ///   nodeSelector: {kubernetes.io/os: windows}
+    ///   securityContext:
+    ///     windowsOptions: {runAsUserName: ContainerAdministrator}
+    /// ```
+    RunAsUserNameRule {
+        id: "ID-1",
+        summary: "runAsUserName malformed (API server rules), not in settings.allowedRunAsUserNames (DOMAIN\\* wildcards), or ContainerAdministrator under settings.forbidContainerAdministrator (unset counts unless Nano Server or runAsNonRoot)",
+        applies_to: WindowsPods,
+        default_action: Reject,
+        can_mutate: false,
+        source: "API server validateWindowsSecurityContextOptions; Azure policies \"allowed usernames\" and \"block ContainerAdministrator\"; Kyverno require-run-as-containeruser",
+        settings: ["allowedRunAsUserNames", "forbidContainerAdministrator"],
+    }
 }
-
-static META: RuleMeta = RuleMeta {
-    id: RunAsUserNameRule::ID,
-    doc: "runAsUserName malformed (API server rules), not in settings.allowedRunAsUserNames (DOMAIN\\* wildcards), or ContainerAdministrator under settings.forbidContainerAdministrator (unset counts unless Nano Server or runAsNonRoot)",
-    applies_to: AppliesTo::WindowsPods,
-    default_action: Action::Reject,
-    can_mutate: false,
-    source: "API server validateWindowsSecurityContextOptions; Azure policies \"allowed usernames\" and \"block ContainerAdministrator\"; Kyverno require-run-as-containeruser",
-    settings: &["allowedRunAsUserNames", "forbidContainerAdministrator"],
-};
 
 const ADMINISTRATOR: &str = "ContainerAdministrator";
 

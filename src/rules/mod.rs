@@ -51,6 +51,13 @@ macro_rules! catalogue {
         /// Every rule, in catalogue order.
         pub static ALL_RULES: &[&dyn Rule] = &[$(&$rule),*];
 
+        /// The settings keys each rule reads: data only, so that a module that names
+        /// another module's settings in a message does not carry that module's rules.
+        pub static SETTINGS_BY_RULE: &[(RuleId, &[&str])] = &[$(($rule::ID, $rule::SETTINGS)),*];
+
+        /// Each rule's doc block, in Markdown (for the reference).
+        pub static DOCS: &[(RuleId, &str)] = &[$(($rule::ID, $rule::DOC)),*];
+
         // A constant's name is its rule's id: `OS_1` cannot name WIN-1.
         $(const _: () = assert!(RuleId::is_named($rule::ID, stringify!($id)));)*
     };
@@ -101,7 +108,11 @@ mod tests {
             let meta = rule.meta();
             assert!(seen.insert(meta.id), "duplicate id {}", meta.id);
             assert!(
-                !meta.doc.is_empty() && !meta.source.is_empty(),
+                !meta.summary.is_empty()
+                    && DOCS
+                        .iter()
+                        .any(|(id, doc)| *id == meta.id && !doc.is_empty())
+                    && !meta.source.is_empty(),
                 "{}",
                 meta.id
             );

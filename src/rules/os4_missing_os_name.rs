@@ -1,29 +1,34 @@
-//! OS-4: a Windows pod does not set `spec.os.name: windows`.
-//!
-//! The API server applies its Windows validation (`validateWindows`) only to pods that set
-//! `os.name: windows`; without it Linux-only fields reach the Windows kubelet. The fix
-//! sets `os.name`, but only when the pod has no Linux-only field left, since the API
-//! server would then reject the pod; otherwise the rule warns and names the fields.
-
-use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleId, RuleMeta};
+use crate::engine::rule::{Context, Finding, Rule, RuleMeta, declare_rule};
 use crate::k8s::patch::PatchOp;
 use serde_json::json;
 
-pub struct MissingOsNameRule;
-
-impl MissingOsNameRule {
-    pub const ID: RuleId = RuleId::new("OS-4");
+declare_rule! {
+    /// OS-4: a Windows pod does not set `spec.os.name: windows`.
+    ///
+    /// The API server applies its Windows validation (`validateWindows`) only to pods that set
+    /// `os.name: windows`; without it Linux-only fields reach the Windows kubelet. The fix
+    /// sets `os.name`, but only when the pod has no Linux-only field left, since the API
+    /// server would then reject the pod; otherwise the rule warns and names the fields.
+    ///
+    /// Example: a Windows pod without `os.name`: the API server does not apply its Windows
+    /// validation; `mutate` adds `os: {name: windows}` once no Linux-only field remains.
+    ///
+    /// ```yaml
+    /// spec:
+    ///   nodeSelector: {kubernetes.io/os: windows}
+    ///   containers:
+    ///   - {name: app, image: mcr.microsoft.com/windows/nanoserver:ltsc2022}
+    /// ```
+    MissingOsNameRule {
+        id: "OS-4",
+        summary: "Windows pod without spec.os.name: windows (mutates only when no Linux-only field remains, else warns)",
+        applies_to: WindowsPods,
+        default_action: Mutate,
+        can_mutate: true,
+        source: "API server validation (validateWindows) runs only on spec.os.name",
+        settings: [],
+    }
 }
-
-static META: RuleMeta = RuleMeta {
-    id: MissingOsNameRule::ID,
-    doc: "Windows pod without spec.os.name: windows (mutates only when no Linux-only field remains, else warns)",
-    applies_to: AppliesTo::WindowsPods,
-    default_action: Action::Mutate,
-    can_mutate: true,
-    source: "API server validation (validateWindows) runs only on spec.os.name",
-    settings: &[],
-};
 
 impl Rule for MissingOsNameRule {
     fn meta(&self) -> &'static RuleMeta {

@@ -1,28 +1,32 @@
-//! WIN-10: a Windows pod sets `dnsPolicy: ClusterFirstWithHostNet`.
-//!
-//! Kubernetes' DNS docs ("DNS resolution on Windows nodes") say `ClusterFirstWithHostNet`
-//! is not supported for pods that run on Windows nodes. It warns by default; with the action `mutate` it is
-//! replaced by `ClusterFirst`, the default policy, which resolves cluster names.
-
 use crate::engine::fix::replace_value;
-use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleId, RuleMeta};
+use crate::engine::rule::{Context, Finding, Rule, RuleMeta, declare_rule};
 use serde_json::json;
 
-pub struct DnsPolicyRule;
-
-impl DnsPolicyRule {
-    pub const ID: RuleId = RuleId::new("WIN-10");
+declare_rule! {
+    /// WIN-10: a Windows pod sets `dnsPolicy: ClusterFirstWithHostNet`.
+    ///
+    /// Kubernetes' DNS docs ("DNS resolution on Windows nodes") say `ClusterFirstWithHostNet`
+    /// is not supported for pods that run on Windows nodes. It warns by default; with the action `mutate` it is
+    /// replaced by `ClusterFirst`, the default policy, which resolves cluster names.
+    ///
+    /// Example: `ClusterFirstWithHostNet` in a Windows pod; `mutate` sets `dnsPolicy:
+    /// ClusterFirst`.
+    ///
+    /// ```yaml
+    /// spec:
+    ///   nodeSelector: {kubernetes.io/os: windows}
+    ///   dnsPolicy: ClusterFirstWithHostNet
+    /// ```
+    DnsPolicyRule {
+        id: "WIN-10",
+        summary: "dnsPolicy: ClusterFirstWithHostNet in a Windows pod (mutate: ClusterFirst)",
+        applies_to: WindowsPods,
+        default_action: Warn,
+        can_mutate: true,
+        source: "Kubernetes DNS for Services and Pods docs, DNS resolution on Windows nodes; Windows intro doc",
+        settings: [],
+    }
 }
-
-static META: RuleMeta = RuleMeta {
-    id: DnsPolicyRule::ID,
-    doc: "dnsPolicy: ClusterFirstWithHostNet in a Windows pod (mutate: ClusterFirst)",
-    applies_to: AppliesTo::WindowsPods,
-    default_action: Action::Warn,
-    can_mutate: true,
-    source: "Kubernetes DNS for Services and Pods docs, DNS resolution on Windows nodes; Windows intro doc",
-    settings: &[],
-};
 
 impl Rule for DnsPolicyRule {
     fn meta(&self) -> &'static RuleMeta {

@@ -1,41 +1,4 @@
-//! WIN-11: the HostProcess structure of a Windows pod is invalid.
-//!
-//! As the API server reads HostProcess (`validateWindowsHostProcessPod`, see
-//! [`crate::windows::host_process`]): a container inherits the pod-level
-//! `windowsOptions.hostProcess` unless it sets its own, and when both are set they must
-//! be equal (so `hostProcess: false` on a container of a `hostProcess: true` pod is an
-//! error, not an opt-out). Once any container (init and ephemeral included) is a
-//! HostProcess container:
-//! - every container must be one (Windows cannot mix them: ordinary containers cannot
-//!   share the host's vNIC);
-//! - `hostNetwork` must be `true`.
-//!
-//! From the HostProcess task doc, which the API server does not check but the node
-//! needs: `runAsNonRoot` must not be `true`, and each HostProcess container must name
-//! its account in `runAsUserName` (set on the container or inherited from the pod), one
-//! of the doc's allowed values:
-//! - the service accounts `NT AUTHORITY\SYSTEM`, `NT AUTHORITY\Local service`,
-//!   `NT AUTHORITY\NetworkService` (Windows account names are case-insensitive, and the
-//!   spaced and unspaced service names are the same accounts);
-//! - a local group of the node, named without a domain (`hpc-localgroup`, the doc's
-//!   example; containerd 1.7+): the container runs as a temporary local user that
-//!   hcsshim creates in that group.
-//!
-//! Every other name fails on the node, as hcsshim's `processToken`
-//! (`internal/jobcontainers/logon.go`) reads it: a name that is not a local group is
-//! logged on as a user without a password, which works only for the `NT AUTHORITY`
-//! service accounts (service logon). So the rule rejects `DOMAIN\user` and `NODE\group`
-//! (a group is named without a domain; the API server already refuses `.\group`, `.`
-//! being no domain), the service account names without their
-//! `NT AUTHORITY` domain (`SYSTEM`, `LocalService`), the accounts of Windows container
-//! images (`ContainerAdministrator`, `ContainerUser`, which the node does not have), and
-//! names the API server refuses. Whether a local group exists on the node is not known
-//! at admission.
-//!
-//! WIN-11 applies to Windows pods; a HostProcess pod with no OS pin counts as one
-//! through its `windowsOptions`. Whether HostProcess is allowed at all is WIN-12's.
-
-use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleId, RuleMeta};
+use crate::engine::rule::{Context, Finding, Rule, RuleMeta, declare_rule};
 use crate::k8s::path::FieldPath;
 use crate::k8s::workload::ContainerRef;
 use crate::windows::host_process::{
@@ -45,21 +8,63 @@ use crate::windows::host_process::{
 use crate::windows::names::quoted;
 use k8s_openapi::api::core::v1::WindowsSecurityContextOptions;
 
-pub struct HostProcessStructureRule;
-
-impl HostProcessStructureRule {
-    pub const ID: RuleId = RuleId::new("WIN-11");
+declare_rule! {
+    /// WIN-11: the HostProcess structure of a Windows pod is invalid.
+    ///
+    /// As the API server reads HostProcess (`validateWindowsHostProcessPod`, see
+    /// [`crate::windows::host_process`]): a container inherits the pod-level
+    /// `windowsOptions.hostProcess` unless it sets its own, and when both are set they must
+    /// be equal (so `hostProcess: false` on a container of a `hostProcess: true` pod is an
+    /// error, not an opt-out). Once any container (init and ephemeral included) is a
+    /// HostProcess container:
+    /// - every container must be one (Windows cannot mix them: ordinary containers cannot
+    ///   share the host's vNIC);
+    /// - `hostNetwork` must be `true`.
+    ///
+    /// From the HostProcess task doc, which the API server does not check but the node
+    /// needs: `runAsNonRoot` must not be `true`, and each HostProcess container must name
+    /// its account in `runAsUserName` (set on the container or inherited from the pod), one
+    /// of the doc's allowed values:
+    /// - the service accounts `NT AUTHORITY\SYSTEM`, `NT AUTHORITY\Local service`,
+    ///   `NT AUTHORITY\NetworkService` (Windows account names are case-insensitive, and the
+    ///   spaced and unspaced service names are the same accounts);
+    /// - a local group of the node, named without a domain (`hpc-localgroup`, the doc's
+    ///   example; containerd 1.7+): the container runs as a temporary local user that
+    ///   hcsshim creates in that group.
+    ///
+    /// Every other name fails on the node, as hcsshim's `processToken`
+    /// (`internal/jobcontainers/logon.go`) reads it: a name that is not a local group is
+    /// logged on as a user without a password, which works only for the `NT AUTHORITY`
+    /// service accounts (service logon). So the rule rejects `DOMAIN\user` and `NODE\group`
+    /// (a group is named without a domain; the API server already refuses `.\group`, `.`
+    /// being no domain), the service account names without their
+    /// `NT AUTHORITY` domain (`SYSTEM`, `LocalService`), the accounts of Windows container
+    /// images (`ContainerAdministrator`, `ContainerUser`, which the node does not have), and
+    /// names the API server refuses. Whether a local group exists on the node is not known
+    /// at admission.
+    ///
+    /// WIN-11 applies to Windows pods; a HostProcess pod with no OS pin counts as one
+    /// through its `windowsOptions`. Whether HostProcess is allowed at all is WIN-12's.
+    ///
+    /// Example: a HostProcess pod without `hostNetwork: true`, whose container runs as an
+    /// account of a domain.
+    ///
+    /// ```yaml
+    /// spec:
+    ///   nodeSelector: {kubernetes.io/os: windows}
+    ///   securityContext:
+    ///     windowsOptions: {hostProcess: true, runAsUserName: "CONTOSO\\agent"}
+    /// ```
+    HostProcessStructureRule {
+        id: "WIN-11",
+        summary: "invalid HostProcess pod: mixed or disagreeing hostProcess flags, hostNetwork not true, runAsUserName neither an NT AUTHORITY service account nor a local group name, runAsNonRoot true",
+        applies_to: WindowsPods,
+        default_action: Reject,
+        can_mutate: false,
+        source: "API server validateWindowsHostProcessPod; Kubernetes HostProcess task doc (configuration requirements, local accounts); hcsshim jobcontainers processToken",
+        settings: [],
+    }
 }
-
-static META: RuleMeta = RuleMeta {
-    id: HostProcessStructureRule::ID,
-    doc: "invalid HostProcess pod: mixed or disagreeing hostProcess flags, hostNetwork not true, runAsUserName neither an NT AUTHORITY service account nor a local group name, runAsNonRoot true",
-    applies_to: AppliesTo::WindowsPods,
-    default_action: Action::Reject,
-    can_mutate: false,
-    source: "API server validateWindowsHostProcessPod; Kubernetes HostProcess task doc (configuration requirements, local accounts); hcsshim jobcontainers processToken",
-    settings: &[],
-};
 
 fn windows_options<'a>(c: &ContainerRef<'a>) -> Option<&'a WindowsSecurityContextOptions> {
     c.security_context.and_then(|s| s.windows_options.as_ref())

@@ -1,35 +1,40 @@
-//! WIN-7: a Windows pod uses a volume type that Windows nodes cannot mount.
-//!
-//! Windows nodes have no client for the in-tree cephfs, glusterfs or rbd plugins (the
-//! Kubernetes Windows storage docs list the in-tree plugins Windows supports, and these
-//! are not among them), so the pod stays in ContainerCreating. The list is
-//! configurable (`linuxOnlyVolumeTypes`, default cephfs, glusterfs, rbd). `nfs` only
-//! warns by default (`warnVolumeTypes`), as the catalogue sets it: the Windows docs list
-//! NFS volumes as unsupported, but the catalogue leaves the call to the operator, so
-//! the finding is advisory (it warns where the rule would reject). Move `nfs` to
-//! `linuxOnlyVolumeTypes` to reject it.
-//!
-//! Volumes reached through a PersistentVolumeClaim are not visible in the pod spec and
-//! are not checked.
-
-use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleId, RuleMeta};
+use crate::engine::rule::{Context, Finding, Rule, RuleMeta, declare_rule};
 use crate::k8s::volume::volume_types;
 
-pub struct LinuxOnlyVolumesRule;
-
-impl LinuxOnlyVolumesRule {
-    pub const ID: RuleId = RuleId::new("WIN-7");
+declare_rule! {
+    /// WIN-7: a Windows pod uses a volume type that Windows nodes cannot mount.
+    ///
+    /// Windows nodes have no client for the in-tree cephfs, glusterfs or rbd plugins (the
+    /// Kubernetes Windows storage docs list the in-tree plugins Windows supports, and these
+    /// are not among them), so the pod stays in ContainerCreating. The list is
+    /// configurable (`linuxOnlyVolumeTypes`, default cephfs, glusterfs, rbd). `nfs` only
+    /// warns by default (`warnVolumeTypes`), as the catalogue sets it: the Windows docs list
+    /// NFS volumes as unsupported, but the catalogue leaves the call to the operator, so
+    /// the finding is advisory (it warns where the rule would reject). Move `nfs` to
+    /// `linuxOnlyVolumeTypes` to reject it.
+    ///
+    /// Volumes reached through a PersistentVolumeClaim are not visible in the pod spec and
+    /// are not checked.
+    ///
+    /// Example: a cephfs volume in a Windows pod (in `linuxOnlyVolumeTypes` by default).
+    ///
+    /// ```yaml
+    /// spec:
+    ///   nodeSelector: {kubernetes.io/os: windows}
+    ///   volumes:
+    ///   - name: data
+    ///     cephfs: {monitors: ["10.0.0.1:6789"]}
+    /// ```
+    LinuxOnlyVolumesRule {
+        id: "WIN-7",
+        summary: "Linux-only volume type in a Windows pod (linuxOnlyVolumeTypes rejects, warnVolumeTypes warns)",
+        applies_to: WindowsPods,
+        default_action: Reject,
+        can_mutate: false,
+        source: "seed; Kubernetes Windows storage docs (supported volume plugins)",
+        settings: ["linuxOnlyVolumeTypes", "warnVolumeTypes"],
+    }
 }
-
-static META: RuleMeta = RuleMeta {
-    id: LinuxOnlyVolumesRule::ID,
-    doc: "Linux-only volume type in a Windows pod (linuxOnlyVolumeTypes rejects, warnVolumeTypes warns)",
-    applies_to: AppliesTo::WindowsPods,
-    default_action: Action::Reject,
-    can_mutate: false,
-    source: "seed; Kubernetes Windows storage docs (supported volume plugins)",
-    settings: &["linuxOnlyVolumeTypes", "warnVolumeTypes"],
-};
 
 impl Rule for LinuxOnlyVolumesRule {
     fn meta(&self) -> &'static RuleMeta {

@@ -1,29 +1,34 @@
-//! WIN-9: a Windows pod uses storage features Windows nodes do not have.
-//!
-//! From the Kubernetes Windows storage docs: memory as the medium of an `emptyDir`
-//! (`emptyDir.medium: Memory`), raw block volumes (`volumeDevices`) and mount propagation
-//! other than `None` (`HostToContainer`, `Bidirectional`) are not supported, so these
-//! reject. A `subPath` (or `subPathExpr`) mount only warns: Windows mounts directories,
-//! not single files, into a container (kubernetes#75591), so a subPath that names a file (a ConfigMap key,
-//! typically) fails, while one that names a directory works; the finding is advisory.
+use crate::engine::rule::{Context, Finding, Rule, RuleMeta, declare_rule};
 
-use crate::engine::rule::{Action, AppliesTo, Context, Finding, Rule, RuleId, RuleMeta};
-
-pub struct StorageFeaturesRule;
-
-impl StorageFeaturesRule {
-    pub const ID: RuleId = RuleId::new("WIN-9");
+declare_rule! {
+    /// WIN-9: a Windows pod uses storage features Windows nodes do not have.
+    ///
+    /// From the Kubernetes Windows storage docs: memory as the medium of an `emptyDir`
+    /// (`emptyDir.medium: Memory`), raw block volumes (`volumeDevices`) and mount propagation
+    /// other than `None` (`HostToContainer`, `Bidirectional`) are not supported, so these
+    /// reject. A `subPath` (or `subPathExpr`) mount only warns: Windows mounts directories,
+    /// not single files, into a container (kubernetes#75591), so a subPath that names a file (a ConfigMap key,
+    /// typically) fails, while one that names a directory works; the finding is advisory.
+    ///
+    /// Example: a memory-backed emptyDir in a Windows pod.
+    ///
+    /// ```yaml
+    /// spec:
+    ///   nodeSelector: {kubernetes.io/os: windows}
+    ///   volumes:
+    ///   - name: cache
+    ///     emptyDir: {medium: Memory}
+    /// ```
+    StorageFeaturesRule {
+        id: "WIN-9",
+        summary: "storage features Windows lacks in a Windows pod: emptyDir medium Memory, volumeDevices, mountPropagation other than None (subPath warns)",
+        applies_to: WindowsPods,
+        default_action: Reject,
+        can_mutate: false,
+        source: "Kubernetes Windows storage docs (unsupported: memory-backed emptyDir, block volumes, bidirectional propagation; directory-only mounts)",
+        settings: [],
+    }
 }
-
-static META: RuleMeta = RuleMeta {
-    id: StorageFeaturesRule::ID,
-    doc: "storage features Windows lacks in a Windows pod: emptyDir medium Memory, volumeDevices, mountPropagation other than None (subPath warns)",
-    applies_to: AppliesTo::WindowsPods,
-    default_action: Action::Reject,
-    can_mutate: false,
-    source: "Kubernetes Windows storage docs (unsupported: memory-backed emptyDir, block volumes, bidirectional propagation; directory-only mounts)",
-    settings: &[],
-};
 
 impl Rule for StorageFeaturesRule {
     fn meta(&self) -> &'static RuleMeta {

@@ -1,6 +1,6 @@
 use crate::engine::rule::{Context, Finding, Rule, RuleMeta, declare_rule};
 use crate::k8s::path::FieldPath;
-use crate::k8s::workload::ContainerRef;
+use crate::k8s::workload::{ContainerRef, Workload};
 use crate::windows::host_process::{
     ALLOWED_ACCOUNTS, container_host_process, host_process_user_problem, is_host_process,
     pod_host_process,
@@ -83,29 +83,8 @@ impl Rule for HostProcessStructureRule {
     fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>) {
         let workload = ctx.workload;
         let pod_flag = pod_host_process(workload);
-        let pod_sc = workload.spec.security_context.as_ref();
-        let pod_options = pod_sc.and_then(|s| s.windows_options.as_ref());
-        let pod_path = workload.spec_field("securityContext");
         let containers: Vec<ContainerRef<'_>> = workload.containers().collect();
-
-        // A container whose own hostProcess contradicts the pod's (own, pod) is reported
-        // once, here, and not again as a mix below.
-        let contradiction = |c: &ContainerRef<'_>| match (container_host_process(c), pod_flag) {
-            (Some(own), Some(pod)) if own != pod => Some((own, pod)),
-            _ => None,
-        };
-        for c in &containers {
-            if let Some((own, pod)) = contradiction(c) {
-                findings.push(Finding::new(
-                    META.id,
-                    options_path(c.path()).field("hostProcess"),
-                    format!(
-                        "container {} sets hostProcess: {own} but the pod sets hostProcess: {pod}; when both are set they must be identical",
-                        c.name
-                    ),
-                ));
-            }
-        }
+        report_contradictions(&containers, pod_flag, findings);
 
         let host_process: Vec<&ContainerRef<'_>> = containers
             .iter()
@@ -114,21 +93,7 @@ impl Rule for HostProcessStructureRule {
         let Some(first) = host_process.first() else {
             return;
         };
-
-        for c in &containers {
-            if is_host_process(pod_flag, container_host_process(c)) || contradiction(c).is_some() {
-                continue;
-            }
-            findings.push(Finding::new(
-                META.id,
-                options_path(c.path()).field("hostProcess"),
-                format!(
-                    "container {} is not a HostProcess container but container {} is: a pod's containers must all be HostProcess containers or none",
-                    c.name, first.name
-                ),
-            ));
-        }
-
+        report_mix(&containers, first, pod_flag, findings);
         if workload.spec.host_network != Some(true) {
             findings.push(Finding::new(
                 META.id,
@@ -136,86 +101,164 @@ impl Rule for HostProcessStructureRule {
                 "a pod with HostProcess containers must set hostNetwork: true",
             ));
         }
+        report_users(workload, &host_process, findings);
+        report_run_as_non_root(workload, &host_process, findings);
+    }
+}
 
-        // runAsUserName: the container's own, else the pod's (reported once).
-        let pod_user = pod_options.and_then(|o| o.run_as_user_name.as_deref());
-        let pod_user_problem = pod_user.and_then(host_process_user_problem);
-        let pod_user_path = options_path(workload.spec_path.clone()).field("runAsUserName");
-        let mut pod_user_reported = false;
-        let mut missing = Vec::new();
-        for c in &host_process {
-            match (
-                windows_options(c).and_then(|o| o.run_as_user_name.as_deref()),
-                pod_user,
-            ) {
-                (Some(user), _) => {
-                    if let Some(problem) = host_process_user_problem(user) {
-                        findings.push(Finding::new(
-                            META.id,
-                            options_path(c.path()).field("runAsUserName"),
-                            format!(
-                                "HostProcess container {} runs as {}, {problem}; a HostProcess container runs as {ALLOWED_ACCOUNTS}",
-                                c.name,
-                                quoted(user)
-                            ),
-                        ));
-                    }
-                }
-                (None, Some(user)) => {
-                    if let Some(problem) = &pod_user_problem
-                        && !pod_user_reported
-                    {
-                        pod_user_reported = true;
-                        findings.push(Finding::new(
-                            META.id,
-                            pod_user_path.clone(),
-                            format!(
-                                "the pod's HostProcess containers run as {}, {problem}; a HostProcess container runs as {ALLOWED_ACCOUNTS}",
-                                quoted(user)
-                            ),
-                        ));
-                    }
-                }
-                (None, None) => missing.push(*c),
-            }
-        }
-        let required = format!(
-            "a HostProcess container must name its account in runAsUserName: {ALLOWED_ACCOUNTS}"
-        );
-        if !missing.is_empty() && missing.len() == host_process.len() {
-            findings.push(Finding::new(META.id, pod_user_path, required));
-        } else {
-            for c in missing {
-                findings.push(Finding::new(
-                    META.id,
-                    options_path(c.path()).field("runAsUserName"),
-                    format!("container {}: {required}", c.name),
-                ));
-            }
-        }
+/// A container whose own hostProcess contradicts the pod's: (own, pod).
+fn contradiction(c: &ContainerRef<'_>, pod_flag: Option<bool>) -> Option<(bool, bool)> {
+    match (container_host_process(c), pod_flag) {
+        (Some(own), Some(pod)) if own != pod => Some((own, pod)),
+        _ => None,
+    }
+}
 
-        // runAsNonRoot: the container's own, else the pod's (reported once).
-        let pod_non_root = pod_sc.and_then(|s| s.run_as_non_root);
-        let mut pod_non_root_reported = false;
-        for c in &host_process {
-            let own = c.security_context.and_then(|s| s.run_as_non_root);
-            if own == Some(true) {
-                findings.push(Finding::new(
-                    META.id,
-                    c.path().field("securityContext").field("runAsNonRoot"),
-                    format!(
-                        "HostProcess container {} sets runAsNonRoot: true, which a HostProcess container cannot honour",
-                        c.name
-                    ),
-                ));
-            } else if own.is_none() && pod_non_root == Some(true) && !pod_non_root_reported {
-                pod_non_root_reported = true;
-                findings.push(Finding::new(
-                    META.id,
-                    pod_path.field("runAsNonRoot"),
-                    "the pod sets runAsNonRoot: true, which its HostProcess containers cannot honour",
-                ));
+/// Each container whose own hostProcess contradicts the pod's, reported once, here, and
+/// not again as a mix.
+fn report_contradictions(
+    containers: &[ContainerRef<'_>],
+    pod_flag: Option<bool>,
+    findings: &mut Vec<Finding>,
+) {
+    for c in containers {
+        if let Some((own, pod)) = contradiction(c, pod_flag) {
+            findings.push(Finding::new(
+                META.id,
+                options_path(c.path()).field("hostProcess"),
+                format!(
+                    "container {} sets hostProcess: {own} but the pod sets hostProcess: {pod}; when both are set they must be identical",
+                    c.name
+                ),
+            ));
+        }
+    }
+}
+
+/// Each ordinary container of a pod that has a HostProcess container (`first`).
+fn report_mix(
+    containers: &[ContainerRef<'_>],
+    first: &ContainerRef<'_>,
+    pod_flag: Option<bool>,
+    findings: &mut Vec<Finding>,
+) {
+    for c in containers {
+        if is_host_process(pod_flag, container_host_process(c))
+            || contradiction(c, pod_flag).is_some()
+        {
+            continue;
+        }
+        findings.push(Finding::new(
+            META.id,
+            options_path(c.path()).field("hostProcess"),
+            format!(
+                "container {} is not a HostProcess container but container {} is: a pod's containers must all be HostProcess containers or none",
+                c.name, first.name
+            ),
+        ));
+    }
+}
+
+/// The account of each HostProcess container: its own `runAsUserName`, else the pod's
+/// (reported once); missing everywhere, reported once at the pod.
+fn report_users(
+    workload: &Workload,
+    host_process: &[&ContainerRef<'_>],
+    findings: &mut Vec<Finding>,
+) {
+    let pod_options = workload
+        .spec
+        .security_context
+        .as_ref()
+        .and_then(|s| s.windows_options.as_ref());
+    let pod_user = pod_options.and_then(|o| o.run_as_user_name.as_deref());
+    let pod_user_problem = pod_user.and_then(host_process_user_problem);
+    let pod_user_path = options_path(workload.spec_path.clone()).field("runAsUserName");
+    let mut pod_user_reported = false;
+    let mut missing = Vec::new();
+    for c in host_process {
+        match (
+            windows_options(c).and_then(|o| o.run_as_user_name.as_deref()),
+            pod_user,
+        ) {
+            (Some(user), _) => {
+                if let Some(problem) = host_process_user_problem(user) {
+                    findings.push(Finding::new(
+                        META.id,
+                        options_path(c.path()).field("runAsUserName"),
+                        format!(
+                            "HostProcess container {} runs as {}, {problem}; a HostProcess container runs as {ALLOWED_ACCOUNTS}",
+                            c.name,
+                            quoted(user)
+                        ),
+                    ));
+                }
             }
+            (None, Some(user)) => {
+                if let Some(problem) = &pod_user_problem
+                    && !pod_user_reported
+                {
+                    pod_user_reported = true;
+                    findings.push(Finding::new(
+                        META.id,
+                        pod_user_path.clone(),
+                        format!(
+                            "the pod's HostProcess containers run as {}, {problem}; a HostProcess container runs as {ALLOWED_ACCOUNTS}",
+                            quoted(user)
+                        ),
+                    ));
+                }
+            }
+            (None, None) => missing.push(*c),
+        }
+    }
+    let required = format!(
+        "a HostProcess container must name its account in runAsUserName: {ALLOWED_ACCOUNTS}"
+    );
+    if !missing.is_empty() && missing.len() == host_process.len() {
+        findings.push(Finding::new(META.id, pod_user_path, required));
+    } else {
+        for c in missing {
+            findings.push(Finding::new(
+                META.id,
+                options_path(c.path()).field("runAsUserName"),
+                format!("container {}: {required}", c.name),
+            ));
+        }
+    }
+}
+
+/// `runAsNonRoot: true` on a HostProcess container, or on the pod for those that do not
+/// set it (reported once).
+fn report_run_as_non_root(
+    workload: &Workload,
+    host_process: &[&ContainerRef<'_>],
+    findings: &mut Vec<Finding>,
+) {
+    let pod_non_root = workload
+        .spec
+        .security_context
+        .as_ref()
+        .and_then(|s| s.run_as_non_root);
+    let mut pod_non_root_reported = false;
+    for c in host_process {
+        let own = c.security_context.and_then(|s| s.run_as_non_root);
+        if own == Some(true) {
+            findings.push(Finding::new(
+                META.id,
+                c.path().field("securityContext").field("runAsNonRoot"),
+                format!(
+                    "HostProcess container {} sets runAsNonRoot: true, which a HostProcess container cannot honour",
+                    c.name
+                ),
+            ));
+        } else if own.is_none() && pod_non_root == Some(true) && !pod_non_root_reported {
+            pod_non_root_reported = true;
+            findings.push(Finding::new(
+                META.id,
+                workload.spec_field("securityContext").field("runAsNonRoot"),
+                "the pod sets runAsNonRoot: true, which its HostProcess containers cannot honour",
+            ));
         }
     }
 }

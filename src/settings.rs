@@ -322,7 +322,6 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::rule::Rule;
     use serde_json::json;
 
     #[test]
@@ -341,30 +340,6 @@ mod tests {
         assert_eq!(s.windows_taint.to_string(), "sku=Windows:NoExecute");
         assert_eq!(s.rules["OS-1"], Action::Warn);
         assert!(Settings::from_value(&Value::Null).is_ok());
-    }
-
-    #[test]
-    fn modules_refuse_keys_of_other_modules() {
-        use crate::rules::{NoTargetOsRule, OsConflictRule};
-        let only_os2: &[&dyn Rule] = &[&OsConflictRule];
-        let err = Settings::for_module(&json!({"defaultOs": "linux"}), only_os2).unwrap_err();
-        assert_eq!(
-            err,
-            "settings.defaultOs: not a setting of this module (it configures OS-1)"
-        );
-        let with_os1: &[&dyn Rule] = &[&NoTargetOsRule, &OsConflictRule];
-        assert!(Settings::for_module(&json!({"defaultOs": "linux"}), with_os1).is_ok());
-        let err = Settings::for_module(&json!({"rules": {"WIN-1": "warn"}}), with_os1).unwrap_err();
-        assert!(
-            err.starts_with("settings.rules.WIN-1: unknown rule for this module"),
-            "{err}"
-        );
-        let err =
-            Settings::for_module(&json!({"rules": {"OS-2": "mutate"}}), with_os1).unwrap_err();
-        assert_eq!(
-            err,
-            "settings.rules.OS-2: OS-2 cannot mutate; use reject, warn or off"
-        );
     }
 
     #[test]
@@ -542,49 +517,6 @@ mod tests {
         assert_eq!(
             contradiction,
             "settings.runtimeClasses.x.isolation: Hyper-V contradicts the handler runhcs-wcow-process, which means process isolation; settings.runtimeClasses.y.nodeSelector.node.kubernetes.io/windows-build: \"ltsc2022\" is not a node build label value (major.minor.build, e.g. 10.0.20348)"
-        );
-    }
-
-    #[test]
-    fn image_settings_belong_to_the_modules_that_read_them() {
-        use crate::modules::{IMAGE_COMPATIBILITY, OS_PLACEMENT, RUNTIME_CLASSES};
-        let image = json!({"clusterWindowsBuilds": ["ltsc2022"],
-            "imageLookup": {"enabled": true},
-            "imageMappings": [{"image": "registry.example.com/win/*", "os": "windows"}],
-            "runtimeClasses": {"hyperv": {"handler": "runhcs-wcow-hypervisor"}},
-            "rules": {"IMG-4": "warn", "RC-1": "warn"}});
-        assert!(Settings::for_module(&image, IMAGE_COMPATIBILITY.rules).is_ok());
-        let err = Settings::for_module(
-            &json!({"imageLookup": {"enabled": true}}),
-            OS_PLACEMENT.rules,
-        )
-        .unwrap_err();
-        assert_eq!(
-            err,
-            "settings.imageLookup: not a setting of this module (it configures IMG-1, IMG-2, IMG-3, IMG-4)"
-        );
-        // Mappings feed OS resolution, which every module does.
-        let mappings = json!({"imageMappings": [{"image": "a", "os": "linux"}]});
-        assert!(Settings::for_module(&mappings, OS_PLACEMENT.rules).is_ok());
-        let err = Settings::for_module(&json!({"clusterWindowsBuilds": []}), RUNTIME_CLASSES.rules)
-            .unwrap_err();
-        assert!(
-            err.starts_with("settings.clusterWindowsBuilds: not a setting"),
-            "{err}"
-        );
-        let err =
-            Settings::for_module(&json!({"rules": {"RC-2": "mutate"}}), RUNTIME_CLASSES.rules)
-                .unwrap_err();
-        assert_eq!(
-            err,
-            "settings.rules.RC-2: RC-2 cannot mutate; use reject, warn or off"
-        );
-        assert!(
-            Settings::for_module(
-                &json!({"rules": {"IMG-1": "mutate"}}),
-                IMAGE_COMPATIBILITY.rules
-            )
-            .is_err()
         );
     }
 }

@@ -1,7 +1,8 @@
-//! The rule reference (`docs/rules.md`), generated from the registry: every rule's id,
-//! doc line, the modules that carry it, its default action in each, the settings it
-//! reads and where the constraint comes from. `make rules-doc` writes it; a test fails
-//! when the committed page differs from what the registry says.
+//! What is generated from the rule declarations: the rule reference (`docs/rules.md`:
+//! every rule's id, summary, the modules that carry it, its default action in each, the
+//! settings it reads, where the constraint comes from, and its whole doc block with its
+//! example) and the rules section of every module's settings form (`questions-ui.yml`).
+//! `make rules-doc` writes them; a test fails when a committed one differs.
 
 use crate::engine::module::Module;
 use crate::engine::rule::{Action, AppliesTo, Rule, RuleId};

@@ -107,11 +107,16 @@ mod tests {
         for rule in ALL_RULES {
             let meta = rule.meta();
             assert!(seen.insert(meta.id), "duplicate id {}", meta.id);
+            // Every doc block says what and why, and ends with an example.
+            let doc = DOCS
+                .iter()
+                .find(|(id, _)| *id == meta.id)
+                .map_or("", |(_, doc)| doc);
             assert!(
                 !meta.summary.is_empty()
-                    && DOCS
-                        .iter()
-                        .any(|(id, doc)| *id == meta.id && !doc.is_empty())
+                    && doc.starts_with(&format!(" {}: ", meta.id))
+                    && doc.contains("\n Example: ")
+                    && doc.contains("```yaml")
                     && !meta.source.is_empty(),
                 "{}",
                 meta.id

@@ -7,7 +7,7 @@
 #   make push       kwctl push each annotated module to $(REGISTRY) (needs kwctl)
 #   make check-versions  Cargo.toml, metadata.yml and artifacthub-pkg.yml agree
 #   make artifacthub  regenerate each artifacthub-pkg.yml with kwctl scaffold artifacthub
-#   make rules-doc  regenerate docs/rules.md from the rule registry
+#   make rules-doc  regenerate docs/rules.md and the rules of each questions-ui.yml from the rule declarations
 #   make serve      Kubewarden's PolicyServer on 127.0.0.1:$(SERVE_PORT) serving every module
 #   make load       a bounded load run of PolicyServer: the flagship beside the reference policy
 #   make bench      evaluation time (waPC host, native, kwctl bench), peak memory and size
@@ -155,7 +155,8 @@ push:
 	  echo "pushed registry://$(REGISTRY)/$$p:v$(VERSION): $$(cat $(ANNOTATED)/$$p.pushed.json)"; \
 	done
 
-# The rule reference, generated from the registry; a test fails when it is stale.
+# The rule reference and the rules section of every settings form, generated from the
+# rule declarations; a test fails when one is stale (then run `make artifacthub` too).
 rules-doc:
 	$(CARGO) run --quiet -p windows-workload-rules --bin rules-doc
 

@@ -1,16 +1,51 @@
 //! Policy settings, shared by every module (each module reads the parts its rules use).
 //! Unknown keys and bad values are errors that name the key.
 
-use crate::image::{ImageMapping, WindowsBuild};
-use crate::isolation::Isolation;
-use crate::os::Os;
-use crate::quantity::Quantity;
-use crate::rule::{Action, Rule};
-use crate::scheduling::Taint;
+use crate::k8s::quantity::Quantity;
+use crate::k8s::scheduling::Taint;
+use crate::windows::image::{ImageMapping, WindowsBuild};
+use crate::windows::isolation::Isolation;
+use crate::windows::os::Os;
 use k8s_openapi::api::core::v1::Toleration;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::fmt;
+
+/// What a finding of a rule does to the request.
+#[derive(Deserialize, Serialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Reject the request, listing every rejecting finding.
+    Reject,
+    /// Accept, returning the finding as an API warning.
+    Warn,
+    /// Apply the finding's patch (a finding without a patch warns instead).
+    Mutate,
+    /// Do not run the rule.
+    Off,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Reject => "reject",
+            Action::Warn => "warn",
+            Action::Mutate => "mutate",
+            Action::Off => "off",
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The keys every module reads: OS resolution reads them (or, for `rules`, they choose
+/// the actions). A rule's other keys are listed in its declaration.
+pub const SHARED_KEYS: &[&str] = &["windowsTaint", "runtimeClasses", "rules", "imageMappings"];
 
 #[derive(Deserialize, Debug, Clone, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase", default)]
@@ -49,14 +84,14 @@ pub struct Settings {
     /// WIN-12: allow HostProcess containers. Default `false`.
     pub allow_host_process: bool,
     /// WIN-12: with `allowHostProcess`, only HostProcess containers whose image matches
-    /// an entry (see `crate::image::ImagePattern`); empty means any image. Default empty.
+    /// an entry (see `crate::windows::image::ImagePattern`); empty means any image. Default empty.
     pub host_process_image_allow_list: Vec<String>,
     /// IMG-3, IMG-4: the Windows builds of the cluster's nodes (`10.0.17763`, `ltsc2022`).
     /// When set, an unpinned pod whose image no node can run is rejected, and IMG-4 pins
     /// only builds that exist. Default empty: unknown.
     pub cluster_windows_builds: Vec<WindowsBuild>,
     /// The OS (and Windows build) of images the built-in classification does not know,
-    /// first matching entry wins (see `crate::image::ImageMapping`). Used by OS
+    /// first matching entry wins (see `crate::windows::image::ImageMapping`). Used by OS
     /// resolution and the IMG rules. Default empty.
     pub image_mappings: Vec<ImageMapping>,
     /// IMG-1 to IMG-4: ask the registry (Kubewarden's OCI host capability) for images the
@@ -153,55 +188,7 @@ pub enum LookupFailure {
     Reject,
 }
 
-/// Which rules read each top-level settings key; `"*"` means every module (OS resolution
-/// reads it). A module refuses keys that none of its rules reads, so a setting meant for
-/// another module is not silently ignored. New settings are added here with their rules.
-pub const SETTING_READERS: &[(&str, &[&str])] = &[
-    ("defaultOs", &["OS-1"]),
-    ("windowsTaint", &["*"]),
-    ("runtimeClasses", &["*"]),
-    ("rules", &["*"]),
-    ("linuxOnlyVolumeTypes", &["WIN-7"]),
-    ("warnVolumeTypes", &["WIN-7"]),
-    ("stripLinuxNoOps", &["WIN-6"]),
-    ("windowsLimits", &["RES-1"]),
-    ("minStartupBudgetSeconds", &["RES-4"]),
-    ("allowedRunAsUserNames", &["ID-1"]),
-    ("forbidContainerAdministrator", &["ID-1"]),
-    ("allowedGmsaCredentialSpecNames", &["ID-2"]),
-    ("allowHostProcess", &["WIN-12"]),
-    ("hostProcessImageAllowList", &["WIN-12"]),
-    ("clusterWindowsBuilds", &["IMG-3", "IMG-4"]),
-    ("imageMappings", &["*"]),
-    ("imageLookup", &["IMG-1", "IMG-2", "IMG-3", "IMG-4"]),
-    ("runtimeClassLookup", &["IMG-3", "IMG-4", "RC-1"]),
-];
-
 impl Settings {
-    /// Decodes settings for a module: every key must be one the module's rules read,
-    /// and `rules` may only name the module's rules.
-    pub fn for_module(value: &Value, module_rules: &[&dyn Rule]) -> Result<Settings, String> {
-        if let Value::Object(map) = value {
-            for key in map.keys() {
-                let Some((_, readers)) = SETTING_READERS.iter().find(|(k, _)| k == key) else {
-                    continue; // decoding below names unknown keys
-                };
-                let read = readers
-                    .iter()
-                    .any(|r| *r == "*" || module_rules.iter().any(|rule| rule.meta().id == *r));
-                if !read {
-                    return Err(format!(
-                        "settings.{key}: not a setting of this module (it configures {})",
-                        readers.join(", ")
-                    ));
-                }
-            }
-        }
-        let settings = Settings::from_value(value)?;
-        settings.validate_for(module_rules)?;
-        Ok(settings)
-    }
-
     /// Decodes settings; `null` means all defaults. Errors name the offending key.
     pub fn from_value(value: &Value) -> Result<Settings, String> {
         match value {
@@ -210,35 +197,18 @@ impl Settings {
             other => {
                 return Err(format!(
                     "settings: expected a map of settings, got {}",
-                    json_type(other)
+                    crate::k8s::decode::json_type(other)
                 ));
             }
         }
-        crate::decode::from_value(value)
+        crate::k8s::decode::from_value(value)
             .map_err(|e| format!("{}: {}", e.path_under("settings"), e.message()))
     }
 
-    /// Checks that every rule named in `rules` belongs to the module and supports the
-    /// chosen action.
-    pub fn validate_for(&self, module_rules: &[&dyn Rule]) -> Result<(), String> {
+    /// What is wrong with the values, each message naming its key; rules are checked
+    /// against a module by `Settings::validate_for` in the engine.
+    pub fn value_errors(&self) -> Vec<String> {
         let mut errors = Vec::new();
-        for (id, action) in &self.rules {
-            match module_rules.iter().find(|r| r.meta().id == id) {
-                None => {
-                    let known: Vec<&str> = module_rules.iter().map(|r| r.meta().id).collect();
-                    errors.push(format!(
-                        "settings.rules.{id}: unknown rule for this module (its rules: {})",
-                        known.join(", ")
-                    ));
-                }
-                Some(rule) if *action == Action::Mutate && !rule.meta().can_mutate => {
-                    errors.push(format!(
-                        "settings.rules.{id}: {id} cannot mutate; use reject, warn or off"
-                    ));
-                }
-                Some(_) => {}
-            }
-        }
         for (name, class) in &self.runtime_classes {
             for key in ["kubernetes.io/os", "beta.kubernetes.io/os"] {
                 if let Some(os) = class.node_selector.get(key)
@@ -259,12 +229,12 @@ impl Settings {
             }
             if let Some(value) = class
                 .node_selector
-                .get(crate::isolation::WINDOWS_BUILD_LABEL)
+                .get(crate::windows::isolation::WINDOWS_BUILD_LABEL)
                 && WindowsBuild::parse(value).is_none_or(|b| b.node_label() != *value)
             {
                 errors.push(format!(
                     "settings.runtimeClasses.{name}.nodeSelector.{}: {value:?} is not a node build label value (major.minor.build, e.g. 10.0.20348)",
-                    crate::isolation::WINDOWS_BUILD_LABEL
+                    crate::windows::isolation::WINDOWS_BUILD_LABEL
                 ));
             }
         }
@@ -273,16 +243,12 @@ impl Settings {
         if self.windows_taint.key.is_empty() {
             errors.push("settings.windowsTaint.key: must not be empty".to_string());
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors.join("; "))
-        }
+        errors
     }
 
     /// WIN-7's lists: known volume types (as the pod spec spells them), each in one list.
     fn validate_volume_types(&self, errors: &mut Vec<String>) {
-        use crate::rules::VOLUME_TYPES;
+        use crate::k8s::volume::VOLUME_TYPES;
         for (key, list) in [
             ("linuxOnlyVolumeTypes", &self.linux_only_volume_types),
             ("warnVolumeTypes", &self.warn_volume_types),
@@ -307,8 +273,8 @@ impl Settings {
     /// RES-1's bounds, and the allow-lists of ID-1, ID-2 and WIN-12: every entry must be
     /// able to match something valid.
     fn validate_limits_and_identity(&self, errors: &mut Vec<String>) {
-        use crate::image::ImagePattern;
-        use crate::windows_names::{UserNamePattern, dns1123_subdomain_error};
+        use crate::windows::image::ImagePattern;
+        use crate::windows::names::{UserNamePattern, dns1123_subdomain_error};
         for (name, bounds) in [
             ("cpu", &self.windows_limits.cpu),
             ("memory", &self.windows_limits.memory),
@@ -351,27 +317,6 @@ impl Settings {
             );
         }
     }
-
-    /// The action of a rule: the configured one, else the rule's default.
-    pub fn action_of(&self, rule: &dyn Rule) -> Action {
-        let meta = rule.meta();
-        self.rules
-            .get(meta.id)
-            .copied()
-            .unwrap_or(meta.default_action)
-    }
-}
-
-/// A JSON value's type, with its article, for messages (`an array`, `null`).
-pub(crate) fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "a map",
-    }
 }
 
 #[cfg(test)]
@@ -398,30 +343,6 @@ mod tests {
     }
 
     #[test]
-    fn modules_refuse_keys_of_other_modules() {
-        use crate::rules::{NoTargetOsRule, OsConflictRule};
-        let only_os2: &[&dyn Rule] = &[&OsConflictRule];
-        let err = Settings::for_module(&json!({"defaultOs": "linux"}), only_os2).unwrap_err();
-        assert_eq!(
-            err,
-            "settings.defaultOs: not a setting of this module (it configures OS-1)"
-        );
-        let with_os1: &[&dyn Rule] = &[&NoTargetOsRule, &OsConflictRule];
-        assert!(Settings::for_module(&json!({"defaultOs": "linux"}), with_os1).is_ok());
-        let err = Settings::for_module(&json!({"rules": {"WIN-1": "warn"}}), with_os1).unwrap_err();
-        assert!(
-            err.starts_with("settings.rules.WIN-1: unknown rule for this module"),
-            "{err}"
-        );
-        let err =
-            Settings::for_module(&json!({"rules": {"OS-2": "mutate"}}), with_os1).unwrap_err();
-        assert_eq!(
-            err,
-            "settings.rules.OS-2: OS-2 cannot mutate; use reject, warn or off"
-        );
-    }
-
-    #[test]
     fn errors_name_the_key() {
         let err = Settings::from_value(&json!({"defaultOS": "linux"})).unwrap_err();
         assert!(err.contains("unknown field `defaultOS`"), "{err}");
@@ -442,7 +363,7 @@ mod tests {
     #[test]
     fn resource_and_identity_settings_name_the_bad_value() {
         use crate::modules::{IDENTITY, RESOURCES};
-        let check = |module: &crate::engine::Module, value: Value| {
+        let check = |module: &crate::engine::module::Module, value: Value| {
             Settings::for_module(&value, module.rules).unwrap_err()
         };
         let err = check(
@@ -523,7 +444,7 @@ mod tests {
 
     #[test]
     fn image_settings_decode_and_name_the_bad_value() {
-        use crate::image::WindowsBuild;
+        use crate::windows::image::WindowsBuild;
         let s = Settings::from_value(&json!({
             "runtimeClasses": {
                 "hyperv": {"handler": "runhcs-wcow-hypervisor"},
@@ -596,49 +517,6 @@ mod tests {
         assert_eq!(
             contradiction,
             "settings.runtimeClasses.x.isolation: Hyper-V contradicts the handler runhcs-wcow-process, which means process isolation; settings.runtimeClasses.y.nodeSelector.node.kubernetes.io/windows-build: \"ltsc2022\" is not a node build label value (major.minor.build, e.g. 10.0.20348)"
-        );
-    }
-
-    #[test]
-    fn image_settings_belong_to_the_modules_that_read_them() {
-        use crate::modules::{IMAGE_COMPATIBILITY, OS_PLACEMENT, RUNTIME_CLASSES};
-        let image = json!({"clusterWindowsBuilds": ["ltsc2022"],
-            "imageLookup": {"enabled": true},
-            "imageMappings": [{"image": "registry.example.com/win/*", "os": "windows"}],
-            "runtimeClasses": {"hyperv": {"handler": "runhcs-wcow-hypervisor"}},
-            "rules": {"IMG-4": "warn", "RC-1": "warn"}});
-        assert!(Settings::for_module(&image, IMAGE_COMPATIBILITY.rules).is_ok());
-        let err = Settings::for_module(
-            &json!({"imageLookup": {"enabled": true}}),
-            OS_PLACEMENT.rules,
-        )
-        .unwrap_err();
-        assert_eq!(
-            err,
-            "settings.imageLookup: not a setting of this module (it configures IMG-1, IMG-2, IMG-3, IMG-4)"
-        );
-        // Mappings feed OS resolution, which every module does.
-        let mappings = json!({"imageMappings": [{"image": "a", "os": "linux"}]});
-        assert!(Settings::for_module(&mappings, OS_PLACEMENT.rules).is_ok());
-        let err = Settings::for_module(&json!({"clusterWindowsBuilds": []}), RUNTIME_CLASSES.rules)
-            .unwrap_err();
-        assert!(
-            err.starts_with("settings.clusterWindowsBuilds: not a setting"),
-            "{err}"
-        );
-        let err =
-            Settings::for_module(&json!({"rules": {"RC-2": "mutate"}}), RUNTIME_CLASSES.rules)
-                .unwrap_err();
-        assert_eq!(
-            err,
-            "settings.rules.RC-2: RC-2 cannot mutate; use reject, warn or off"
-        );
-        assert!(
-            Settings::for_module(
-                &json!({"rules": {"IMG-1": "mutate"}}),
-                IMAGE_COMPATIBILITY.rules
-            )
-            .is_err()
         );
     }
 }

@@ -1,10 +1,11 @@
 //! Helpers for the rules' unit tests.
 
-use crate::engine::{ActedFinding, Evaluation, Module, evaluate_workload, run_rules};
-use crate::host::NoHostCalls;
-use crate::rule::{Finding, Rule};
+use crate::engine::evaluate::{ActedFinding, Evaluation, evaluate_workload, run_rules};
+use crate::engine::module::Module;
+use crate::engine::rule::{Finding, Rule};
+use crate::facts::host::NoHostCalls;
+use crate::k8s::workload::{Workload, WorkloadKind};
 use crate::settings::Settings;
-use crate::workload::{Workload, WorkloadKind};
 use serde_json::Value;
 
 pub fn settings(value: Value) -> Settings {
@@ -25,7 +26,7 @@ fn single_rule_module(rule: &'static dyn Rule) -> Module {
         name: "test",
         rules: Box::leak(Box::new([rule])),
         default_actions: &[],
-        runtime_class_lookup: Some(crate::cluster::with_cluster_runtime_class),
+        runtime_class_lookup: Some(crate::facts::cluster::with_cluster_runtime_class),
     }
 }
 
@@ -68,7 +69,7 @@ pub fn evaluate(module: &Module, object: &Value, settings_value: Value) -> Evalu
 pub fn patched(object: &Value, findings: &[Finding]) -> Value {
     let mut out = object.clone();
     for f in findings {
-        crate::patch::apply(&mut out, &f.patch).expect("patch applies");
+        crate::k8s::patch::apply(&mut out, &f.patch).expect("patch applies");
     }
     out
 }
@@ -79,7 +80,7 @@ pub fn acted_with(
     rule: &'static dyn Rule,
     object: &Value,
     settings_value: Value,
-    host: &dyn crate::host::HostCalls,
+    host: &dyn crate::facts::host::HostCalls,
 ) -> Vec<ActedFinding> {
     let settings = settings(settings_value);
     let workload = Workload::from_object(kind_of(object), object).expect("a valid workload");
@@ -99,7 +100,7 @@ pub fn evaluate_with(
     module: &Module,
     object: &Value,
     settings_value: Value,
-    host: &dyn crate::host::HostCalls,
+    host: &dyn crate::facts::host::HostCalls,
 ) -> Evaluation {
     evaluate_workload(
         module,
@@ -233,7 +234,7 @@ impl FixtureHost {
     }
 }
 
-impl crate::host::HostCalls for FixtureHost {
+impl crate::facts::host::HostCalls for FixtureHost {
     fn call(&self, namespace: &str, operation: &str, payload: &[u8]) -> Result<Vec<u8>, String> {
         self.calls.borrow_mut().push(format!(
             "{namespace}/{operation} {}",

@@ -5,12 +5,12 @@
 use k8s_openapi::api::core::v1::PodSpec;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
-use windows_workload_rules::decode;
-use windows_workload_rules::engine::{Decision, evaluate_workload};
-use windows_workload_rules::host::NoHostCalls;
+use windows_workload_rules::engine::evaluate::{Decision, evaluate_workload};
+use windows_workload_rules::facts::host::NoHostCalls;
+use windows_workload_rules::k8s::decode;
+use windows_workload_rules::k8s::workload::{Workload, WorkloadKind};
 use windows_workload_rules::modules::MODULES;
-use windows_workload_rules::policy;
-use windows_workload_rules::workload::{Workload, WorkloadKind};
+use windows_workload_rules::wapc::policy;
 
 fn files(target: &str) -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))

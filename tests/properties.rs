@@ -25,16 +25,17 @@
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 use serde_json::{Map, Value, json};
-use windows_workload_rules::engine::{
-    Decision, Evaluation, Module, evaluate_request, evaluate_workload,
+use windows_workload_rules::engine::evaluate::{
+    Decision, Evaluation, evaluate_request, evaluate_workload,
 };
-use windows_workload_rules::host::NoHostCalls;
+use windows_workload_rules::engine::module::Module;
+use windows_workload_rules::facts::host::NoHostCalls;
+use windows_workload_rules::facts::target_os::TargetOs;
+use windows_workload_rules::k8s::patch::{PatchOp, diff};
+use windows_workload_rules::k8s::request::AdmissionRequest;
+use windows_workload_rules::k8s::workload::WorkloadKind;
 use windows_workload_rules::modules::{MODULES, POD_COMPATIBILITY};
-use windows_workload_rules::os::TargetOs;
-use windows_workload_rules::patch::{PatchOp, diff};
-use windows_workload_rules::request::AdmissionRequest;
 use windows_workload_rules::rules::ALL_RULES;
-use windows_workload_rules::workload::WorkloadKind;
 
 fn config() -> Config {
     let cases = std::env::var("PROPTEST_CASES")
@@ -770,7 +771,7 @@ proptest! {
                     "uid": "p", "operation": "CREATE",
                     "kind": {"group": kind.group(), "version": "v1", "kind": kind.kind()},
                     "object": object}});
-                let answer = windows_workload_rules::policy::validate(
+                let answer = windows_workload_rules::wapc::policy::validate(
                     module,
                     &NoHostCalls,
                     &serde_json::to_vec(&payload).unwrap(),
@@ -795,7 +796,7 @@ proptest! {
         if corrupt {
             replace_nth(&mut spec, n, replacement);
         }
-        let ours = windows_workload_rules::decode::from_value::<PodSpec>(&spec);
+        let ours = windows_workload_rules::k8s::decode::from_value::<PodSpec>(&spec);
         let theirs = serde_json::from_value::<PodSpec>(spec.clone());
         match (ours, theirs) {
             (Ok(ours), Ok(theirs)) => prop_assert_eq!(ours, theirs),

@@ -10,11 +10,11 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use windows_workload_rules::engine::{Decision, evaluate_workload};
-use windows_workload_rules::host::NoHostCalls;
+use windows_workload_rules::engine::evaluate::{Decision, evaluate_workload};
+use windows_workload_rules::facts::host::NoHostCalls;
 use windows_workload_rules::modules::MODULES;
-use windows_workload_rules::policy;
-use windows_workload_rules::workload::{Workload, WorkloadKind};
+use windows_workload_rules::wapc::policy;
+use windows_workload_rules::k8s::workload::{Workload, WorkloadKind};
 
 /// The repository root (the fuzz crate sits in `fuzz/`).
 pub fn repository_root() -> PathBuf {
@@ -152,7 +152,7 @@ pub fn check_decoder(kind: WorkloadKind, object: &Value) {
             None => return,
         }
     }
-    let ours = windows_workload_rules::decode::from_value::<PodSpec>(spec);
+    let ours = windows_workload_rules::k8s::decode::from_value::<PodSpec>(spec);
     let theirs = serde_json::from_value::<PodSpec>(spec.clone());
     match (ours, theirs) {
         (Ok(ours), Ok(theirs)) => assert_eq!(ours, theirs),

@@ -1,47 +1,57 @@
-//! ID-1: the Windows user a container runs as is malformed, not allowed, or the
-//! container administrator.
-//!
-//! `windowsOptions.runAsUserName` may be set on the pod and on each container; a
-//! container's own value overrides the pod's. The rule reports:
-//!
-//! - every value set that breaks the API server's format rules (empty, control
-//!   characters, more than one `\`, domain and user length and characters; see
-//!   `crate::windows_names`), where it is written;
-//! - when `settings.allowedRunAsUserNames` is set, every name a container runs as that
-//!   matches no entry (names, or `DOMAIN\*`; case-insensitive, as Windows accounts are).
-//!   Without the setting, any well-formed name is allowed. The list applies to names that
-//!   are set: a container without one runs as its image's default user, which the next
-//!   option covers;
-//! - when `settings.forbidContainerAdministrator` is true, every container that runs as
-//!   `ContainerAdministrator`: explicitly, or because it sets no name and its image's
-//!   default user is the administrator — every image but Nano Server, whose default user
-//!   is `ContainerUser` — unless `runAsNonRoot: true` (the kubelet then refuses to start
-//!   the container as the administrator).
-//!
-//! A value the pod sets and several containers inherit is reported once, at the pod.
-//!
-//! A HostProcess container may also name a local group of the node, without a domain
-//! (`hpc-localgroup`, the HostProcess task doc's example): it then runs as a temporary
-//! local user of that group. ID-1 checks such a name as any other: it is well formed,
-//! and when the allow-list is set it must be listed by name (a `DOMAIN\*` entry does not
-//! cover it). Which names a HostProcess container can run as at all is WIN-11's concern.
+use crate::engine::rule::{Context, Finding, Rule, RuleMeta, declare_rule};
+use crate::k8s::path::{FieldPath, group_by_path};
+use crate::k8s::workload::{ContainerRef, Workload};
+use crate::windows::image::ImageReference;
+use crate::windows::names::{UserNamePattern, quoted, run_as_user_name_errors};
 
-use crate::image::ImageReference;
-use crate::path::{FieldPath, group_by_path};
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
-use crate::windows_names::{UserNamePattern, quoted, run_as_user_name_errors};
-use crate::workload::ContainerRef;
-
-pub struct RunAsUserNameRule;
-
-static META: RuleMeta = RuleMeta {
-    id: "ID-1",
-    doc: "runAsUserName malformed (API server rules), not in settings.allowedRunAsUserNames (DOMAIN\\* wildcards), or ContainerAdministrator under settings.forbidContainerAdministrator (unset counts unless Nano Server or runAsNonRoot)",
-    applies_to: AppliesTo::WindowsPods,
-    default_action: Action::Reject,
-    can_mutate: false,
-    source: "API server validateWindowsSecurityContextOptions; Azure policies \"allowed usernames\" and \"block ContainerAdministrator\"; Kyverno require-run-as-containeruser",
-};
+declare_rule! {
+    /// ID-1: the Windows user a container runs as is malformed, not allowed, or the
+    /// container administrator.
+    ///
+    /// `windowsOptions.runAsUserName` may be set on the pod and on each container; a
+    /// container's own value overrides the pod's. The rule reports:
+    ///
+    /// - every value set that breaks the API server's format rules (empty, control
+    ///   characters, more than one `\`, domain and user length and characters; see
+    ///   `crate::windows::names`), where it is written;
+    /// - when `settings.allowedRunAsUserNames` is set, every name a container runs as that
+    ///   matches no entry (names, or `DOMAIN\*`; case-insensitive, as Windows accounts are).
+    ///   Without the setting, any well-formed name is allowed. The list applies to names that
+    ///   are set: a container without one runs as its image's default user, which the next
+    ///   option covers;
+    /// - when `settings.forbidContainerAdministrator` is true, every container that runs as
+    ///   `ContainerAdministrator`: explicitly, or because it sets no name and its image's
+    ///   default user is the administrator — every image but Nano Server, whose default user
+    ///   is `ContainerUser` — unless `runAsNonRoot: true` (the kubelet then refuses to start
+    ///   the container as the administrator).
+    ///
+    /// A value the pod sets and several containers inherit is reported once, at the pod.
+    ///
+    /// A HostProcess container may also name a local group of the node, without a domain
+    /// (`hpc-localgroup`, the HostProcess task doc's example): it then runs as a temporary
+    /// local user of that group. ID-1 checks such a name as any other: it is well formed,
+    /// and when the allow-list is set it must be listed by name (a `DOMAIN\*` entry does not
+    /// cover it). Which names a HostProcess container can run as at all is WIN-11's concern.
+    ///
+    /// Example: a container that runs as `ContainerAdministrator` while
+    /// `forbidContainerAdministrator: true`.
+    ///
+    /// ```yaml
+    /// spec:
+    ///   nodeSelector: {kubernetes.io/os: windows}
+    ///   securityContext:
+    ///     windowsOptions: {runAsUserName: ContainerAdministrator}
+    /// ```
+    RunAsUserNameRule {
+        id: "ID-1",
+        summary: "runAsUserName malformed (API server rules), not in settings.allowedRunAsUserNames (DOMAIN\\* wildcards), or ContainerAdministrator under settings.forbidContainerAdministrator (unset counts unless Nano Server or runAsNonRoot)",
+        applies_to: WindowsPods,
+        default_action: Reject,
+        can_mutate: false,
+        source: "API server validateWindowsSecurityContextOptions; Azure policies \"allowed usernames\" and \"block ContainerAdministrator\"; Kyverno require-run-as-containeruser",
+        settings: ["allowedRunAsUserNames", "forbidContainerAdministrator"],
+    }
+}
 
 const ADMINISTRATOR: &str = "ContainerAdministrator";
 
@@ -100,112 +110,132 @@ impl Rule for RunAsUserNameRule {
     }
 
     fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>) {
-        let workload = ctx.workload;
-        let settings = ctx.settings;
+        report_malformed(ctx.workload, findings);
+        let (uses, unset) = uses_of(ctx.workload);
+        if let Some(entries) = &ctx.settings.allowed_run_as_user_names {
+            report_unlisted(entries, &uses, findings);
+        }
+        if ctx.settings.forbid_container_administrator {
+            report_administrator(ctx, &uses, unset, findings);
+        }
+    }
+}
 
-        // The API server's format rules, on every value set.
-        let pod_value = workload
-            .pod_windows_options()
+/// The API server's format rules, on every value set.
+fn report_malformed(workload: &Workload, findings: &mut Vec<Finding>) {
+    let pod_value = workload
+        .pod_windows_options()
+        .and_then(|o| o.run_as_user_name.as_deref())
+        .map(|name| (workload.pod_windows_options_path(), name));
+    let own_values = workload.containers().filter_map(|c| {
+        c.windows_options()
             .and_then(|o| o.run_as_user_name.as_deref())
-            .map(|name| (workload.pod_windows_options_path(), name));
-        let own_values = workload.containers().filter_map(|c| {
-            c.windows_options()
-                .and_then(|o| o.run_as_user_name.as_deref())
-                .map(|name| (c.windows_options_path(), name))
-        });
-        for (base, name) in pod_value.into_iter().chain(own_values) {
-            let errors = run_as_user_name_errors(name);
-            if !errors.is_empty() {
-                findings.push(Finding::new(
-                    META.id,
-                    base.field("runAsUserName"),
-                    format!(
-                        "runAsUserName {} is invalid: {}",
-                        quoted(name),
-                        errors.join("; ")
-                    ),
-                ));
-            }
+            .map(|name| (c.windows_options_path(), name))
+    });
+    for (base, name) in pod_value.into_iter().chain(own_values) {
+        let errors = run_as_user_name_errors(name);
+        if !errors.is_empty() {
+            findings.push(Finding::new(
+                META.id,
+                base.field("runAsUserName"),
+                format!(
+                    "runAsUserName {} is invalid: {}",
+                    quoted(name),
+                    errors.join("; ")
+                ),
+            ));
         }
+    }
+}
 
-        // The names containers run as, grouped by where they are written.
-        let mut written = Vec::new();
-        let mut unset: Vec<ContainerRef<'_>> = Vec::new();
-        for container in workload.containers() {
-            match workload.windows_option(&container, "runAsUserName", |o| {
-                o.run_as_user_name.as_deref()
-            }) {
-                Some(effective) if run_as_user_name_errors(effective.value).is_empty() => {
-                    written.push((effective.path, (effective.value, container.name)));
-                }
-                Some(_) => {} // malformed: reported above
-                None => unset.push(container),
+/// The well-formed names containers run as, grouped by where they are written, and the
+/// containers that run as their image's default user.
+fn uses_of(workload: &Workload) -> (Vec<Use<'_>>, Vec<ContainerRef<'_>>) {
+    let mut written = Vec::new();
+    let mut unset: Vec<ContainerRef<'_>> = Vec::new();
+    for container in workload.containers() {
+        match workload.windows_option(&container, "runAsUserName", |o| {
+            o.run_as_user_name.as_deref()
+        }) {
+            Some(effective) if run_as_user_name_errors(effective.value).is_empty() => {
+                written.push((effective.path, (effective.value, container.name)));
             }
+            Some(_) => {} // malformed: reported by report_malformed
+            None => unset.push(container),
         }
-        let uses: Vec<Use<'_>> = group_by_path(written)
-            .into_iter()
-            .map(|(path, containers)| Use {
-                path,
-                // One path, one written value.
-                name: containers[0].0,
-                containers: containers.into_iter().map(|(_, c)| c).collect(),
-            })
-            .collect();
+    }
+    let uses = group_by_path(written)
+        .into_iter()
+        .map(|(path, containers)| Use {
+            path,
+            // One path, one written value.
+            name: containers[0].0,
+            containers: containers.into_iter().map(|(_, c)| c).collect(),
+        })
+        .collect();
+    (uses, unset)
+}
 
-        if let Some(entries) = &settings.allowed_run_as_user_names {
-            let patterns: Vec<UserNamePattern> = entries
-                .iter()
-                .filter_map(|e| UserNamePattern::parse(e).ok())
-                .collect();
-            let listed = if entries.is_empty() {
-                "it is empty".to_string()
-            } else {
-                entries.join(", ")
-            };
-            for u in &uses {
-                if !patterns.iter().any(|p| p.matches(u.name)) {
-                    findings.push(Finding::new(
-                        META.id,
-                        u.path.clone(),
-                        format!(
-                            "runAsUserName {} ({}) is not in settings.allowedRunAsUserNames ({listed})",
-                            quoted(u.name),
-                            containers_phrase(&u.containers)
-                        ),
-                    ));
-                }
-            }
+/// Names that no entry of `allowedRunAsUserNames` matches.
+fn report_unlisted(entries: &[String], uses: &[Use<'_>], findings: &mut Vec<Finding>) {
+    let patterns: Vec<UserNamePattern> = entries
+        .iter()
+        .filter_map(|e| UserNamePattern::parse(e).ok())
+        .collect();
+    let listed = if entries.is_empty() {
+        "it is empty".to_string()
+    } else {
+        entries.join(", ")
+    };
+    for u in uses {
+        if !patterns.iter().any(|p| p.matches(u.name)) {
+            findings.push(Finding::new(
+                META.id,
+                u.path.clone(),
+                format!(
+                    "runAsUserName {} ({}) is not in settings.allowedRunAsUserNames ({listed})",
+                    quoted(u.name),
+                    containers_phrase(&u.containers)
+                ),
+            ));
         }
+    }
+}
 
-        if settings.forbid_container_administrator {
-            for u in &uses {
-                if u.name.eq_ignore_ascii_case(ADMINISTRATOR) {
-                    findings.push(Finding::new(
-                        META.id,
-                        u.path.clone(),
-                        format!(
-                            "runAsUserName {} ({}) is refused by settings.forbidContainerAdministrator; run as ContainerUser or another unprivileged account",
-                            quoted(u.name),
-                            containers_phrase(&u.containers)
-                        ),
-                    ));
-                }
-            }
-            for container in unset {
-                let image = container.image.unwrap_or_default();
-                if runs_as_non_root(ctx, &container) || is_nano_server(image) {
-                    continue;
-                }
-                findings.push(Finding::new(
-                    META.id,
-                    container.windows_options_path().field("runAsUserName"),
-                    format!(
-                        "container {:?} sets no runAsUserName, so it runs as its image's default user, {ADMINISTRATOR} for images other than Nano Server ({image:?}), which settings.forbidContainerAdministrator refuses; set runAsUserName: ContainerUser or runAsNonRoot: true",
-                        container.name
-                    ),
-                ));
-            }
+/// `ContainerAdministrator`, written or as the image's default user, under
+/// `forbidContainerAdministrator`.
+fn report_administrator(
+    ctx: &Context<'_>,
+    uses: &[Use<'_>],
+    unset: Vec<ContainerRef<'_>>,
+    findings: &mut Vec<Finding>,
+) {
+    for u in uses {
+        if u.name.eq_ignore_ascii_case(ADMINISTRATOR) {
+            findings.push(Finding::new(
+                META.id,
+                u.path.clone(),
+                format!(
+                    "runAsUserName {} ({}) is refused by settings.forbidContainerAdministrator; run as ContainerUser or another unprivileged account",
+                    quoted(u.name),
+                    containers_phrase(&u.containers)
+                ),
+            ));
         }
+    }
+    for container in unset {
+        let image = container.image.unwrap_or_default();
+        if runs_as_non_root(ctx, &container) || is_nano_server(image) {
+            continue;
+        }
+        findings.push(Finding::new(
+            META.id,
+            container.windows_options_path().field("runAsUserName"),
+            format!(
+                "container {:?} sets no runAsUserName, so it runs as its image's default user, {ADMINISTRATOR} for images other than Nano Server ({image:?}), which settings.forbidContainerAdministrator refuses; set runAsUserName: ContainerUser or runAsNonRoot: true",
+                container.name
+            ),
+        ));
     }
 }
 

@@ -1,34 +1,44 @@
-//! ID-2: a Windows pod uses a gMSA credential spec that is not allowed, or brings its own.
-//!
-//! A group Managed Service Account gives a container an Active Directory identity: whoever
-//! may name a credential spec acts as that account on the network. The credential spec
-//! lives in a cluster-scoped `GMSACredentialSpec` object that the windows-gmsa webhook
-//! resolves by `gmsaCredentialSpecName` (pod or container `windowsOptions`, the
-//! container's overriding the pod's). The rule reports:
-//!
-//! - a `gmsaCredentialSpecName` that is not a DNS-1123 subdomain (the API server's rule);
-//! - a name a container uses that `settings.allowedGmsaCredentialSpecNames` does not list
-//!   (exact match). The list is empty by default: no pod may use gMSA until the operator
-//!   names the credential specs it allows;
-//! - an inline `gmsaCredentialSpec` without a `gmsaCredentialSpecName` beside it (the
-//!   webhook refuses it too: the spec must come from a named, authorised object), and an
-//!   inline spec that is empty or larger than 64 KiB (the API server's rules).
-
-use crate::path::FieldPath;
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
-use crate::windows_names::{MAX_GMSA_CREDENTIAL_SPEC_LENGTH, dns1123_subdomain_error};
+use crate::engine::rule::{Context, Finding, Rule, RuleMeta, declare_rule};
+use crate::k8s::path::FieldPath;
+use crate::windows::names::{MAX_GMSA_CREDENTIAL_SPEC_LENGTH, dns1123_subdomain_error};
 use k8s_openapi::api::core::v1::WindowsSecurityContextOptions;
 
-pub struct GmsaRule;
-
-static META: RuleMeta = RuleMeta {
-    id: "ID-2",
-    doc: "gMSA credential spec name not in settings.allowedGmsaCredentialSpecNames (empty by default) or not a DNS-1123 subdomain, or an inline gmsaCredentialSpec without a name",
-    applies_to: AppliesTo::WindowsPods,
-    default_action: Action::Reject,
-    can_mutate: false,
-    source: "API server validateWindowsSecurityContextOptions; windows-gmsa admission webhook (kubernetes-sigs/windows-gmsa)",
-};
+declare_rule! {
+    /// ID-2: a Windows pod uses a gMSA credential spec that is not allowed, or brings its own.
+    ///
+    /// A group Managed Service Account gives a container an Active Directory identity: whoever
+    /// may name a credential spec acts as that account on the network. The credential spec
+    /// lives in a cluster-scoped `GMSACredentialSpec` object that the windows-gmsa webhook
+    /// resolves by `gmsaCredentialSpecName` (pod or container `windowsOptions`, the
+    /// container's overriding the pod's). The rule reports:
+    ///
+    /// - a `gmsaCredentialSpecName` that is not a DNS-1123 subdomain (the API server's rule);
+    /// - a name a container uses that `settings.allowedGmsaCredentialSpecNames` does not list
+    ///   (exact match). The list is empty by default: no pod may use gMSA until the operator
+    ///   names the credential specs it allows;
+    /// - an inline `gmsaCredentialSpec` without a `gmsaCredentialSpecName` beside it (the
+    ///   webhook refuses it too: the spec must come from a named, authorised object), and an
+    ///   inline spec that is empty or larger than 64 KiB (the API server's rules).
+    ///
+    /// Example: a gMSA credential spec that `allowedGmsaCredentialSpecNames` does not list
+    /// (empty by default).
+    ///
+    /// ```yaml
+    /// spec:
+    ///   nodeSelector: {kubernetes.io/os: windows}
+    ///   securityContext:
+    ///     windowsOptions: {gmsaCredentialSpecName: webapp1}
+    /// ```
+    GmsaRule {
+        id: "ID-2",
+        summary: "gMSA credential spec name not in settings.allowedGmsaCredentialSpecNames (empty by default) or not a DNS-1123 subdomain, or an inline gmsaCredentialSpec without a name",
+        applies_to: WindowsPods,
+        default_action: Reject,
+        can_mutate: false,
+        source: "API server validateWindowsSecurityContextOptions; windows-gmsa admission webhook (kubernetes-sigs/windows-gmsa)",
+        settings: ["allowedGmsaCredentialSpecNames"],
+    }
+}
 
 /// The checks on one `windowsOptions` (pod or container) that do not depend on settings.
 fn check_written(

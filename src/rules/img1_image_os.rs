@@ -1,41 +1,51 @@
-//! IMG-1: an image's OS does not match the pod's OS.
-//!
-//! An image runs only on nodes of an OS it has a platform for: a Windows image on a Linux
-//! node, or a Linux-only image on a Windows node, fails at pull or start ("The container
-//! operating system does not match the host operating system", kubernetes#74066).
-//!
-//! What an image is comes from [`crate::image_facts`]: the settings' `imageMappings`,
-//! the built-in classification of well-known Windows images (which never says Linux),
-//! and, with `imageLookup.enabled`, the registry's manifest (the platforms of an index,
-//! the `os` of a single image's config), asked only when the reference does not tell.
-//! A multi-platform image matches a pod of any OS it offers.
-//!
-//! The pod's OS is its resolved OS; for a pod whose declared signals agree but whose
-//! images contradict them (a conflict in OS resolution), the declared OS. Pods whose OS
-//! is unknown are OS-1's (no lookup is made for them).
-//!
-//! Split with OS-2: IMG-1 owns every image/pod OS mismatch, whatever its source. OS-2
-//! reports the same mismatch only in modules that do not run IMG-1 (OS placement), so
-//! the flagship reports it once.
-//!
-//! Also reported here: a malformed reference (advisory: the kubelet refuses it with
-//! `InvalidImageName`, and its OS cannot be checked), and a failed registry lookup, which
-//! warns or rejects as `imageLookup.onFailure` says.
-
-use crate::os::{Os, OsResolution, TargetOs};
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Context, Finding, Rule, RuleMeta, declare_rule};
+use crate::facts::target_os::{OsResolution, TargetOs};
 use crate::settings::LookupFailure;
+use crate::windows::os::Os;
 
-pub struct ImageOsRule;
-
-static META: RuleMeta = RuleMeta {
-    id: "IMG-1",
-    doc: "image OS does not match the pod's OS (Windows images in a Linux pod, Linux-only images in a Windows pod where known; optional registry lookup)",
-    applies_to: AppliesTo::AllPods,
-    default_action: Action::Reject,
-    can_mutate: false,
-    source: "\"The container operating system does not match the host operating system\" (kubernetes#74066); OCI image index platforms",
-};
+declare_rule! {
+    /// IMG-1: an image's OS does not match the pod's OS.
+    ///
+    /// An image runs only on nodes of an OS it has a platform for: a Windows image on a Linux
+    /// node, or a Linux-only image on a Windows node, fails at pull or start ("The container
+    /// operating system does not match the host operating system", kubernetes#74066).
+    ///
+    /// What an image is comes from [`crate::facts::images`]: the settings' `imageMappings`,
+    /// the built-in classification of well-known Windows images (which never says Linux),
+    /// and, with `imageLookup.enabled`, the registry's manifest (the platforms of an index,
+    /// the `os` of a single image's config), asked only when the reference does not tell.
+    /// A multi-platform image matches a pod of any OS it offers.
+    ///
+    /// The pod's OS is its resolved OS; for a pod whose declared signals agree but whose
+    /// images contradict them (a conflict in OS resolution), the declared OS. Pods whose OS
+    /// is unknown are OS-1's (no lookup is made for them).
+    ///
+    /// Split with OS-2: IMG-1 owns every image/pod OS mismatch, whatever its source. OS-2
+    /// reports the same mismatch only in modules that do not run IMG-1 (OS placement), so
+    /// the flagship reports it once.
+    ///
+    /// Also reported here: a malformed reference (advisory: the kubelet refuses it with
+    /// `InvalidImageName`, and its OS cannot be checked), and a failed registry lookup, which
+    /// warns or rejects as `imageLookup.onFailure` says.
+    ///
+    /// Example: a Windows image in a Linux pod.
+    ///
+    /// ```yaml
+    /// spec:
+    ///   nodeSelector: {kubernetes.io/os: linux}
+    ///   containers:
+    ///   - {name: app, image: mcr.microsoft.com/windows/nanoserver:ltsc2022}
+    /// ```
+    ImageOsRule {
+        id: "IMG-1",
+        summary: "image OS does not match the pod's OS (Windows images in a Linux pod, Linux-only images in a Windows pod where known; optional registry lookup)",
+        applies_to: AllPods,
+        default_action: Reject,
+        can_mutate: false,
+        source: "\"The container operating system does not match the host operating system\" (kubernetes#74066); OCI image index platforms",
+        settings: ["imageLookup"],
+    }
+}
 
 /// The OS the pod runs on: its resolved OS, or the OS its declared signals agree on when
 /// only its images contradict them. Why (for a message) is built only when a finding
@@ -138,7 +148,9 @@ impl Rule for ImageOsRule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{Decision, Module};
+    use crate::engine::evaluate::Decision;
+    use crate::engine::module::Module;
+    use crate::engine::rule::Action;
     use crate::rules::OsConflictRule;
     use crate::testing::{FixtureHost, acted, acted_with, evaluate, findings};
     use serde_json::{Value, json};
@@ -285,13 +297,13 @@ mod tests {
             name: "test",
             rules: &[&OsConflictRule, &ImageOsRule],
             default_actions: &[],
-            runtime_class_lookup: Some(crate::cluster::with_cluster_runtime_class),
+            runtime_class_lookup: Some(crate::facts::cluster::with_cluster_runtime_class),
         };
         static OS2_ONLY: Module = Module {
             name: "test",
             rules: &[&OsConflictRule],
             default_actions: &[],
-            runtime_class_lookup: Some(crate::cluster::with_cluster_runtime_class),
+            runtime_class_lookup: Some(crate::facts::cluster::with_cluster_runtime_class),
         };
         let object = pod(
             Some("linux"),
@@ -302,7 +314,7 @@ mod tests {
             assert_eq!(evaluation.decision, Decision::Reject);
             evaluation
                 .rejections()
-                .map(|f| f.rule)
+                .map(|f| f.rule.as_str())
                 .collect::<Vec<&str>>()
         };
         assert_eq!(rules(&BOTH, json!({})), ["IMG-1"]);

@@ -1,32 +1,39 @@
-//! IMG-2: the containers of one Windows pod are built for different Windows builds.
-//!
-//! A pod runs all its containers (init and ephemeral ones included) on one node: under
-//! process isolation each container's image build must equal the node's, so containers
-//! of different builds cannot all run (and under Hyper-V isolation they share the pod's
-//! utility VM). An image that offers several builds (an index) fits any of them; the
-//! containers must have one build in common. Images whose build is unknown are left out.
-//!
-//! HostProcess pods run on the host itself: their findings are advisory (see
-//! [`crate::isolation`]).
-
-use crate::image::WindowsBuild;
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Context, Finding, Rule, RuleMeta, declare_rule};
+use crate::rules::util::list_builds;
+use crate::windows::image::WindowsBuild;
 use std::collections::BTreeSet;
 
-pub struct MixedBuildsRule;
-
-static META: RuleMeta = RuleMeta {
-    id: "IMG-2",
-    doc: "containers of one Windows pod are built for different Windows builds",
-    applies_to: AppliesTo::WindowsPods,
-    default_action: Action::Reject,
-    can_mutate: false,
-    source: "Windows container version compatibility: process isolation needs the host's build, and one pod runs on one host",
-};
-
-pub(crate) fn list_builds(builds: &BTreeSet<WindowsBuild>) -> String {
-    let names: Vec<String> = builds.iter().map(ToString::to_string).collect();
-    names.join(" or ")
+declare_rule! {
+    /// IMG-2: the containers of one Windows pod are built for different Windows builds.
+    ///
+    /// A pod runs all its containers (init and ephemeral ones included) on one node: under
+    /// process isolation each container's image build must equal the node's, so containers
+    /// of different builds cannot all run (and under Hyper-V isolation they share the pod's
+    /// utility VM). An image that offers several builds (an index) fits any of them; the
+    /// containers must have one build in common. Images whose build is unknown are left out.
+    ///
+    /// HostProcess pods run on the host itself: their findings are advisory (see
+    /// [`crate::windows::isolation`]).
+    ///
+    /// Example: two containers built for different Windows builds (ltsc2019 and ltsc2022): no
+    /// node runs both.
+    ///
+    /// ```yaml
+    /// spec:
+    ///   nodeSelector: {kubernetes.io/os: windows}
+    ///   containers:
+    ///   - {name: app, image: mcr.microsoft.com/windows/servercore:ltsc2019}
+    ///   - {name: sidecar, image: mcr.microsoft.com/windows/nanoserver:ltsc2022}
+    /// ```
+    MixedBuildsRule {
+        id: "IMG-2",
+        summary: "containers of one Windows pod are built for different Windows builds",
+        applies_to: WindowsPods,
+        default_action: Reject,
+        can_mutate: false,
+        source: "Windows container version compatibility: process isolation needs the host's build, and one pod runs on one host",
+        settings: ["imageLookup"],
+    }
 }
 
 impl Rule for MixedBuildsRule {
@@ -80,6 +87,7 @@ impl Rule for MixedBuildsRule {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::rule::Action;
     use crate::testing::{FixtureHost, acted, acted_with, findings};
     use serde_json::{Value, json};
 

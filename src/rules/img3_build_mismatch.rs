@@ -1,37 +1,50 @@
-//! IMG-3: an image's Windows build cannot run on the Windows build the pod is pinned to.
-//!
-//! The pod's build pins are `node.kubernetes.io/windows-build` (in `nodeSelector`, in
-//! required node affinity, or in its RuntimeClass's scheduling from settings) and AKS's
-//! `kubernetes.azure.com/os-sku` (`Windows2019`, `Windows2022`, `Windows2025`). Each
-//! pinned build must run each container's image under the pod's isolation (see
-//! [`crate::isolation`]): under process isolation the same build only; under Hyper-V (a
-//! RuntimeClass the settings describe as such) the host build at least the image build,
-//! so a 2022 host runs 2019 and 2022 images and a 2019 host only 2019 images.
-//!
-//! Also reported: pins that exclude each other or name no node's build (no node can take
-//! the pod); with `clusterWindowsBuilds`, an unpinned pod whose image no build of the
-//! cluster can run; and, under process isolation, an image older than Windows Server 2019
-//! (1709, 1803, ltsc2016): Kubernetes' Windows nodes are 2019 or later, so no node can
-//! run it. An unpinned pod whose image build is known is IMG-4's to pin.
-//!
-//! HostProcess pods run on the host itself: their findings are advisory.
-
-use crate::image::WindowsBuild;
-use crate::isolation::{AllowedBuilds, Isolation, Placement};
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
-use crate::rules::img2_mixed_builds::list_builds;
+use crate::engine::rule::{Context, Finding, Rule, RuleMeta, declare_rule};
+use crate::facts::placement::{AllowedBuilds, Placement};
+use crate::rules::util::list_builds;
+use crate::windows::image::WindowsBuild;
+use crate::windows::isolation::Isolation;
 use std::collections::BTreeSet;
 
-pub struct BuildMismatchRule;
-
-static META: RuleMeta = RuleMeta {
-    id: "IMG-3",
-    doc: "image's Windows build cannot run on the pod's pinned build (node.kubernetes.io/windows-build) under its isolation (process: same build; Hyper-V: host at least the image)",
-    applies_to: AppliesTo::WindowsPods,
-    default_action: Action::Reject,
-    can_mutate: false,
-    source: "Windows container version compatibility matrix; kubernetes#80023; the seed's isolation matrix",
-};
+declare_rule! {
+    /// IMG-3: an image's Windows build cannot run on the Windows build the pod is pinned to.
+    ///
+    /// The pod's build pins are `node.kubernetes.io/windows-build` (in `nodeSelector`, in
+    /// required node affinity, or in its RuntimeClass's scheduling from settings) and AKS's
+    /// `kubernetes.azure.com/os-sku` (`Windows2019`, `Windows2022`, `Windows2025`). Each
+    /// pinned build must run each container's image under the pod's isolation (see
+    /// [`crate::windows::isolation`]): under process isolation the same build only; under Hyper-V (a
+    /// RuntimeClass the settings describe as such) the host build at least the image build,
+    /// so a 2022 host runs 2019 and 2022 images and a 2019 host only 2019 images.
+    ///
+    /// Also reported: pins that exclude each other or name no node's build (no node can take
+    /// the pod); with `clusterWindowsBuilds`, an unpinned pod whose image no build of the
+    /// cluster can run; and, under process isolation, an image older than Windows Server 2019
+    /// (1709, 1803, ltsc2016): Kubernetes' Windows nodes are 2019 or later, so no node can
+    /// run it. An unpinned pod whose image build is known is IMG-4's to pin.
+    ///
+    /// HostProcess pods run on the host itself: their findings are advisory.
+    ///
+    /// Example: an ltsc2019 image pinned to ltsc2022 nodes under process isolation (a Hyper-V
+    /// RuntimeClass would run it).
+    ///
+    /// ```yaml
+    /// spec:
+    ///   nodeSelector:
+    ///     kubernetes.io/os: windows
+    ///     node.kubernetes.io/windows-build: 10.0.20348
+    ///   containers:
+    ///   - {name: app, image: mcr.microsoft.com/windows/servercore:ltsc2019}
+    /// ```
+    BuildMismatchRule {
+        id: "IMG-3",
+        summary: "image's Windows build cannot run on the pod's pinned build (node.kubernetes.io/windows-build) under its isolation (process: same build; Hyper-V: host at least the image)",
+        applies_to: WindowsPods,
+        default_action: Reject,
+        can_mutate: false,
+        source: "Windows container version compatibility matrix; kubernetes#80023; the seed's isolation matrix",
+        settings: ["clusterWindowsBuilds", "imageLookup", "runtimeClassLookup"],
+    }
+}
 
 fn why_not(isolation: Isolation) -> &'static str {
     match isolation {
@@ -182,6 +195,7 @@ fn finish(found: Vec<Finding>, placement: &Placement, findings: &mut Vec<Finding
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::rule::Action;
     use crate::testing::{FixtureHost, acted, acted_with, findings};
     use serde_json::{Value, json};
 

@@ -1,37 +1,47 @@
-//! IMG-4: a Windows pod's image build is known, but nothing pins the node's build.
-//!
-//! Under process isolation a Windows container runs only on a node of its image's build,
-//! and the scheduler knows nothing of image builds: without a
-//! `node.kubernetes.io/windows-build` selector (or an AKS `os-sku` one, required node
-//! affinity on them, or a RuntimeClass that pins one) the pod lands on any Windows node
-//! and fails on those of another build. The fix adds the selector, when the answer is
-//! unambiguous: the builds every container's image offers (an index may offer several)
-//! have exactly one in common, among the builds Kubernetes nodes can have (2019 or
-//! later) and, with `clusterWindowsBuilds`, among the cluster's. Images whose build is
-//! unknown do not vote. When every build of the cluster runs the images, nothing needs
-//! pinning.
-//!
-//! Not for Hyper-V pods (any host at least as new runs the image: IMG-3 checks their
-//! pins) nor HostProcess pods (they run on the host, and pinning a node agent DaemonSet
-//! to one build would silently leave the other nodes without it).
-
-use crate::fix::set_map_entry;
-use crate::image::WindowsBuild;
-use crate::isolation::{Isolation, WINDOWS_BUILD_LABEL};
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
-use crate::rules::img2_mixed_builds::list_builds;
+use crate::engine::fix::set_map_entry;
+use crate::engine::rule::{Context, Finding, Rule, RuleMeta, declare_rule};
+use crate::rules::util::list_builds;
+use crate::windows::image::WindowsBuild;
+use crate::windows::isolation::{Isolation, WINDOWS_BUILD_LABEL};
 use std::collections::BTreeSet;
 
-pub struct PinBuildRule;
-
-static META: RuleMeta = RuleMeta {
-    id: "IMG-4",
-    doc: "Windows pod whose image build is known but no node.kubernetes.io/windows-build selector or RuntimeClass pins it",
-    applies_to: AppliesTo::WindowsPods,
-    default_action: Action::Mutate,
-    can_mutate: true,
-    source: "Kubernetes Windows user guide: the node.kubernetes.io/windows-build label keeps pods on nodes of their image's build",
-};
+declare_rule! {
+    /// IMG-4: a Windows pod's image build is known, but nothing pins the node's build.
+    ///
+    /// Under process isolation a Windows container runs only on a node of its image's build,
+    /// and the scheduler knows nothing of image builds: without a
+    /// `node.kubernetes.io/windows-build` selector (or an AKS `os-sku` one, required node
+    /// affinity on them, or a RuntimeClass that pins one) the pod lands on any Windows node
+    /// and fails on those of another build. The fix adds the selector, when the answer is
+    /// unambiguous: the builds every container's image offers (an index may offer several)
+    /// have exactly one in common, among the builds Kubernetes nodes can have (2019 or
+    /// later) and, with `clusterWindowsBuilds`, among the cluster's. Images whose build is
+    /// unknown do not vote. When every build of the cluster runs the images, nothing needs
+    /// pinning.
+    ///
+    /// Not for Hyper-V pods (any host at least as new runs the image: IMG-3 checks their
+    /// pins) nor HostProcess pods (they run on the host, and pinning a node agent DaemonSet
+    /// to one build would silently leave the other nodes without it).
+    ///
+    /// Example: a Windows pod whose image is ltsc2022 and that no build pins: `mutate` adds
+    /// `node.kubernetes.io/windows-build: 10.0.20348` to its node selector.
+    ///
+    /// ```yaml
+    /// spec:
+    ///   nodeSelector: {kubernetes.io/os: windows}
+    ///   containers:
+    ///   - {name: app, image: mcr.microsoft.com/windows/servercore:ltsc2022}
+    /// ```
+    PinBuildRule {
+        id: "IMG-4",
+        summary: "Windows pod whose image build is known but no node.kubernetes.io/windows-build selector or RuntimeClass pins it",
+        applies_to: WindowsPods,
+        default_action: Mutate,
+        can_mutate: true,
+        source: "Kubernetes Windows user guide: the node.kubernetes.io/windows-build label keeps pods on nodes of their image's build",
+        settings: ["clusterWindowsBuilds", "imageLookup", "runtimeClassLookup"],
+    }
+}
 
 impl Rule for PinBuildRule {
     fn meta(&self) -> &'static RuleMeta {
@@ -104,9 +114,10 @@ impl Rule for PinBuildRule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::Decision;
+    use crate::engine::evaluate::Decision;
+    use crate::engine::rule::Action;
+    use crate::k8s::patch::PatchOp;
     use crate::modules::IMAGE_COMPATIBILITY;
-    use crate::patch::PatchOp;
     use crate::testing::{FixtureHost, acted, acted_with, evaluate, findings};
     use serde_json::{Value, json};
 

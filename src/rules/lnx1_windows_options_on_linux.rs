@@ -1,23 +1,32 @@
-//! LNX-1: a Linux pod sets `windowsOptions` (pod or container `securityContext`).
-//!
-//! The API server forbids the whole `windowsOptions` object, even `{}`, on a pod with
-//! `spec.os.name: linux` (`validateLinux`). A Linux pod with a Windows identity, gMSA
-//! or HostProcess setting was meant for Windows or copied from a Windows manifest.
-//! Applies to pods resolved as Linux by any signal: with no pin at all, `windowsOptions`
-//! makes the pod a Windows pod instead (see [`crate::os`]).
+use crate::engine::rule::{Context, Finding, Rule, RuleMeta, declare_rule};
 
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
-
-pub struct WindowsOptionsOnLinuxRule;
-
-static META: RuleMeta = RuleMeta {
-    id: "LNX-1",
-    doc: "windowsOptions (pod or container securityContext) in a Linux pod",
-    applies_to: AppliesTo::LinuxPods,
-    default_action: Action::Reject,
-    can_mutate: false,
-    source: "API server validateLinux (windows options cannot be set for a linux pod)",
-};
+declare_rule! {
+    /// LNX-1: a Linux pod sets `windowsOptions` (pod or container `securityContext`).
+    ///
+    /// The API server forbids the whole `windowsOptions` object, even `{}`, on a pod with
+    /// `spec.os.name: linux` (`validateLinux`). A Linux pod with a Windows identity, gMSA
+    /// or HostProcess setting was meant for Windows or copied from a Windows manifest.
+    /// Applies to pods resolved as Linux by any signal: with no pin at all, `windowsOptions`
+    /// makes the pod a Windows pod instead (see [`crate::facts::target_os`]).
+    ///
+    /// Example: Windows options in a Linux pod: the API server refuses the pod.
+    ///
+    /// ```yaml
+    /// spec:
+    ///   nodeSelector: {kubernetes.io/os: linux}
+    ///   securityContext:
+    ///     windowsOptions: {runAsUserName: ContainerUser}
+    /// ```
+    WindowsOptionsOnLinuxRule {
+        id: "LNX-1",
+        summary: "windowsOptions (pod or container securityContext) in a Linux pod",
+        applies_to: LinuxPods,
+        default_action: Reject,
+        can_mutate: false,
+        source: "API server validateLinux (windows options cannot be set for a linux pod)",
+        settings: [],
+    }
+}
 
 const MESSAGE: &str = "windowsOptions are Windows-only; the API server rejects them on a linux pod";
 

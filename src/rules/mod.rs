@@ -1,4 +1,7 @@
-//! The rule registry: every rule of the catalogue, one per file, listed once here.
+//! The catalogue: every rule, one per file, listed once here in catalogue order. The
+//! list gives the registry ([`ALL_RULES`]), the re-exported rule types, and [`id`], the
+//! typed id of every rule, by which code names a rule (`id::IMG_1`). A rule never
+//! imports another rule: what several share is in [`util`] or a lower layer.
 
 mod id1_run_as_user_name;
 mod id2_gmsa;
@@ -18,6 +21,7 @@ mod res1_missing_limits;
 mod res2_overcommit;
 mod res3_hugepages;
 mod res4_startup_budget;
+pub mod util;
 mod win10_dns_policy;
 mod win11_host_process;
 mod win12_host_process_allowed;
@@ -31,72 +35,66 @@ mod win7_linux_only_volumes;
 mod win8_host_path;
 mod win9_storage_features;
 
-pub use id1_run_as_user_name::RunAsUserNameRule;
-pub use id2_gmsa::GmsaRule;
-pub use img1_image_os::ImageOsRule;
-pub use img2_mixed_builds::MixedBuildsRule;
-pub use img3_build_mismatch::BuildMismatchRule;
-pub use img4_pin_build::PinBuildRule;
-pub use lnx1_windows_options_on_linux::WindowsOptionsOnLinuxRule;
-pub use os1_no_target_os::NoTargetOsRule;
-pub use os2_os_conflict::OsConflictRule;
-pub use os3_missing_windows_toleration::MissingWindowsTolerationRule;
-pub use os4_missing_os_name::MissingOsNameRule;
-pub use os5_windows_taint_tolerated::WindowsTaintToleratedRule;
-pub use rc1_hyperv_host_access::HyperVHostAccessRule;
-pub use rc2_runtime_class_scheduling::RuntimeClassSchedulingRule;
-pub use res1_missing_limits::MissingLimitsRule;
-pub use res2_overcommit::OvercommitRule;
-pub use res3_hugepages::HugepagesRule;
-pub use res4_startup_budget::StartupBudgetRule;
-pub use win1_privileged::PrivilegedRule;
-pub use win2_capabilities::CapabilitiesRule;
-pub use win3_host_namespaces::HostNamespacesRule;
-pub use win4_host_network::HostNetworkRule;
-pub use win5_host_port::HostPortRule;
-pub use win6_linux_security_context::LinuxSecurityContextRule;
-pub use win7_linux_only_volumes::{LinuxOnlyVolumesRule, VOLUME_TYPES};
-pub use win8_host_path::HostPathRule;
-pub use win9_storage_features::StorageFeaturesRule;
-pub use win10_dns_policy::DnsPolicyRule;
-pub use win11_host_process::{HOST_PROCESS_USERS, HostProcessStructureRule};
-pub use win12_host_process_allowed::HostProcessAllowedRule;
+use crate::engine::rule::{Rule, RuleId};
 
-use crate::rule::Rule;
+/// Declares the catalogue: `ID_CONSTANT => file::RuleType`, in catalogue order.
+macro_rules! catalogue {
+    ($($id:ident => $file:ident::$rule:ident,)*) => {
+        $(pub use $file::$rule;)*
 
-/// Every rule, in catalogue order.
-pub static ALL_RULES: &[&dyn Rule] = &[
-    &NoTargetOsRule,
-    &OsConflictRule,
-    &MissingWindowsTolerationRule,
-    &MissingOsNameRule,
-    &WindowsTaintToleratedRule,
-    &PrivilegedRule,
-    &CapabilitiesRule,
-    &HostNamespacesRule,
-    &HostNetworkRule,
-    &HostPortRule,
-    &LinuxSecurityContextRule,
-    &LinuxOnlyVolumesRule,
-    &HostPathRule,
-    &StorageFeaturesRule,
-    &DnsPolicyRule,
-    &HostProcessStructureRule,
-    &HostProcessAllowedRule,
-    &WindowsOptionsOnLinuxRule,
-    &ImageOsRule,
-    &MixedBuildsRule,
-    &BuildMismatchRule,
-    &PinBuildRule,
-    &MissingLimitsRule,
-    &OvercommitRule,
-    &HugepagesRule,
-    &StartupBudgetRule,
-    &RunAsUserNameRule,
-    &GmsaRule,
-    &HyperVHostAccessRule,
-    &RuntimeClassSchedulingRule,
-];
+        /// Every rule's id, named as a constant (`OS_1` for `OS-1`).
+        pub mod id {
+            use crate::engine::rule::RuleId;
+            $(pub const $id: RuleId = super::$rule::ID;)*
+        }
+
+        /// Every rule, in catalogue order.
+        pub static ALL_RULES: &[&dyn Rule] = &[$(&$rule),*];
+
+        /// The settings keys each rule reads: data only, so that a module that names
+        /// another module's settings in a message does not carry that module's rules.
+        pub static SETTINGS_BY_RULE: &[(RuleId, &[&str])] = &[$(($rule::ID, $rule::SETTINGS)),*];
+
+        /// Each rule's doc block, in Markdown (for the reference).
+        pub static DOCS: &[(RuleId, &str)] = &[$(($rule::ID, $rule::DOC)),*];
+
+        // A constant's name is its rule's id: `OS_1` cannot name WIN-1.
+        $(const _: () = assert!(RuleId::is_named($rule::ID, stringify!($id)));)*
+    };
+}
+
+catalogue! {
+    OS_1 => os1_no_target_os::NoTargetOsRule,
+    OS_2 => os2_os_conflict::OsConflictRule,
+    OS_3 => os3_missing_windows_toleration::MissingWindowsTolerationRule,
+    OS_4 => os4_missing_os_name::MissingOsNameRule,
+    OS_5 => os5_windows_taint_tolerated::WindowsTaintToleratedRule,
+    WIN_1 => win1_privileged::PrivilegedRule,
+    WIN_2 => win2_capabilities::CapabilitiesRule,
+    WIN_3 => win3_host_namespaces::HostNamespacesRule,
+    WIN_4 => win4_host_network::HostNetworkRule,
+    WIN_5 => win5_host_port::HostPortRule,
+    WIN_6 => win6_linux_security_context::LinuxSecurityContextRule,
+    WIN_7 => win7_linux_only_volumes::LinuxOnlyVolumesRule,
+    WIN_8 => win8_host_path::HostPathRule,
+    WIN_9 => win9_storage_features::StorageFeaturesRule,
+    WIN_10 => win10_dns_policy::DnsPolicyRule,
+    WIN_11 => win11_host_process::HostProcessStructureRule,
+    WIN_12 => win12_host_process_allowed::HostProcessAllowedRule,
+    LNX_1 => lnx1_windows_options_on_linux::WindowsOptionsOnLinuxRule,
+    IMG_1 => img1_image_os::ImageOsRule,
+    IMG_2 => img2_mixed_builds::MixedBuildsRule,
+    IMG_3 => img3_build_mismatch::BuildMismatchRule,
+    IMG_4 => img4_pin_build::PinBuildRule,
+    RES_1 => res1_missing_limits::MissingLimitsRule,
+    RES_2 => res2_overcommit::OvercommitRule,
+    RES_3 => res3_hugepages::HugepagesRule,
+    RES_4 => res4_startup_budget::StartupBudgetRule,
+    ID_1 => id1_run_as_user_name::RunAsUserNameRule,
+    ID_2 => id2_gmsa::GmsaRule,
+    RC_1 => rc1_hyperv_host_access::HyperVHostAccessRule,
+    RC_2 => rc2_runtime_class_scheduling::RuntimeClassSchedulingRule,
+}
 
 #[cfg(test)]
 mod tests {
@@ -109,19 +107,29 @@ mod tests {
         for rule in ALL_RULES {
             let meta = rule.meta();
             assert!(seen.insert(meta.id), "duplicate id {}", meta.id);
+            // Every doc block says what and why, and ends with an example.
+            let doc = DOCS
+                .iter()
+                .find(|(id, _)| *id == meta.id)
+                .map_or("", |(_, doc)| doc);
             assert!(
-                !meta.doc.is_empty() && !meta.source.is_empty(),
+                !meta.summary.is_empty()
+                    && doc.starts_with(&format!(" {}: ", meta.id))
+                    && doc.contains("\n Example: ")
+                    && doc.contains("```yaml")
+                    && !meta.source.is_empty(),
                 "{}",
                 meta.id
             );
             assert!(
-                meta.default_action != crate::rule::Action::Mutate || meta.can_mutate,
+                meta.default_action != crate::engine::rule::Action::Mutate || meta.can_mutate,
                 "{} defaults to mutate but cannot",
                 meta.id
             );
             // The engine evaluates RuntimeClass objects in one pass, without patches.
             assert!(
-                meta.applies_to != crate::rule::AppliesTo::RuntimeClasses || !meta.can_mutate,
+                meta.applies_to != crate::engine::rule::AppliesTo::RuntimeClasses
+                    || !meta.can_mutate,
                 "{} is a RuntimeClass rule that mutates",
                 meta.id
             );

@@ -1,32 +1,45 @@
-//! OS-1: a pod declares no target OS that the scheduler uses.
-//!
-//! The scheduler ignores `spec.os.name` and the pod's own `kubernetes.io/os` label (the
-//! kubelet checks both only after placement, and refuses the pod on a node of the other
-//! OS); only a `kubernetes.io/os` node selector (or required node affinity, or a
-//! RuntimeClass's scheduling) keeps a pod off the other OS's nodes. The fix adds
-//! `nodeSelector[kubernetes.io/os]` from the inferred OS (`os.name`, the pod's label, or
-//! hints), else the configured default OS.
-//!
-//! Required node affinity pins the OS as the scheduler matches it: its terms are ORed,
-//! and a term that matches no node does not count (an empty term; `DoesNotExist` on an
-//! OS label, which every node carries; values no node has, such as `Windows`). A pod
-//! whose other terms all select `windows` is a Windows pod, and `In [windows, Windows]`
-//! pins `windows`: OS-1 leaves them alone.
+use crate::engine::fix::set_os_selector;
+use crate::engine::rule::{Context, Finding, Rule, RuleMeta, declare_rule};
+use crate::facts::target_os::TargetOs;
 
-use crate::fix::set_os_selector;
-use crate::os::TargetOs;
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
-
-pub struct NoTargetOsRule;
-
-static META: RuleMeta = RuleMeta {
-    id: "OS-1",
-    doc: "pod declares no target OS that the scheduler uses (no kubernetes.io/os node selector, affinity or RuntimeClass)",
-    applies_to: AppliesTo::AllPods,
-    default_action: Action::Mutate,
-    can_mutate: true,
-    source: "Kubernetes Windows user guide: the scheduler ignores spec.os.name (and pod labels); a kubernetes.io/os nodeSelector is the documented practice; required node affinity as nodeaffinity.go matches it",
-};
+declare_rule! {
+    /// OS-1: a pod declares no target OS that the scheduler uses.
+    ///
+    /// The scheduler ignores `spec.os.name` and the pod's own `kubernetes.io/os` label (the
+    /// kubelet checks both only after placement, and refuses the pod on a node of the other
+    /// OS); only a `kubernetes.io/os` node selector (or required node affinity, or a
+    /// RuntimeClass's scheduling) keeps a pod off the other OS's nodes. The fix adds
+    /// `nodeSelector[kubernetes.io/os]` from the inferred OS (`os.name`, the pod's label, or
+    /// hints), else the configured default OS.
+    ///
+    /// Required node affinity pins the OS as the scheduler matches it: its terms are ORed,
+    /// and a term that matches no node does not count (an empty term; `DoesNotExist` on an
+    /// OS label, which every node carries; values no node has, such as `Windows`). A pod
+    /// whose other terms all select `windows` is a Windows pod, and `In [windows, Windows]`
+    /// pins `windows`: OS-1 leaves them alone.
+    ///
+    /// Example: a Deployment that names no OS where the scheduler looks; the Windows image
+    /// makes it a Windows pod, so `mutate` adds `nodeSelector: {kubernetes.io/os: windows}`
+    /// (with no such hint, the OS of `defaultOs`).
+    ///
+    /// ```yaml
+    /// spec:
+    ///   template:
+    ///     spec:
+    ///       containers:
+    ///       - name: web
+    ///         image: mcr.microsoft.com/windows/servercore/iis:windowsservercore-ltsc2022
+    /// ```
+    NoTargetOsRule {
+        id: "OS-1",
+        summary: "pod declares no target OS that the scheduler uses (no kubernetes.io/os node selector, affinity or RuntimeClass)",
+        applies_to: AllPods,
+        default_action: Mutate,
+        can_mutate: true,
+        source: "Kubernetes Windows user guide: the scheduler ignores spec.os.name (and pod labels); a kubernetes.io/os nodeSelector is the documented practice; required node affinity as nodeaffinity.go matches it",
+        settings: ["defaultOs"],
+    }
+}
 
 impl Rule for NoTargetOsRule {
     fn meta(&self) -> &'static RuleMeta {
@@ -60,7 +73,7 @@ impl Rule for NoTargetOsRule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::patch::PatchOp;
+    use crate::k8s::patch::PatchOp;
     use crate::testing::{acted, findings};
     use serde_json::json;
 

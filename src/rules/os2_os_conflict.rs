@@ -1,37 +1,48 @@
-//! OS-2: the pod's OS signals disagree, or name no OS.
-//!
-//! `spec.os.name`, the pod's own `kubernetes.io/os` label (`metadata.labels`, the
-//! template's for a controller), the `kubernetes.io/os` / `beta.kubernetes.io/os`
-//! selectors, required node affinity and the RuntimeClass's scheduling must name one OS,
-//! and an image known to be of the other OS (a well-known Windows image, or
-//! `imageMappings`) cannot run on that OS's nodes. Otherwise no node can run the pod: the
-//! kubelet rejects it (`PodOSNotSupported` for `os.name`,
-//! `PodOSSelectorNodeLabelDoesNotMatch` for the label: `rejectPodAdmissionBasedOnOSField`
-//! and `rejectPodAdmissionBasedOnOSSelector` compare them exactly with the node's OS) or
-//! the scheduler finds no node.
-//!
-//! Values name an OS only as nodes are labelled, exactly `linux` or `windows`. Required
-//! node affinity names no OS when none of its terms (ORed) can match a node: each is
-//! empty or has OS requirements no node meets (`In [Windows]`, `DoesNotExist`).
-//!
-//! Split with IMG-1: OS-2 owns the conflicts among the pod's declared signals. An image
-//! of the other OS is IMG-1's to report wherever the module runs IMG-1 (the image
-//! compatibility module, the flagship), so it is reported once, under one rule; OS-2
-//! reports it only in modules without IMG-1 (OS placement).
+use crate::engine::rule::{Context, Finding, Rule, RuleMeta, declare_rule};
+use crate::facts::target_os::{Signal, TargetOs};
+use crate::rules::id;
+use crate::windows::os::Os;
 
-use crate::os::{Os, Signal, TargetOs};
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
-
-pub struct OsConflictRule;
-
-static META: RuleMeta = RuleMeta {
-    id: "OS-2",
-    doc: "OS signals conflict (os.name, the pod's kubernetes.io/os label, nodeSelector, node affinity, RuntimeClass, image) or name no OS",
-    applies_to: AppliesTo::AllPods,
-    default_action: Action::Reject,
-    can_mutate: false,
-    source: "kubelet admission rejects PodOSNotSupported (os.name) and PodOSSelectorNodeLabelDoesNotMatch (the pod's kubernetes.io/os label); node labels are exactly linux or windows",
-};
+declare_rule! {
+    /// OS-2: the pod's OS signals disagree, or name no OS.
+    ///
+    /// `spec.os.name`, the pod's own `kubernetes.io/os` label (`metadata.labels`, the
+    /// template's for a controller), the `kubernetes.io/os` / `beta.kubernetes.io/os`
+    /// selectors, required node affinity and the RuntimeClass's scheduling must name one OS,
+    /// and an image known to be of the other OS (a well-known Windows image, or
+    /// `imageMappings`) cannot run on that OS's nodes. Otherwise no node can run the pod: the
+    /// kubelet rejects it (`PodOSNotSupported` for `os.name`,
+    /// `PodOSSelectorNodeLabelDoesNotMatch` for the label: `rejectPodAdmissionBasedOnOSField`
+    /// and `rejectPodAdmissionBasedOnOSSelector` compare them exactly with the node's OS) or
+    /// the scheduler finds no node.
+    ///
+    /// Values name an OS only as nodes are labelled, exactly `linux` or `windows`. Required
+    /// node affinity names no OS when none of its terms (ORed) can match a node: each is
+    /// empty or has OS requirements no node meets (`In [Windows]`, `DoesNotExist`).
+    ///
+    /// Split with IMG-1: OS-2 owns the conflicts among the pod's declared signals. An image
+    /// of the other OS is IMG-1's to report wherever the module runs IMG-1 (the image
+    /// compatibility module, the flagship), so it is reported once, under one rule; OS-2
+    /// reports it only in modules without IMG-1 (OS placement).
+    ///
+    /// Example: `os.name` and the node selector name different OSes: the kubelet of either node
+    /// refuses the pod.
+    ///
+    /// ```yaml
+    /// spec:
+    ///   os: {name: windows}
+    ///   nodeSelector: {kubernetes.io/os: linux}
+    /// ```
+    OsConflictRule {
+        id: "OS-2",
+        summary: "OS signals conflict (os.name, the pod's kubernetes.io/os label, nodeSelector, node affinity, RuntimeClass, image) or name no OS",
+        applies_to: AllPods,
+        default_action: Reject,
+        can_mutate: false,
+        source: "kubelet admission rejects PodOSNotSupported (os.name) and PodOSSelectorNodeLabelDoesNotMatch (the pod's kubernetes.io/os label); node labels are exactly linux or windows",
+        settings: [],
+    }
+}
 
 impl Rule for OsConflictRule {
     fn meta(&self) -> &'static RuleMeta {
@@ -85,7 +96,7 @@ impl Rule for OsConflictRule {
                     windows.join(", ")
                 ),
             ));
-        } else if !ctx.runs("IMG-1") {
+        } else if !ctx.runs(id::IMG_1) {
             let (os, name, declared) = if linux.is_empty() {
                 (Os::Windows, "Windows", windows)
             } else {

@@ -1,27 +1,38 @@
-//! OS-3: a Windows pod does not tolerate the Windows node taint.
-//!
-//! Windows node pools are commonly tainted (`os=windows:NoSchedule` on AKS and GKE) so
-//! that Linux pods stay off them; a Windows pod without the toleration stays Pending.
-//! Tolerations of the pod's RuntimeClass (from settings) count, as the RuntimeClass
-//! admission controller merges them into the pod. A toleration counts when the scheduler
-//! would match it (`crate::scheduling`): `Exists`, `Equal`, and since Kubernetes 1.35
-//! (alpha) `Lt`/`Gt`, which compare canonical decimal integers only (`+5`, `05`, `-0`
-//! tolerate nothing).
+use crate::engine::fix::append_to_list;
+use crate::engine::rule::{Context, Finding, Rule, RuleMeta, declare_rule};
+use crate::k8s::scheduling::tolerates;
 
-use crate::fix::append_to_list;
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
-use crate::scheduling::tolerates;
-
-pub struct MissingWindowsTolerationRule;
-
-static META: RuleMeta = RuleMeta {
-    id: "OS-3",
-    doc: "Windows pod lacks the toleration for the Windows node taint (default os=windows:NoSchedule)",
-    applies_to: AppliesTo::WindowsPods,
-    default_action: Action::Mutate,
-    can_mutate: true,
-    source: "AKS and GKE Windows node-pool taints; scheduler taint/toleration matching",
-};
+declare_rule! {
+    /// OS-3: a Windows pod does not tolerate the Windows node taint.
+    ///
+    /// Windows node pools are commonly tainted (`os=windows:NoSchedule` on AKS and GKE) so
+    /// that Linux pods stay off them; a Windows pod without the toleration stays Pending.
+    /// Tolerations of the pod's RuntimeClass (from settings) count, as the RuntimeClass
+    /// admission controller merges them into the pod. A toleration counts when the scheduler
+    /// would match it (`crate::k8s::scheduling`): `Exists`, `Equal`, and since Kubernetes 1.35
+    /// (alpha) `Lt`/`Gt`, which compare canonical decimal integers only (`+5`, `05`, `-0`
+    /// tolerate nothing).
+    ///
+    /// Example: a Windows pod without a toleration for the Windows taint stays Pending on
+    /// tainted Windows nodes; `mutate` adds `{key: os, operator: Equal, value: windows, effect:
+    /// NoSchedule}` (the `windowsTaint` setting).
+    ///
+    /// ```yaml
+    /// spec:
+    ///   nodeSelector: {kubernetes.io/os: windows}
+    ///   containers:
+    ///   - {name: app, image: mcr.microsoft.com/windows/nanoserver:ltsc2022}
+    /// ```
+    MissingWindowsTolerationRule {
+        id: "OS-3",
+        summary: "Windows pod lacks the toleration for the Windows node taint (default os=windows:NoSchedule)",
+        applies_to: WindowsPods,
+        default_action: Mutate,
+        can_mutate: true,
+        source: "AKS and GKE Windows node-pool taints; scheduler taint/toleration matching",
+        settings: [],
+    }
+}
 
 impl Rule for MissingWindowsTolerationRule {
     fn meta(&self) -> &'static RuleMeta {
@@ -63,7 +74,7 @@ impl Rule for MissingWindowsTolerationRule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::patch::PatchOp;
+    use crate::k8s::patch::PatchOp;
     use crate::testing::{acted, findings};
     use serde_json::json;
 

@@ -1,24 +1,34 @@
-//! OS-4: a Windows pod does not set `spec.os.name: windows`.
-//!
-//! The API server applies its Windows validation (`validateWindows`) only to pods that set
-//! `os.name: windows`; without it Linux-only fields reach the Windows kubelet. The fix
-//! sets `os.name`, but only when the pod has no Linux-only field left, since the API
-//! server would then reject the pod; otherwise the rule warns and names the fields.
-
-use crate::patch::PatchOp;
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Context, Finding, Rule, RuleMeta, declare_rule};
+use crate::k8s::patch::PatchOp;
 use serde_json::json;
 
-pub struct MissingOsNameRule;
-
-static META: RuleMeta = RuleMeta {
-    id: "OS-4",
-    doc: "Windows pod without spec.os.name: windows (mutates only when no Linux-only field remains, else warns)",
-    applies_to: AppliesTo::WindowsPods,
-    default_action: Action::Mutate,
-    can_mutate: true,
-    source: "API server validation (validateWindows) runs only on spec.os.name",
-};
+declare_rule! {
+    /// OS-4: a Windows pod does not set `spec.os.name: windows`.
+    ///
+    /// The API server applies its Windows validation (`validateWindows`) only to pods that set
+    /// `os.name: windows`; without it Linux-only fields reach the Windows kubelet. The fix
+    /// sets `os.name`, but only when the pod has no Linux-only field left, since the API
+    /// server would then reject the pod; otherwise the rule warns and names the fields.
+    ///
+    /// Example: a Windows pod without `os.name`: the API server does not apply its Windows
+    /// validation; `mutate` adds `os: {name: windows}` once no Linux-only field remains.
+    ///
+    /// ```yaml
+    /// spec:
+    ///   nodeSelector: {kubernetes.io/os: windows}
+    ///   containers:
+    ///   - {name: app, image: mcr.microsoft.com/windows/nanoserver:ltsc2022}
+    /// ```
+    MissingOsNameRule {
+        id: "OS-4",
+        summary: "Windows pod without spec.os.name: windows (mutates only when no Linux-only field remains, else warns)",
+        applies_to: WindowsPods,
+        default_action: Mutate,
+        can_mutate: true,
+        source: "API server validation (validateWindows) runs only on spec.os.name",
+        settings: [],
+    }
+}
 
 impl Rule for MissingOsNameRule {
     fn meta(&self) -> &'static RuleMeta {
@@ -64,7 +74,7 @@ impl Rule for MissingOsNameRule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rule::Action;
+    use crate::engine::rule::Action;
     use crate::testing::{acted, findings};
 
     #[test]

@@ -1,27 +1,42 @@
-//! OS-5: a Linux (or undeclared) pod tolerates the Windows node taint and nothing keeps
-//! it off Windows nodes.
-//!
-//! DaemonSets often tolerate every taint (`operator: Exists`), which absorbs the taint
-//! that keeps Linux pods off Windows nodes; without a Linux node selector they land on
-//! Windows nodes and crash-loop (kubernetes#94366, flannel#1459). The fix adds
-//! `nodeSelector[kubernetes.io/os]: linux`. Tolerations match as the scheduler matches
-//! them (`crate::scheduling`, `Lt`/`Gt` included).
+use crate::engine::fix::set_os_selector;
+use crate::engine::rule::{Context, Finding, Rule, RuleMeta, declare_rule};
+use crate::k8s::scheduling::tolerates;
+use crate::windows::os::Os;
 
-use crate::fix::set_os_selector;
-use crate::os::Os;
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
-use crate::scheduling::tolerates;
-
-pub struct WindowsTaintToleratedRule;
-
-static META: RuleMeta = RuleMeta {
-    id: "OS-5",
-    doc: "Linux or undeclared pod whose tolerations absorb the Windows taint and that has no Linux node selector",
-    applies_to: AppliesTo::LinuxOrUnknownPods,
-    default_action: Action::Warn,
-    can_mutate: true,
-    source: "kubernetes#94366, flannel#1459: Linux DaemonSets landing on Windows nodes",
-};
+declare_rule! {
+    /// OS-5: a Linux (or undeclared) pod tolerates the Windows node taint and nothing keeps
+    /// it off Windows nodes.
+    ///
+    /// DaemonSets often tolerate every taint (`operator: Exists`), which absorbs the taint
+    /// that keeps Linux pods off Windows nodes; without a Linux node selector they land on
+    /// Windows nodes and crash-loop (kubernetes#94366, flannel#1459). The fix adds
+    /// `nodeSelector[kubernetes.io/os]: linux`. Tolerations match as the scheduler matches
+    /// them (`crate::k8s::scheduling`, `Lt`/`Gt` included).
+    ///
+    /// Example: a Linux agent whose blanket toleration also tolerates the Windows taint, with
+    /// no Linux node selector: it lands on Windows nodes too; `mutate` adds `nodeSelector:
+    /// {kubernetes.io/os: linux}`.
+    ///
+    /// ```yaml
+    /// kind: DaemonSet
+    /// spec:
+    ///   template:
+    ///     spec:
+    ///       tolerations:
+    ///       - operator: Exists
+    ///       containers:
+    ///       - {name: agent, image: fluent/fluent-bit:3.0}
+    /// ```
+    WindowsTaintToleratedRule {
+        id: "OS-5",
+        summary: "Linux or undeclared pod whose tolerations absorb the Windows taint and that has no Linux node selector",
+        applies_to: LinuxOrUnknownPods,
+        default_action: Warn,
+        can_mutate: true,
+        source: "kubernetes#94366, flannel#1459: Linux DaemonSets landing on Windows nodes",
+        settings: [],
+    }
+}
 
 impl Rule for WindowsTaintToleratedRule {
     fn meta(&self) -> &'static RuleMeta {
@@ -60,8 +75,8 @@ impl Rule for WindowsTaintToleratedRule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::patch::PatchOp;
-    use crate::rule::Action;
+    use crate::engine::rule::Action;
+    use crate::k8s::patch::PatchOp;
     use crate::testing::{acted, findings};
     use serde_json::json;
 

@@ -1,24 +1,34 @@
-//! RC-1: a HostProcess or hostNetwork pod names a Hyper-V RuntimeClass.
-//!
-//! HostProcess containers run directly on the host, and `hostNetwork` shares the host's
-//! network namespace; a Hyper-V isolated pod runs in its own utility VM, so neither can
-//! work there. A RuntimeClass counts as Hyper-V when the settings describe it so
-//! (`runtimeClasses.<name>.handler: runhcs-wcow-hypervisor`, or `isolation: hyperv`).
+use crate::engine::rule::{Context, Finding, Rule, RuleMeta, declare_rule};
+use crate::windows::host_process::{container_host_process, pod_host_process};
+use crate::windows::isolation::Isolation;
 
-use crate::host_process::{container_host_process, pod_host_process};
-use crate::isolation::Isolation;
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
-
-pub struct HyperVHostAccessRule;
-
-static META: RuleMeta = RuleMeta {
-    id: "RC-1",
-    doc: "HostProcess or hostNetwork pod with a Hyper-V RuntimeClass",
-    applies_to: AppliesTo::WindowsPods,
-    default_action: Action::Reject,
-    can_mutate: false,
-    source: "HostProcess containers and host networking run on the host; Hyper-V isolated pods run in a utility VM (Windows HostProcess task doc; KEP-3503 host network for process-isolated containers only)",
-};
+declare_rule! {
+    /// RC-1: a HostProcess or hostNetwork pod names a Hyper-V RuntimeClass.
+    ///
+    /// HostProcess containers run directly on the host, and `hostNetwork` shares the host's
+    /// network namespace; a Hyper-V isolated pod runs in its own utility VM, so neither can
+    /// work there. A RuntimeClass counts as Hyper-V when the settings describe it so
+    /// (`runtimeClasses.<name>.handler: runhcs-wcow-hypervisor`, or `isolation: hyperv`).
+    ///
+    /// Example: host networking under a Hyper-V RuntimeClass (`runtimeClasses: {hyperv:
+    /// {handler: runhcs-wcow-hypervisor}}`): the pod runs in a utility VM, not on the host.
+    ///
+    /// ```yaml
+    /// spec:
+    ///   runtimeClassName: hyperv
+    ///   nodeSelector: {kubernetes.io/os: windows}
+    ///   hostNetwork: true
+    /// ```
+    HyperVHostAccessRule {
+        id: "RC-1",
+        summary: "HostProcess or hostNetwork pod with a Hyper-V RuntimeClass",
+        applies_to: WindowsPods,
+        default_action: Reject,
+        can_mutate: false,
+        source: "HostProcess containers and host networking run on the host; Hyper-V isolated pods run in a utility VM (Windows HostProcess task doc; KEP-3503 host network for process-isolated containers only)",
+        settings: ["runtimeClassLookup"],
+    }
+}
 
 impl Rule for HyperVHostAccessRule {
     fn meta(&self) -> &'static RuleMeta {
@@ -67,6 +77,7 @@ impl Rule for HyperVHostAccessRule {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::rule::Action;
     use crate::testing::acted;
     use serde_json::{Value, json};
 

@@ -1,33 +1,43 @@
-//! RC-2: a RuntimeClass with a Windows handler does not steer its pods to Windows nodes.
-//!
-//! A RuntimeClass's `scheduling` is merged into every pod that names it: its
-//! `nodeSelector` keeps them on nodes that have the handler, its `tolerations` let them
-//! onto those nodes. A Windows handler (`runhcs-wcow-process`, `runhcs-wcow-hypervisor`,
-//! any `runhcs-wcow-*`) exists only on Windows nodes, so the RuntimeClass must select
-//! `kubernetes.io/os: windows` and tolerate the Windows taint (`windowsTaint`, default
-//! `os=windows:NoSchedule`), as the windows-testing Hyper-V RuntimeClass sample does.
-//! Otherwise its pods land on Linux nodes (which fail them with "no runtime for
-//! handler") or cannot schedule onto the tainted Windows nodes at all. Its tolerations
-//! match as the scheduler matches them (`crate::scheduling`, `Lt`/`Gt` included).
-//!
-//! Evaluated on RuntimeClass objects (`node.k8s.io/v1`), not on workloads.
+use crate::engine::rule::{Context, Finding, Rule, RuleMeta, RuntimeClassContext, declare_rule};
+use crate::k8s::path::FieldPath;
+use crate::k8s::scheduling::tolerates;
+use crate::windows::isolation::is_windows_handler;
+use crate::windows::os::OS_LABEL;
 
-use crate::isolation::is_windows_handler;
-use crate::os::OS_LABEL;
-use crate::path::FieldPath;
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta, RuntimeClassContext};
-use crate::scheduling::tolerates;
-
-pub struct RuntimeClassSchedulingRule;
-
-static META: RuleMeta = RuleMeta {
-    id: "RC-2",
-    doc: "RuntimeClass with a Windows handler (runhcs-wcow-*) whose scheduling does not pin kubernetes.io/os: windows and tolerate the Windows taint",
-    applies_to: AppliesTo::RuntimeClasses,
-    default_action: Action::Reject,
-    can_mutate: false,
-    source: "RuntimeClass scheduling (node.k8s.io/v1); kubernetes-sigs/windows-testing Hyper-V RuntimeClass sample",
-};
+declare_rule! {
+    /// RC-2: a RuntimeClass with a Windows handler does not steer its pods to Windows nodes.
+    ///
+    /// A RuntimeClass's `scheduling` is merged into every pod that names it: its
+    /// `nodeSelector` keeps them on nodes that have the handler, its `tolerations` let them
+    /// onto those nodes. A Windows handler (`runhcs-wcow-process`, `runhcs-wcow-hypervisor`,
+    /// any `runhcs-wcow-*`) exists only on Windows nodes, so the RuntimeClass must select
+    /// `kubernetes.io/os: windows` and tolerate the Windows taint (`windowsTaint`, default
+    /// `os=windows:NoSchedule`), as the windows-testing Hyper-V RuntimeClass sample does.
+    /// Otherwise its pods land on Linux nodes (which fail them with "no runtime for
+    /// handler") or cannot schedule onto the tainted Windows nodes at all. Its tolerations
+    /// match as the scheduler matches them (`crate::k8s::scheduling`, `Lt`/`Gt` included).
+    ///
+    /// Evaluated on RuntimeClass objects (`node.k8s.io/v1`), not on workloads.
+    ///
+    /// Example: a RuntimeClass with a Windows handler that does not steer its pods to Windows
+    /// nodes.
+    ///
+    /// ```yaml
+    /// apiVersion: node.k8s.io/v1
+    /// kind: RuntimeClass
+    /// metadata: {name: windows-process}
+    /// handler: runhcs-wcow-process
+    /// ```
+    RuntimeClassSchedulingRule {
+        id: "RC-2",
+        summary: "RuntimeClass with a Windows handler (runhcs-wcow-*) whose scheduling does not pin kubernetes.io/os: windows and tolerate the Windows taint",
+        applies_to: RuntimeClasses,
+        default_action: Reject,
+        can_mutate: false,
+        source: "RuntimeClass scheduling (node.k8s.io/v1); kubernetes-sigs/windows-testing Hyper-V RuntimeClass sample",
+        settings: [],
+    }
+}
 
 impl Rule for RuntimeClassSchedulingRule {
     fn meta(&self) -> &'static RuleMeta {
@@ -85,8 +95,9 @@ impl Rule for RuntimeClassSchedulingRule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{Decision, Module, evaluate_runtime_class};
-    use crate::host::NoHostCalls;
+    use crate::engine::evaluate::{Decision, evaluate_runtime_class};
+    use crate::engine::module::Module;
+    use crate::facts::host::NoHostCalls;
     use crate::testing::settings;
     use serde_json::{Value, json};
 
@@ -94,7 +105,7 @@ mod tests {
         name: "test",
         rules: &[&RuntimeClassSchedulingRule],
         default_actions: &[],
-        runtime_class_lookup: Some(crate::cluster::with_cluster_runtime_class),
+        runtime_class_lookup: Some(crate::facts::cluster::with_cluster_runtime_class),
     };
 
     /// The windows-testing Hyper-V RuntimeClass sample.

@@ -1,32 +1,43 @@
-//! RES-1: a Windows container does not declare cpu and memory limits (or declares them
-//! outside the bounds the settings give).
-//!
-//! Windows has no OOM killer as Linux has: memory beyond what the node holds is paged to
-//! the mandatory pagefile, so one unbounded container slows every pod of the node, and
-//! the kubelet's reservations only work when containers are bounded. Every container and
-//! init container must therefore set `resources.limits.cpu` and `resources.limits.memory`;
-//! ephemeral containers cannot set resources and are not checked. Optional floors (e.g.
-//! the memory a Windows container needs to start) and ceilings come from
-//! `settings.windowsLimits`. A limit that is not a Kubernetes quantity (one the API
-//! server's `resource.ParseQuantity` refuses, such as `2Gb`) is reported here; every
-//! quantity it accepts (`1e30`, thirty digits, `.5`, `+1`) is read and compared exactly as
-//! it reads and compares it (see `crate::quantity`).
-
-use crate::quantity::Quantity;
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Context, Finding, Rule, RuleMeta, declare_rule};
+use crate::k8s::quantity::Quantity;
+use crate::k8s::workload::ContainerList;
 use crate::settings::LimitBounds;
-use crate::workload::ContainerList;
 
-pub struct MissingLimitsRule;
-
-static META: RuleMeta = RuleMeta {
-    id: "RES-1",
-    doc: "Windows container (init containers too) without cpu and memory limits, or with limits outside settings.windowsLimits",
-    applies_to: AppliesTo::WindowsPods,
-    default_action: Action::Reject,
-    can_mutate: false,
-    source: "Azure built-in policy \"Windows containers should not overcommit cpu and memory\"; Kubernetes Windows resource management (no OOM killer, mandatory pagefile)",
-};
+declare_rule! {
+    /// RES-1: a Windows container does not declare cpu and memory limits (or declares them
+    /// outside the bounds the settings give).
+    ///
+    /// Windows has no OOM killer as Linux has: memory beyond what the node holds is paged to
+    /// the mandatory pagefile, so one unbounded container slows every pod of the node, and
+    /// the kubelet's reservations only work when containers are bounded. Every container and
+    /// init container must therefore set `resources.limits.cpu` and `resources.limits.memory`;
+    /// ephemeral containers cannot set resources and are not checked. Optional floors (e.g.
+    /// the memory a Windows container needs to start) and ceilings come from
+    /// `settings.windowsLimits`. A limit that is not a Kubernetes quantity (one the API
+    /// server's `resource.ParseQuantity` refuses, such as `2Gb`) is reported here; every
+    /// quantity it accepts (`1e30`, thirty digits, `.5`, `+1`) is read and compared exactly as
+    /// it reads and compares it (see `crate::k8s::quantity`).
+    ///
+    /// Example: a Windows container without limits.
+    ///
+    /// ```yaml
+    /// spec:
+    ///   nodeSelector: {kubernetes.io/os: windows}
+    ///   containers:
+    ///   - name: app
+    ///     resources:
+    ///       requests: {cpu: 500m, memory: 1Gi}
+    /// ```
+    MissingLimitsRule {
+        id: "RES-1",
+        summary: "Windows container (init containers too) without cpu and memory limits, or with limits outside settings.windowsLimits",
+        applies_to: WindowsPods,
+        default_action: Reject,
+        can_mutate: false,
+        source: "Azure built-in policy \"Windows containers should not overcommit cpu and memory\"; Kubernetes Windows resource management (no OOM killer, mandatory pagefile)",
+        settings: ["windowsLimits"],
+    }
+}
 
 /// Why a missing limit matters, per resource.
 fn why(resource: &str) -> &'static str {
@@ -106,6 +117,7 @@ fn out_of_bounds(resource: &str, limit: &Quantity, bounds: &LimitBounds) -> Opti
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::rule::Action;
     use crate::testing::{acted, findings};
     use serde_json::{Value, json};
 

@@ -1,35 +1,48 @@
-//! RES-2: a Windows container requests less cpu or memory than its limit (overcommit).
-//!
-//! The scheduler places pods by their requests, while a container may use up to its
-//! limit: a Windows node whose containers request less than they may use is overcommitted,
-//! and Windows answers memory pressure by paging, not by OOM-killing, so every pod of the
-//! node slows down. The rule compares `requests` with `limits` of every container and init
-//! container, per resource (cpu and memory), exactly (`1Gi` equals `1024Mi`, and values
-//! beyond any machine integer such as `1e30` compare exactly too, as the API server's
-//! `Quantity.Cmp` compares them). A request above its limit is reported too (the API
-//! server refuses it).
-//!
-//! A missing request is not overcommit: the API server defaults it to the limit when it
-//! creates the Pod. So it is reported only when the rule's action is `mutate`, the opt-in
-//! fix that copies limits into the missing requests, so that the template says what runs.
-//! A resource without a limit, or whose limit is not a quantity, is RES-1's finding.
-
-use crate::patch::PatchOp;
-use crate::quantity::Quantity;
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
-use crate::workload::ContainerList;
+use crate::engine::rule::{Action, Context, Finding, Rule, RuleMeta, declare_rule};
+use crate::k8s::patch::PatchOp;
+use crate::k8s::quantity::Quantity;
+use crate::k8s::workload::ContainerList;
 use serde_json::{Map, Value};
 
-pub struct OvercommitRule;
-
-static META: RuleMeta = RuleMeta {
-    id: "RES-2",
-    doc: "Windows container whose cpu or memory request differs from its limit (overcommit); mutate copies limits into missing requests",
-    applies_to: AppliesTo::WindowsPods,
-    default_action: Action::Warn,
-    can_mutate: true,
-    source: "Kubernetes Windows resource management (requests equal to limits, mandatory pagefile); Azure built-in policy \"Windows containers should not overcommit cpu and memory\"",
-};
+declare_rule! {
+    /// RES-2: a Windows container requests less cpu or memory than its limit (overcommit).
+    ///
+    /// The scheduler places pods by their requests, while a container may use up to its
+    /// limit: a Windows node whose containers request less than they may use is overcommitted,
+    /// and Windows answers memory pressure by paging, not by OOM-killing, so every pod of the
+    /// node slows down. The rule compares `requests` with `limits` of every container and init
+    /// container, per resource (cpu and memory), exactly (`1Gi` equals `1024Mi`, and values
+    /// beyond any machine integer such as `1e30` compare exactly too, as the API server's
+    /// `Quantity.Cmp` compares them). A request above its limit is reported too (the API
+    /// server refuses it).
+    ///
+    /// A missing request is not overcommit: the API server defaults it to the limit when it
+    /// creates the Pod. So it is reported only when the rule's action is `mutate`, the opt-in
+    /// fix that copies limits into the missing requests, so that the template says what runs.
+    /// A resource without a limit, or whose limit is not a quantity, is RES-1's finding.
+    ///
+    /// Example: a Windows container that requests less cpu than its limit; a container with
+    /// limits and no requests gets requests equal to its limits under `mutate`.
+    ///
+    /// ```yaml
+    /// spec:
+    ///   nodeSelector: {kubernetes.io/os: windows}
+    ///   containers:
+    ///   - name: app
+    ///     resources:
+    ///       requests: {cpu: 500m, memory: 2Gi}
+    ///       limits: {cpu: "1", memory: 2Gi}
+    /// ```
+    OvercommitRule {
+        id: "RES-2",
+        summary: "Windows container whose cpu or memory request differs from its limit (overcommit); mutate copies limits into missing requests",
+        applies_to: WindowsPods,
+        default_action: Warn,
+        can_mutate: true,
+        source: "Kubernetes Windows resource management (requests equal to limits, mandatory pagefile); Azure built-in policy \"Windows containers should not overcommit cpu and memory\"",
+        settings: [],
+    }
+}
 
 impl Rule for OvercommitRule {
     fn meta(&self) -> &'static RuleMeta {
@@ -129,8 +142,8 @@ fn show(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::Decision;
-    use crate::patch::diff;
+    use crate::engine::evaluate::Decision;
+    use crate::k8s::patch::diff;
     use crate::testing::{acted, evaluate, findings};
     use serde_json::json;
 

@@ -1,25 +1,36 @@
-//! RES-3: a Windows pod asks for hugepages.
-//!
-//! Windows nodes do not expose `hugepages-<size>` resources, so a pod that requests or
-//! limits them can never be scheduled there (it stays Pending), and a `HugePages`
-//! `emptyDir` cannot be mounted. The rule reports every `hugepages-*` key in the
-//! requests and limits of containers and init containers, in the pod-level `resources`,
-//! and every `emptyDir` whose medium is `HugePages` or `HugePages-<size>`.
-
-use crate::path::FieldPath;
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Context, Finding, Rule, RuleMeta, declare_rule};
+use crate::k8s::path::FieldPath;
 use k8s_openapi::api::core::v1::ResourceRequirements;
 
-pub struct HugepagesRule;
-
-static META: RuleMeta = RuleMeta {
-    id: "RES-3",
-    doc: "Windows pod requesting hugepages resources or a HugePages emptyDir",
-    applies_to: AppliesTo::WindowsPods,
-    default_action: Action::Reject,
-    can_mutate: false,
-    source: "Kubernetes Windows resource management: huge pages are not supported on Windows nodes",
-};
+declare_rule! {
+    /// RES-3: a Windows pod asks for hugepages.
+    ///
+    /// Windows nodes do not expose `hugepages-<size>` resources, so a pod that requests or
+    /// limits them can never be scheduled there (it stays Pending), and a `HugePages`
+    /// `emptyDir` cannot be mounted. The rule reports every `hugepages-*` key in the
+    /// requests and limits of containers and init containers, in the pod-level `resources`,
+    /// and every `emptyDir` whose medium is `HugePages` or `HugePages-<size>`.
+    ///
+    /// Example: hugepages in a Windows pod.
+    ///
+    /// ```yaml
+    /// spec:
+    ///   nodeSelector: {kubernetes.io/os: windows}
+    ///   containers:
+    ///   - name: app
+    ///     resources:
+    ///       limits: {hugepages-2Mi: 100Mi, memory: 1Gi}
+    /// ```
+    HugepagesRule {
+        id: "RES-3",
+        summary: "Windows pod requesting hugepages resources or a HugePages emptyDir",
+        applies_to: WindowsPods,
+        default_action: Reject,
+        can_mutate: false,
+        source: "Kubernetes Windows resource management: huge pages are not supported on Windows nodes",
+        settings: [],
+    }
+}
 
 const PREFIX: &str = "hugepages-";
 

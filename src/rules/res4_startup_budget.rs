@@ -1,31 +1,44 @@
-//! RES-4: a Windows container's probes may restart it before it has had time to start.
-//!
-//! Windows containers start more slowly than Linux ones (larger images, first-run
-//! setup of the .NET runtime or IIS), and a liveness probe that fails during startup
-//! makes the kubelet restart the container, often into a crash loop. The startup budget
-//! is the time the probes give a container before they can restart it:
-//!
-//! - with a `startupProbe`: `initialDelaySeconds + failureThreshold × periodSeconds`
-//!   (defaults 0, 3 and 10), since the liveness probe waits for the startup probe;
-//! - with only a `livenessProbe`: its `initialDelaySeconds` (default 0), as the catalogue
-//!   defines it; the first failed checks already count towards the restart.
-//!
-//! A budget below `settings.minStartupBudgetSeconds` (default 60; 0 turns the rule off) is
-//! reported. Containers without either probe are never restarted by probes.
-
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::rule::{Context, Finding, Rule, RuleMeta, declare_rule};
 use k8s_openapi::api::core::v1::Probe;
 
-pub struct StartupBudgetRule;
-
-static META: RuleMeta = RuleMeta {
-    id: "RES-4",
-    doc: "Windows container whose startupProbe (failureThreshold × periodSeconds + initialDelaySeconds), or liveness initialDelaySeconds without a startupProbe, is below settings.minStartupBudgetSeconds",
-    applies_to: AppliesTo::WindowsPods,
-    default_action: Action::Warn,
-    can_mutate: false,
-    source: "Kubernetes probe semantics (startupProbe gates liveness); Windows containers start slower than Linux ones (large images, runtime setup)",
-};
+declare_rule! {
+    /// RES-4: a Windows container's probes may restart it before it has had time to start.
+    ///
+    /// Windows containers start more slowly than Linux ones (larger images, first-run
+    /// setup of the .NET runtime or IIS), and a liveness probe that fails during startup
+    /// makes the kubelet restart the container, often into a crash loop. The startup budget
+    /// is the time the probes give a container before they can restart it:
+    ///
+    /// - with a `startupProbe`: `initialDelaySeconds + failureThreshold × periodSeconds`
+    ///   (defaults 0, 3 and 10), since the liveness probe waits for the startup probe;
+    /// - with only a `livenessProbe`: its `initialDelaySeconds` (default 0), as the catalogue
+    ///   defines it; the first failed checks already count towards the restart.
+    ///
+    /// A budget below `settings.minStartupBudgetSeconds` (default 60; 0 turns the rule off) is
+    /// reported. Containers without either probe are never restarted by probes.
+    ///
+    /// Example: a liveness probe that may restart a Windows container after 10 seconds, with no
+    /// startup probe (below the default 60 of `minStartupBudgetSeconds`).
+    ///
+    /// ```yaml
+    /// spec:
+    ///   nodeSelector: {kubernetes.io/os: windows}
+    ///   containers:
+    ///   - name: app
+    ///     livenessProbe:
+    ///       httpGet: {path: /healthz, port: 80}
+    ///       initialDelaySeconds: 10
+    /// ```
+    StartupBudgetRule {
+        id: "RES-4",
+        summary: "Windows container whose startupProbe (failureThreshold × periodSeconds + initialDelaySeconds), or liveness initialDelaySeconds without a startupProbe, is below settings.minStartupBudgetSeconds",
+        applies_to: WindowsPods,
+        default_action: Warn,
+        can_mutate: false,
+        source: "Kubernetes probe semantics (startupProbe gates liveness); Windows containers start slower than Linux ones (large images, runtime setup)",
+        settings: ["minStartupBudgetSeconds"],
+    }
+}
 
 /// Probe defaults (`k8s.io/api/core/v1` Probe).
 const DEFAULT_PERIOD_SECONDS: i64 = 10;
@@ -104,6 +117,7 @@ fn startup_budget(probe: &Probe) -> Budget {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::rule::Action;
     use crate::testing::{acted, findings};
     use serde_json::{Value, json};
 

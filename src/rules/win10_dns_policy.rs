@@ -1,23 +1,32 @@
-//! WIN-10: a Windows pod sets `dnsPolicy: ClusterFirstWithHostNet`.
-//!
-//! Kubernetes' DNS docs ("DNS resolution on Windows nodes") say `ClusterFirstWithHostNet`
-//! is not supported for pods that run on Windows nodes. It warns by default; with the action `mutate` it is
-//! replaced by `ClusterFirst`, the default policy, which resolves cluster names.
-
-use crate::fix::replace_value;
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
+use crate::engine::fix::replace_value;
+use crate::engine::rule::{Context, Finding, Rule, RuleMeta, declare_rule};
 use serde_json::json;
 
-pub struct DnsPolicyRule;
-
-static META: RuleMeta = RuleMeta {
-    id: "WIN-10",
-    doc: "dnsPolicy: ClusterFirstWithHostNet in a Windows pod (mutate: ClusterFirst)",
-    applies_to: AppliesTo::WindowsPods,
-    default_action: Action::Warn,
-    can_mutate: true,
-    source: "Kubernetes DNS for Services and Pods docs, DNS resolution on Windows nodes; Windows intro doc",
-};
+declare_rule! {
+    /// WIN-10: a Windows pod sets `dnsPolicy: ClusterFirstWithHostNet`.
+    ///
+    /// Kubernetes' DNS docs ("DNS resolution on Windows nodes") say `ClusterFirstWithHostNet`
+    /// is not supported for pods that run on Windows nodes. It warns by default; with the action `mutate` it is
+    /// replaced by `ClusterFirst`, the default policy, which resolves cluster names.
+    ///
+    /// Example: `ClusterFirstWithHostNet` in a Windows pod; `mutate` sets `dnsPolicy:
+    /// ClusterFirst`.
+    ///
+    /// ```yaml
+    /// spec:
+    ///   nodeSelector: {kubernetes.io/os: windows}
+    ///   dnsPolicy: ClusterFirstWithHostNet
+    /// ```
+    DnsPolicyRule {
+        id: "WIN-10",
+        summary: "dnsPolicy: ClusterFirstWithHostNet in a Windows pod (mutate: ClusterFirst)",
+        applies_to: WindowsPods,
+        default_action: Warn,
+        can_mutate: true,
+        source: "Kubernetes DNS for Services and Pods docs, DNS resolution on Windows nodes; Windows intro doc",
+        settings: [],
+    }
+}
 
 impl Rule for DnsPolicyRule {
     fn meta(&self) -> &'static RuleMeta {
@@ -44,8 +53,8 @@ impl Rule for DnsPolicyRule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::patch::PatchOp;
-    use crate::rule::Action;
+    use crate::engine::rule::Action;
+    use crate::k8s::patch::PatchOp;
     use crate::testing::{acted, findings};
 
     fn object() -> serde_json::Value {

@@ -1,36 +1,46 @@
-//! WIN-12: a Windows pod runs HostProcess containers that the settings do not allow.
-//!
-//! A HostProcess container runs directly on the node, in the host's network namespace
-//! and as a node account (`NT AUTHORITY\SYSTEM` and the like, or a temporary local user
-//! that the node creates in the local group `runAsUserName` names): it is the Windows
-//! equivalent of a privileged container, meant for node agents (CNI, kube-proxy, CSI
-//! proxy, log and metrics collectors). Pod Security's baseline profile forbids it, and
-//! so does this rule by default. `settings.allowHostProcess: true` allows it; with
-//! `settings.hostProcessImageAllowList` as well, only for images that match an entry
-//! (see `crate::image::ImagePattern`: a repository, a pinned tag or digest, or a
-//! `prefix/*`).
-//!
-//! A container is a HostProcess container when its own `windowsOptions.hostProcess` is
-//! true, or it sets none and the pod's is true. While HostProcess is not allowed, the
-//! rule reports each place `hostProcess: true` is written, naming the containers it
-//! makes HostProcess; with an allow-list, it reports the image of each HostProcess
-//! container that no entry matches. Whether the pod is a valid HostProcess pod is WIN-11's
-//! concern.
+use crate::engine::rule::{Context, Finding, Rule, RuleMeta, declare_rule};
+use crate::k8s::path::group_by_path;
+use crate::windows::image::{ImagePattern, ImageReference};
 
-use crate::image::{ImagePattern, ImageReference};
-use crate::path::group_by_path;
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
-
-pub struct HostProcessAllowedRule;
-
-static META: RuleMeta = RuleMeta {
-    id: "WIN-12",
-    doc: "HostProcess containers, unless settings.allowHostProcess (and, when set, only images matching settings.hostProcessImageAllowList)",
-    applies_to: AppliesTo::WindowsPods,
-    default_action: Action::Reject,
-    can_mutate: false,
-    source: "Pod Security Standards baseline (HostProcess); Azure Policy \"Windows containers should not run as HostProcess\"; Kubernetes HostProcess task documentation",
-};
+declare_rule! {
+    /// WIN-12: a Windows pod runs HostProcess containers that the settings do not allow.
+    ///
+    /// A HostProcess container runs directly on the node, in the host's network namespace
+    /// and as a node account (`NT AUTHORITY\SYSTEM` and the like, or a temporary local user
+    /// that the node creates in the local group `runAsUserName` names): it is the Windows
+    /// equivalent of a privileged container, meant for node agents (CNI, kube-proxy, CSI
+    /// proxy, log and metrics collectors). Pod Security's baseline profile forbids it, and
+    /// so does this rule by default. `settings.allowHostProcess: true` allows it; with
+    /// `settings.hostProcessImageAllowList` as well, only for images that match an entry
+    /// (see `crate::windows::image::ImagePattern`: a repository, a pinned tag or digest, or a
+    /// `prefix/*`).
+    ///
+    /// A container is a HostProcess container when its own `windowsOptions.hostProcess` is
+    /// true, or it sets none and the pod's is true. While HostProcess is not allowed, the
+    /// rule reports each place `hostProcess: true` is written, naming the containers it
+    /// makes HostProcess; with an allow-list, it reports the image of each HostProcess
+    /// container that no entry matches. Whether the pod is a valid HostProcess pod is WIN-11's
+    /// concern.
+    ///
+    /// Example: a HostProcess container while `allowHostProcess` is false (the default).
+    ///
+    /// ```yaml
+    /// spec:
+    ///   nodeSelector: {kubernetes.io/os: windows}
+    ///   hostNetwork: true
+    ///   securityContext:
+    ///     windowsOptions: {hostProcess: true, runAsUserName: "NT AUTHORITY\\SYSTEM"}
+    /// ```
+    HostProcessAllowedRule {
+        id: "WIN-12",
+        summary: "HostProcess containers, unless settings.allowHostProcess (and, when set, only images matching settings.hostProcessImageAllowList)",
+        applies_to: WindowsPods,
+        default_action: Reject,
+        can_mutate: false,
+        source: "Pod Security Standards baseline (HostProcess); Azure Policy \"Windows containers should not run as HostProcess\"; Kubernetes HostProcess task documentation",
+        settings: ["allowHostProcess", "hostProcessImageAllowList"],
+    }
+}
 
 impl Rule for HostProcessAllowedRule {
     fn meta(&self) -> &'static RuleMeta {

@@ -1,26 +1,36 @@
-//! WIN-1: a container of a Windows pod is privileged (`securityContext.privileged: true`).
-//!
-//! Windows has no privileged containers: host access is what HostProcess containers are
-//! for. The API server rejects `privileged` on a pod with `spec.os.name: windows`
-//! (`validateWindows`), whatever its value; without `os.name` the Windows kubelet
-//! ignores it and the workload silently runs without the access it asked for.
-//!
-//! Split with WIN-6: WIN-1 reports `privileged: true`, the value that asks for
-//! something. `privileged: false` asks for nothing; WIN-6 reports it with the other
-//! Linux-only no-op values (and can strip it), so each field is reported once.
+use crate::engine::rule::{Context, Finding, Rule, RuleMeta, declare_rule};
 
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
-
-pub struct PrivilegedRule;
-
-static META: RuleMeta = RuleMeta {
-    id: "WIN-1",
-    doc: "privileged container (securityContext.privileged: true) in a Windows pod",
-    applies_to: AppliesTo::WindowsPods,
-    default_action: Action::Reject,
-    can_mutate: false,
-    source: "API server validateWindows (privileged forbidden for os.name windows); Windows has no privileged containers",
-};
+declare_rule! {
+    /// WIN-1: a container of a Windows pod is privileged (`securityContext.privileged: true`).
+    ///
+    /// Windows has no privileged containers: host access is what HostProcess containers are
+    /// for. The API server rejects `privileged` on a pod with `spec.os.name: windows`
+    /// (`validateWindows`), whatever its value; without `os.name` the Windows kubelet
+    /// ignores it and the workload silently runs without the access it asked for.
+    ///
+    /// Split with WIN-6: WIN-1 reports `privileged: true`, the value that asks for
+    /// something. `privileged: false` asks for nothing; WIN-6 reports it with the other
+    /// Linux-only no-op values (and can strip it), so each field is reported once.
+    ///
+    /// Example: a privileged container in a Windows pod.
+    ///
+    /// ```yaml
+    /// spec:
+    ///   nodeSelector: {kubernetes.io/os: windows}
+    ///   containers:
+    ///   - name: app
+    ///     securityContext: {privileged: true}
+    /// ```
+    PrivilegedRule {
+        id: "WIN-1",
+        summary: "privileged container (securityContext.privileged: true) in a Windows pod",
+        applies_to: WindowsPods,
+        default_action: Reject,
+        can_mutate: false,
+        source: "API server validateWindows (privileged forbidden for os.name windows); Windows has no privileged containers",
+        settings: [],
+    }
+}
 
 impl Rule for PrivilegedRule {
     fn meta(&self) -> &'static RuleMeta {

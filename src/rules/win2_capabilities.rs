@@ -1,27 +1,38 @@
-//! WIN-2: a container of a Windows pod adds Linux capabilities
-//! (`securityContext.capabilities.add`).
-//!
-//! Capabilities are a Linux kernel mechanism; Windows containers have none. The API
-//! server rejects `capabilities` on a pod with `spec.os.name: windows`, even `{}`.
-//!
-//! Split with WIN-6: WIN-2 reports capabilities that add something, the grant a
-//! workload would silently lose on Windows. Capabilities that only drop (the usual
-//! Linux hardening, `drop: [ALL]`) ask for nothing; WIN-6 reports them with the other
-//! no-op values and can strip them. The path is the `capabilities` field, the one the
-//! API server names and the one to remove.
+use crate::engine::rule::{Context, Finding, Rule, RuleMeta, declare_rule};
 
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
-
-pub struct CapabilitiesRule;
-
-static META: RuleMeta = RuleMeta {
-    id: "WIN-2",
-    doc: "Linux capabilities added (securityContext.capabilities.add) in a Windows pod",
-    applies_to: AppliesTo::WindowsPods,
-    default_action: Action::Reject,
-    can_mutate: false,
-    source: "API server validateWindows (capabilities forbidden for os.name windows)",
-};
+declare_rule! {
+    /// WIN-2: a container of a Windows pod adds Linux capabilities
+    /// (`securityContext.capabilities.add`).
+    ///
+    /// Capabilities are a Linux kernel mechanism; Windows containers have none. The API
+    /// server rejects `capabilities` on a pod with `spec.os.name: windows`, even `{}`.
+    ///
+    /// Split with WIN-6: WIN-2 reports capabilities that add something, the grant a
+    /// workload would silently lose on Windows. Capabilities that only drop (the usual
+    /// Linux hardening, `drop: [ALL]`) ask for nothing; WIN-6 reports them with the other
+    /// no-op values and can strip them. The path is the `capabilities` field, the one the
+    /// API server names and the one to remove.
+    ///
+    /// Example: a Windows container that adds a Linux capability.
+    ///
+    /// ```yaml
+    /// spec:
+    ///   nodeSelector: {kubernetes.io/os: windows}
+    ///   containers:
+    ///   - name: app
+    ///     securityContext:
+    ///       capabilities: {add: [NET_ADMIN]}
+    /// ```
+    CapabilitiesRule {
+        id: "WIN-2",
+        summary: "Linux capabilities added (securityContext.capabilities.add) in a Windows pod",
+        applies_to: WindowsPods,
+        default_action: Reject,
+        can_mutate: false,
+        source: "API server validateWindows (capabilities forbidden for os.name windows)",
+        settings: [],
+    }
+}
 
 impl Rule for CapabilitiesRule {
     fn meta(&self) -> &'static RuleMeta {

@@ -1,29 +1,34 @@
-//! WIN-3: a Windows pod asks for Linux host namespaces: `hostPID`, `hostIPC`,
-//! `hostUsers`, `shareProcessNamespace`.
-//!
-//! Windows has no PID, IPC or user namespaces to share. The API server rejects these
-//! on a pod with `spec.os.name: windows` exactly as `validateWindows` does: `hostPID` and
-//! `hostIPC` only when `true` (they are plain booleans internally, so `false` is the same
-//! as unset), `hostUsers` and `shareProcessNamespace` whenever set, even to `false`.
-//! The fields come from [`crate::linux_only::linux_only_fields`], the one list of them;
-//! WIN-6 reports the rest of that list. `hostNetwork` is WIN-4's.
+use crate::engine::rule::{Context, Finding, Rule, RuleMeta, declare_rule};
+use crate::windows::linux_only::HOST_NAMESPACE_FIELDS;
 
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
-
-pub struct HostNamespacesRule;
-
-/// The Linux-only fields that WIN-3 owns.
-pub(crate) const HOST_NAMESPACE_FIELDS: [&str; 4] =
-    ["hostPID", "hostIPC", "hostUsers", "shareProcessNamespace"];
-
-static META: RuleMeta = RuleMeta {
-    id: "WIN-3",
-    doc: "Linux host namespaces (hostPID, hostIPC, hostUsers, shareProcessNamespace) in a Windows pod",
-    applies_to: AppliesTo::WindowsPods,
-    default_action: Action::Reject,
-    can_mutate: false,
-    source: "API server validateWindows (hostPID, hostIPC, hostUsers, shareProcessNamespace forbidden for os.name windows)",
-};
+declare_rule! {
+    /// WIN-3: a Windows pod asks for Linux host namespaces: `hostPID`, `hostIPC`,
+    /// `hostUsers`, `shareProcessNamespace`.
+    ///
+    /// Windows has no PID, IPC or user namespaces to share. The API server rejects these
+    /// on a pod with `spec.os.name: windows` exactly as `validateWindows` does: `hostPID` and
+    /// `hostIPC` only when `true` (they are plain booleans internally, so `false` is the same
+    /// as unset), `hostUsers` and `shareProcessNamespace` whenever set, even to `false`.
+    /// The fields come from [`crate::windows::linux_only::linux_only_fields`], the one list of them;
+    /// WIN-6 reports the rest of that list. `hostNetwork` is WIN-4's.
+    ///
+    /// Example: a Windows pod that asks for the host's PID namespace.
+    ///
+    /// ```yaml
+    /// spec:
+    ///   nodeSelector: {kubernetes.io/os: windows}
+    ///   hostPID: true
+    /// ```
+    HostNamespacesRule {
+        id: "WIN-3",
+        summary: "Linux host namespaces (hostPID, hostIPC, hostUsers, shareProcessNamespace) in a Windows pod",
+        applies_to: WindowsPods,
+        default_action: Reject,
+        can_mutate: false,
+        source: "API server validateWindows (hostPID, hostIPC, hostUsers, shareProcessNamespace forbidden for os.name windows)",
+        settings: [],
+    }
+}
 
 impl Rule for HostNamespacesRule {
     fn meta(&self) -> &'static RuleMeta {

@@ -1,26 +1,34 @@
-//! WIN-4: a Windows pod sets `hostNetwork: true` without being a HostProcess pod.
-//!
-//! Non-privileged Windows containers cannot share a vNIC with the host's IP namespace
-//! (the HostProcess task doc gives this as the reason a HostProcess pod holds only
-//! HostProcess containers), so an ordinary Windows pod asking for the host network does
-//! not get it. Host networking on Windows is what HostProcess containers give, and for
-//! them `hostNetwork: true` is required, which WIN-11 checks.
-//! So WIN-4 stays silent as soon as any container is a HostProcess container (with
-//! the pod-level value inherited; see [`crate::host_process`]).
+use crate::engine::rule::{Context, Finding, Rule, RuleMeta, declare_rule};
+use crate::windows::host_process::is_host_process_pod;
 
-use crate::host_process::is_host_process_pod;
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
-
-pub struct HostNetworkRule;
-
-static META: RuleMeta = RuleMeta {
-    id: "WIN-4",
-    doc: "hostNetwork: true in a Windows pod that is not a HostProcess pod",
-    applies_to: AppliesTo::WindowsPods,
-    default_action: Action::Reject,
-    can_mutate: false,
-    source: "Windows networking docs; HostProcess task doc (non-privileged Windows containers cannot share the host vNIC); seed",
-};
+declare_rule! {
+    /// WIN-4: a Windows pod sets `hostNetwork: true` without being a HostProcess pod.
+    ///
+    /// Non-privileged Windows containers cannot share a vNIC with the host's IP namespace
+    /// (the HostProcess task doc gives this as the reason a HostProcess pod holds only
+    /// HostProcess containers), so an ordinary Windows pod asking for the host network does
+    /// not get it. Host networking on Windows is what HostProcess containers give, and for
+    /// them `hostNetwork: true` is required, which WIN-11 checks.
+    /// So WIN-4 stays silent as soon as any container is a HostProcess container (with
+    /// the pod-level value inherited; see [`crate::windows::host_process`]).
+    ///
+    /// Example: host networking in a Windows pod that is not a HostProcess pod.
+    ///
+    /// ```yaml
+    /// spec:
+    ///   nodeSelector: {kubernetes.io/os: windows}
+    ///   hostNetwork: true
+    /// ```
+    HostNetworkRule {
+        id: "WIN-4",
+        summary: "hostNetwork: true in a Windows pod that is not a HostProcess pod",
+        applies_to: WindowsPods,
+        default_action: Reject,
+        can_mutate: false,
+        source: "Windows networking docs; HostProcess task doc (non-privileged Windows containers cannot share the host vNIC); seed",
+        settings: [],
+    }
+}
 
 impl Rule for HostNetworkRule {
     fn meta(&self) -> &'static RuleMeta {

@@ -1,28 +1,39 @@
-//! WIN-5: a container port of a Windows pod sets `hostPort`.
-//!
-//! Whether a host port works on a Windows node depends on the CNI plugin and its
-//! configuration (the catalogue cites kubernetes#90116), so a pod that relies on one can
-//! come up unreachable. Where the cluster's Windows CNI does map host ports, set
-//! `rules: {WIN-5: warn}` to only warn. `hostPort: 0` means unset, as in the API.
-//!
-//! Host-network pods are skipped: their ports are the host's own, no CNI maps them, and
-//! the API server fills `hostPort` with `containerPort` on every port of such a pod
-//! (`defaultHostNetworkPorts` in `pkg/apis/core/v1/defaults.go`), so every HostProcess
-//! pod that declares a port would otherwise be reported. A Windows host-network pod that
-//! is not a HostProcess pod is WIN-4's.
+use crate::engine::rule::{Context, Finding, Rule, RuleMeta, declare_rule};
 
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
-
-pub struct HostPortRule;
-
-static META: RuleMeta = RuleMeta {
-    id: "WIN-5",
-    doc: "hostPort on a container port of a Windows pod (set the action to warn where the CNI maps host ports)",
-    applies_to: AppliesTo::WindowsPods,
-    default_action: Action::Reject,
-    can_mutate: false,
-    source: "seed; kubernetes#90116",
-};
+declare_rule! {
+    /// WIN-5: a container port of a Windows pod sets `hostPort`.
+    ///
+    /// Whether a host port works on a Windows node depends on the CNI plugin and its
+    /// configuration (the catalogue cites kubernetes#90116), so a pod that relies on one can
+    /// come up unreachable. Where the cluster's Windows CNI does map host ports, set
+    /// `rules: {WIN-5: warn}` to only warn. `hostPort: 0` means unset, as in the API.
+    ///
+    /// Host-network pods are skipped: their ports are the host's own, no CNI maps them, and
+    /// the API server fills `hostPort` with `containerPort` on every port of such a pod
+    /// (`defaultHostNetworkPorts` in `pkg/apis/core/v1/defaults.go`), so every HostProcess
+    /// pod that declares a port would otherwise be reported. A Windows host-network pod that
+    /// is not a HostProcess pod is WIN-4's.
+    ///
+    /// Example: a host port on a container of a Windows pod.
+    ///
+    /// ```yaml
+    /// spec:
+    ///   nodeSelector: {kubernetes.io/os: windows}
+    ///   containers:
+    ///   - name: web
+    ///     ports:
+    ///     - {containerPort: 80, hostPort: 8080}
+    /// ```
+    HostPortRule {
+        id: "WIN-5",
+        summary: "hostPort on a container port of a Windows pod (set the action to warn where the CNI maps host ports)",
+        applies_to: WindowsPods,
+        default_action: Reject,
+        can_mutate: false,
+        source: "seed; kubernetes#90116",
+        settings: [],
+    }
+}
 
 impl Rule for HostPortRule {
     fn meta(&self) -> &'static RuleMeta {
@@ -54,7 +65,7 @@ impl Rule for HostPortRule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rule::Action;
+    use crate::engine::rule::Action;
     use crate::testing::{acted, findings};
     use serde_json::json;
 

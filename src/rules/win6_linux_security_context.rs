@@ -1,44 +1,56 @@
-//! WIN-6: a Windows pod sets Linux-only security context fields.
-//!
-//! Pod level: `seLinuxOptions`, `seccompProfile`, `appArmorProfile`, `fsGroup`,
-//! `fsGroupChangePolicy`, `sysctls`, `runAsUser`, `runAsGroup`, `supplementalGroups`,
-//! `supplementalGroupsPolicy`, `seLinuxChangePolicy`; container level: `seLinuxOptions`,
-//! `seccompProfile`, `appArmorProfile`, `procMount`, `readOnlyRootFilesystem`,
-//! `allowPrivilegeEscalation`, `runAsUser`, `runAsGroup`. The API server rejects any of
-//! them on a pod with `spec.os.name: windows`, whatever the value (even `false`:
-//! actions-runner-controller#2009); without `os.name` Windows ignores them, so a pod
-//! that relies on them runs without the protection it asked for. The list is
-//! [`crate::linux_only::linux_only_fields`], the same one OS-4 reads.
-//!
-//! The split with WIN-1, WIN-2 and WIN-3, so that each field is reported once:
-//! `privileged: true` is WIN-1's and capabilities that add are WIN-2's (they ask for a
-//! grant); `privileged: false` and capabilities that only drop are WIN-6's (no-op
-//! values); the host namespace fields are WIN-3's.
-//!
-//! Linux-hardened charts set values that are no-ops on Windows: `privileged: false`,
-//! `allowPrivilegeEscalation: false`, `readOnlyRootFilesystem: false`, a
-//! `RuntimeDefault` seccomp profile, capabilities that add none, `procMount: Default`.
-//! With `stripLinuxNoOps: true` these are removed by mutation while everything else
-//! keeps WIN-6's action (reject by default), so `runAsUser`, `procMount: Unmasked` or
-//! a `Localhost` seccomp profile still reject. The action `mutate` also strips the
-//! no-ops, but the rest then only warns (a finding without a patch warns under
-//! `mutate`). Stripping runs before OS-4 could add `os.name` in a module that has both:
-//! OS-4 adds it only once no Linux-only field remains, in the next pass.
+use crate::engine::fix::remove_field;
+use crate::engine::rule::{Action, Context, Finding, Rule, RuleMeta, declare_rule};
+use crate::windows::linux_only::HOST_NAMESPACE_FIELDS;
 
-use crate::fix::remove_field;
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
-use crate::rules::win3_host_namespaces::HOST_NAMESPACE_FIELDS;
-
-pub struct LinuxSecurityContextRule;
-
-static META: RuleMeta = RuleMeta {
-    id: "WIN-6",
-    doc: "Linux-only security context fields in a Windows pod (stripLinuxNoOps removes the no-op values)",
-    applies_to: AppliesTo::WindowsPods,
-    default_action: Action::Reject,
-    can_mutate: true,
-    source: "API server validateWindows rejects any non-nil value for os.name windows (actions-runner-controller#2009)",
-};
+declare_rule! {
+    /// WIN-6: a Windows pod sets Linux-only security context fields.
+    ///
+    /// Pod level: `seLinuxOptions`, `seccompProfile`, `appArmorProfile`, `fsGroup`,
+    /// `fsGroupChangePolicy`, `sysctls`, `runAsUser`, `runAsGroup`, `supplementalGroups`,
+    /// `supplementalGroupsPolicy`, `seLinuxChangePolicy`; container level: `seLinuxOptions`,
+    /// `seccompProfile`, `appArmorProfile`, `procMount`, `readOnlyRootFilesystem`,
+    /// `allowPrivilegeEscalation`, `runAsUser`, `runAsGroup`. The API server rejects any of
+    /// them on a pod with `spec.os.name: windows`, whatever the value (even `false`:
+    /// actions-runner-controller#2009); without `os.name` Windows ignores them, so a pod
+    /// that relies on them runs without the protection it asked for. The list is
+    /// [`crate::windows::linux_only::linux_only_fields`], the same one OS-4 reads.
+    ///
+    /// The split with WIN-1, WIN-2 and WIN-3, so that each field is reported once:
+    /// `privileged: true` is WIN-1's and capabilities that add are WIN-2's (they ask for a
+    /// grant); `privileged: false` and capabilities that only drop are WIN-6's (no-op
+    /// values); the host namespace fields are WIN-3's.
+    ///
+    /// Linux-hardened charts set values that are no-ops on Windows: `privileged: false`,
+    /// `allowPrivilegeEscalation: false`, `readOnlyRootFilesystem: false`, a
+    /// `RuntimeDefault` seccomp profile, capabilities that add none, `procMount: Default`.
+    /// With `stripLinuxNoOps: true` these are removed by mutation while everything else
+    /// keeps WIN-6's action (reject by default), so `runAsUser`, `procMount: Unmasked` or
+    /// a `Localhost` seccomp profile still reject. The action `mutate` also strips the
+    /// no-ops, but the rest then only warns (a finding without a patch warns under
+    /// `mutate`). Stripping runs before OS-4 could add `os.name` in a module that has both:
+    /// OS-4 adds it only once no Linux-only field remains, in the next pass.
+    ///
+    /// Example: a Linux user id and a `RuntimeDefault` seccomp profile in a Windows pod:
+    /// `runAsUser` is reported; the seccomp profile is a no-op that `stripLinuxNoOps: true`
+    /// removes.
+    ///
+    /// ```yaml
+    /// spec:
+    ///   nodeSelector: {kubernetes.io/os: windows}
+    ///   securityContext:
+    ///     runAsUser: 1000
+    ///     seccompProfile: {type: RuntimeDefault}
+    /// ```
+    LinuxSecurityContextRule {
+        id: "WIN-6",
+        summary: "Linux-only security context fields in a Windows pod (stripLinuxNoOps removes the no-op values)",
+        applies_to: WindowsPods,
+        default_action: Reject,
+        can_mutate: true,
+        source: "API server validateWindows rejects any non-nil value for os.name windows (actions-runner-controller#2009)",
+        settings: ["stripLinuxNoOps"],
+    }
+}
 
 fn hint(field: &str) -> &'static str {
     match field {
@@ -101,8 +113,9 @@ impl Rule for LinuxSecurityContextRule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{Decision, Module};
-    use crate::patch::{PatchOp, diff};
+    use crate::engine::evaluate::Decision;
+    use crate::engine::module::Module;
+    use crate::k8s::patch::{PatchOp, diff};
     use crate::rules::MissingOsNameRule;
     use crate::testing::{acted, evaluate, findings};
     use serde_json::json;
@@ -166,7 +179,7 @@ mod tests {
             name: "win6",
             rules: &[&LinuxSecurityContextRule],
             default_actions: &[],
-            runtime_class_lookup: Some(crate::cluster::with_cluster_runtime_class),
+            runtime_class_lookup: Some(crate::facts::cluster::with_cluster_runtime_class),
         }
     }
 
@@ -236,7 +249,7 @@ mod tests {
             name: "os4-win6",
             rules: &[&MissingOsNameRule, &LinuxSecurityContextRule],
             default_actions: &[],
-            runtime_class_lookup: Some(crate::cluster::with_cluster_runtime_class),
+            runtime_class_lookup: Some(crate::facts::cluster::with_cluster_runtime_class),
         };
         let object = hardened();
         let evaluation = evaluate(&WITH_OS4, &object, json!({"stripLinuxNoOps": true}));

@@ -1,105 +1,39 @@
-//! WIN-7: a Windows pod uses a volume type that Windows nodes cannot mount.
-//!
-//! Windows nodes have no client for the in-tree cephfs, glusterfs or rbd plugins (the
-//! Kubernetes Windows storage docs list the in-tree plugins Windows supports, and these
-//! are not among them), so the pod stays in ContainerCreating. The list is
-//! configurable (`linuxOnlyVolumeTypes`, default cephfs, glusterfs, rbd). `nfs` only
-//! warns by default (`warnVolumeTypes`), as the catalogue sets it: the Windows docs list
-//! NFS volumes as unsupported, but the catalogue leaves the call to the operator, so
-//! the finding is advisory (it warns where the rule would reject). Move `nfs` to
-//! `linuxOnlyVolumeTypes` to reject it.
-//!
-//! Volumes reached through a PersistentVolumeClaim are not visible in the pod spec and
-//! are not checked.
+use crate::engine::rule::{Context, Finding, Rule, RuleMeta, declare_rule};
+use crate::k8s::volume::volume_types;
 
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
-use k8s_openapi::api::core::v1::Volume;
-
-pub struct LinuxOnlyVolumesRule;
-
-static META: RuleMeta = RuleMeta {
-    id: "WIN-7",
-    doc: "Linux-only volume type in a Windows pod (linuxOnlyVolumeTypes rejects, warnVolumeTypes warns)",
-    applies_to: AppliesTo::WindowsPods,
-    default_action: Action::Reject,
-    can_mutate: false,
-    source: "seed; Kubernetes Windows storage docs (supported volume plugins)",
-};
-
-/// Every volume source of the pod spec, as the API spells the field.
-pub const VOLUME_TYPES: &[&str] = &[
-    "awsElasticBlockStore",
-    "azureDisk",
-    "azureFile",
-    "cephfs",
-    "cinder",
-    "configMap",
-    "csi",
-    "downwardAPI",
-    "emptyDir",
-    "ephemeral",
-    "fc",
-    "flexVolume",
-    "flocker",
-    "gcePersistentDisk",
-    "gitRepo",
-    "glusterfs",
-    "hostPath",
-    "image",
-    "iscsi",
-    "nfs",
-    "persistentVolumeClaim",
-    "photonPersistentDisk",
-    "portworxVolume",
-    "projected",
-    "quobyte",
-    "rbd",
-    "scaleIO",
-    "secret",
-    "storageos",
-    "vsphereVolume",
-];
-
-/// The volume sources a volume sets (the API allows one; all are listed if it sets more).
-pub(crate) fn volume_types(v: &Volume) -> Vec<&'static str> {
-    let set = [
-        v.aws_elastic_block_store.is_some(),
-        v.azure_disk.is_some(),
-        v.azure_file.is_some(),
-        v.cephfs.is_some(),
-        v.cinder.is_some(),
-        v.config_map.is_some(),
-        v.csi.is_some(),
-        v.downward_api.is_some(),
-        v.empty_dir.is_some(),
-        v.ephemeral.is_some(),
-        v.fc.is_some(),
-        v.flex_volume.is_some(),
-        v.flocker.is_some(),
-        v.gce_persistent_disk.is_some(),
-        v.git_repo.is_some(),
-        v.glusterfs.is_some(),
-        v.host_path.is_some(),
-        v.image.is_some(),
-        v.iscsi.is_some(),
-        v.nfs.is_some(),
-        v.persistent_volume_claim.is_some(),
-        v.photon_persistent_disk.is_some(),
-        v.portworx_volume.is_some(),
-        v.projected.is_some(),
-        v.quobyte.is_some(),
-        v.rbd.is_some(),
-        v.scale_io.is_some(),
-        v.secret.is_some(),
-        v.storageos.is_some(),
-        v.vsphere_volume.is_some(),
-    ];
-    VOLUME_TYPES
-        .iter()
-        .zip(set)
-        .filter(|(_, set)| *set)
-        .map(|(name, _)| *name)
-        .collect()
+declare_rule! {
+    /// WIN-7: a Windows pod uses a volume type that Windows nodes cannot mount.
+    ///
+    /// Windows nodes have no client for the in-tree cephfs, glusterfs or rbd plugins (the
+    /// Kubernetes Windows storage docs list the in-tree plugins Windows supports, and these
+    /// are not among them), so the pod stays in ContainerCreating. The list is
+    /// configurable (`linuxOnlyVolumeTypes`, default cephfs, glusterfs, rbd). `nfs` only
+    /// warns by default (`warnVolumeTypes`), as the catalogue sets it: the Windows docs list
+    /// NFS volumes as unsupported, but the catalogue leaves the call to the operator, so
+    /// the finding is advisory (it warns where the rule would reject). Move `nfs` to
+    /// `linuxOnlyVolumeTypes` to reject it.
+    ///
+    /// Volumes reached through a PersistentVolumeClaim are not visible in the pod spec and
+    /// are not checked.
+    ///
+    /// Example: a cephfs volume in a Windows pod (in `linuxOnlyVolumeTypes` by default).
+    ///
+    /// ```yaml
+    /// spec:
+    ///   nodeSelector: {kubernetes.io/os: windows}
+    ///   volumes:
+    ///   - name: data
+    ///     cephfs: {monitors: ["10.0.0.1:6789"]}
+    /// ```
+    LinuxOnlyVolumesRule {
+        id: "WIN-7",
+        summary: "Linux-only volume type in a Windows pod (linuxOnlyVolumeTypes rejects, warnVolumeTypes warns)",
+        applies_to: WindowsPods,
+        default_action: Reject,
+        can_mutate: false,
+        source: "seed; Kubernetes Windows storage docs (supported volume plugins)",
+        settings: ["linuxOnlyVolumeTypes", "warnVolumeTypes"],
+    }
 }
 
 impl Rule for LinuxOnlyVolumesRule {
@@ -145,7 +79,7 @@ impl Rule for LinuxOnlyVolumesRule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rule::Action;
+    use crate::engine::rule::Action;
     use crate::testing::acted;
     use serde_json::json;
 
@@ -202,57 +136,5 @@ mod tests {
             {"name": "data", "persistentVolumeClaim": {"claimName": "data"}},
             {"name": "smb", "csi": {"driver": "smb.csi.k8s.io"}}]));
         assert!(acted(&LinuxOnlyVolumesRule, &object, json!(null)).is_empty());
-    }
-
-    #[test]
-    fn names_every_volume_source_as_the_api_spells_it() {
-        let setters: [fn(&mut Volume); 30] = [
-            |v| v.aws_elastic_block_store = Some(Default::default()),
-            |v| v.azure_disk = Some(Default::default()),
-            |v| v.azure_file = Some(Default::default()),
-            |v| v.cephfs = Some(Default::default()),
-            |v| v.cinder = Some(Default::default()),
-            |v| v.config_map = Some(Default::default()),
-            |v| v.csi = Some(Default::default()),
-            |v| v.downward_api = Some(Default::default()),
-            |v| v.empty_dir = Some(Default::default()),
-            |v| v.ephemeral = Some(Default::default()),
-            |v| v.fc = Some(Default::default()),
-            |v| v.flex_volume = Some(Default::default()),
-            |v| v.flocker = Some(Default::default()),
-            |v| v.gce_persistent_disk = Some(Default::default()),
-            |v| v.git_repo = Some(Default::default()),
-            |v| v.glusterfs = Some(Default::default()),
-            |v| v.host_path = Some(Default::default()),
-            |v| v.image = Some(Default::default()),
-            |v| v.iscsi = Some(Default::default()),
-            |v| v.nfs = Some(Default::default()),
-            |v| v.persistent_volume_claim = Some(Default::default()),
-            |v| v.photon_persistent_disk = Some(Default::default()),
-            |v| v.portworx_volume = Some(Default::default()),
-            |v| v.projected = Some(Default::default()),
-            |v| v.quobyte = Some(Default::default()),
-            |v| v.rbd = Some(Default::default()),
-            |v| v.scale_io = Some(Default::default()),
-            |v| v.secret = Some(Default::default()),
-            |v| v.storageos = Some(Default::default()),
-            |v| v.vsphere_volume = Some(Default::default()),
-        ];
-        for set in setters {
-            let mut volume = Volume {
-                name: "v".into(),
-                ..Default::default()
-            };
-            set(&mut volume);
-            let json = serde_json::to_value(&volume).unwrap();
-            let keys: Vec<&str> = json
-                .as_object()
-                .unwrap()
-                .keys()
-                .map(String::as_str)
-                .filter(|k| *k != "name")
-                .collect();
-            assert_eq!(volume_types(&volume), keys);
-        }
     }
 }

@@ -1,59 +1,70 @@
-//! WIN-8: a `hostPath` volume of a Windows pod names something a Windows node does not
-//! have.
-//!
-//! What a Windows node does with `hostPath.path`, from the kubelet's `makeMounts`
-//! (kubernetes `pkg/kubelet/kubelet_pods.go`, with `IsWindowsUNCPath`,
-//! `IsWindowsLocalPath` and `MakeAbsolutePath` of `pkg/volume/util/util.go`) and
-//! containerd's `parseMount` (`internal/cri/opts/spec_windows_opts.go`):
-//!
-//! - a drive path (`C:\var\lib\kubelet`, `C:/var/lib/kubelet`, `D:`) is mounted as it is;
-//! - a rooted path without a drive (`/var/lib/kubelet`, `\etc\cni\net.d`, `/`) is one on
-//!   the system drive: the kubelet prefixes `c:` (`MakeAbsolutePath`), so
-//!   `/var/lib/kubelet` is `C:\var\lib\kubelet`, the kubelet's own root directory on
-//!   Windows. SIG Windows manifests (kube-proxy, flannel, calico) write such paths, and
-//!   Kubernetes' own HostProcess e2e test mounts `/var/hostpath`;
-//! - a named pipe (`\\.\pipe\containerd-containerd`) is left alone by the kubelet (a `\\`
-//!   path: `IsWindowsUNCPath` looks for `\\` only) and mapped as a pipe by containerd
-//!   (`namedPipePath`). Written with slashes (`//./pipe/docker_engine`) it is no pipe:
-//!   it starts with `/`, so the kubelet makes it `c://./pipe/docker_engine`, and
-//!   containerd creates an empty directory there;
-//! - a path that does not exist is created by containerd as an empty directory, unless
-//!   the volume's `type` makes the kubelet check it first (`checkType`,
-//!   `pkg/volume/hostpath/host_path.go`), which then fails.
-//!
-//! So a rooted Linux-style path works wherever the node has that directory, and the rule
-//! rejects only what no Windows node has:
-//!
-//! - Linux kernel interfaces: `/proc`, `/sys`, `/dev` and below (procfs, sysfs, device
-//!   nodes; "Windows has no /dev device node tree", `pkg/volume/util/hostutil/
-//!   hostutil_windows.go`);
-//! - the Unix sockets and socket directories of Linux container runtimes, under `/run`
-//!   or `/var/run`: Docker's `docker.sock`, containerd's `containerd/`, CRI-O's `crio/`,
-//!   `cri-dockerd.sock`, `dockershim.sock` (the Container Runtimes doc: on Windows
-//!   containerd's endpoint is the named pipe `\\.\pipe\containerd-containerd`, and CRI-O
-//!   runs on Linux only);
-//! - a relative path (`var\log`): the kubelet does not make it absolute, so the kubelet
-//!   and containerd resolve it against their own working directories;
-//! - a rooted path with a `:` (`IsWindowsLocalPath` leaves it as it is, and Windows file
-//!   names cannot contain `:`), and a network share or device path (`\\server\share`,
-//!   `\\.\PhysicalDrive0`), which is no directory or pipe of the node.
-//!
-//! The Linux-only paths are recognised as Linux writes them (lower case, `/`): a path
-//! written the Windows way (`\dev\tools`) names a directory on `C:`. The check is on the
-//! text: whether a path exists on the node is not known at admission.
+use crate::engine::rule::{Context, Finding, Rule, RuleMeta, declare_rule};
 
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
-
-pub struct HostPathRule;
-
-static META: RuleMeta = RuleMeta {
-    id: "WIN-8",
-    doc: "hostPath in a Windows pod that no Windows node has: a Linux kernel interface (/proc, /sys, /dev), a Linux runtime socket (/var/run/docker.sock, /run/containerd, ...), a relative path or a share; drive paths (C:\\...), rooted paths (on C:) and named pipes (\\\\.\\pipe\\...) pass",
-    applies_to: AppliesTo::WindowsPods,
-    default_action: Action::Reject,
-    can_mutate: false,
-    source: "kubelet makeMounts (pkg/kubelet/kubelet_pods.go) with IsWindowsLocalPath and MakeAbsolutePath (pkg/volume/util); containerd parseMount (internal/cri/opts/spec_windows_opts.go); Kubernetes Container Runtimes doc (runtime endpoints)",
-};
+declare_rule! {
+    /// WIN-8: a `hostPath` volume of a Windows pod names something a Windows node does not
+    /// have.
+    ///
+    /// What a Windows node does with `hostPath.path`, from the kubelet's `makeMounts`
+    /// (kubernetes `pkg/kubelet/kubelet_pods.go`, with `IsWindowsUNCPath`,
+    /// `IsWindowsLocalPath` and `MakeAbsolutePath` of `pkg/volume/util/util.go`) and
+    /// containerd's `parseMount` (`internal/cri/opts/spec_windows_opts.go`):
+    ///
+    /// - a drive path (`C:\var\lib\kubelet`, `C:/var/lib/kubelet`, `D:`) is mounted as it is;
+    /// - a rooted path without a drive (`/var/lib/kubelet`, `\etc\cni\net.d`, `/`) is one on
+    ///   the system drive: the kubelet prefixes `c:` (`MakeAbsolutePath`), so
+    ///   `/var/lib/kubelet` is `C:\var\lib\kubelet`, the kubelet's own root directory on
+    ///   Windows. SIG Windows manifests (kube-proxy, flannel, calico) write such paths, and
+    ///   Kubernetes' own HostProcess e2e test mounts `/var/hostpath`;
+    /// - a named pipe (`\\.\pipe\containerd-containerd`) is left alone by the kubelet (a `\\`
+    ///   path: `IsWindowsUNCPath` looks for `\\` only) and mapped as a pipe by containerd
+    ///   (`namedPipePath`). Written with slashes (`//./pipe/docker_engine`) it is no pipe:
+    ///   it starts with `/`, so the kubelet makes it `c://./pipe/docker_engine`, and
+    ///   containerd creates an empty directory there;
+    /// - a path that does not exist is created by containerd as an empty directory, unless
+    ///   the volume's `type` makes the kubelet check it first (`checkType`,
+    ///   `pkg/volume/hostpath/host_path.go`), which then fails.
+    ///
+    /// So a rooted Linux-style path works wherever the node has that directory, and the rule
+    /// rejects only what no Windows node has:
+    ///
+    /// - Linux kernel interfaces: `/proc`, `/sys`, `/dev` and below (procfs, sysfs, device
+    ///   nodes; "Windows has no /dev device node tree", `pkg/volume/util/hostutil/
+    ///   hostutil_windows.go`);
+    /// - the Unix sockets and socket directories of Linux container runtimes, under `/run`
+    ///   or `/var/run`: Docker's `docker.sock`, containerd's `containerd/`, CRI-O's `crio/`,
+    ///   `cri-dockerd.sock`, `dockershim.sock` (the Container Runtimes doc: on Windows
+    ///   containerd's endpoint is the named pipe `\\.\pipe\containerd-containerd`, and CRI-O
+    ///   runs on Linux only);
+    /// - a relative path (`var\log`): the kubelet does not make it absolute, so the kubelet
+    ///   and containerd resolve it against their own working directories;
+    /// - a rooted path with a `:` (`IsWindowsLocalPath` leaves it as it is, and Windows file
+    ///   names cannot contain `:`), and a network share or device path (`\\server\share`,
+    ///   `\\.\PhysicalDrive0`), which is no directory or pipe of the node.
+    ///
+    /// The Linux-only paths are recognised as Linux writes them (lower case, `/`): a path
+    /// written the Windows way (`\dev\tools`) names a directory on `C:`. The check is on the
+    /// text: whether a path exists on the node is not known at admission.
+    ///
+    /// Example: a Linux runtime socket mounted into a Windows pod; `C:\ProgramData\docker` or
+    /// `\\.\pipe\docker_engine` would pass.
+    ///
+    /// ```yaml
+    /// spec:
+    ///   nodeSelector: {kubernetes.io/os: windows}
+    ///   volumes:
+    ///   - name: docker
+    ///     hostPath: {path: /var/run/docker.sock}
+    /// ```
+    HostPathRule {
+        id: "WIN-8",
+        summary: "hostPath in a Windows pod that no Windows node has: a Linux kernel interface (/proc, /sys, /dev), a Linux runtime socket (/var/run/docker.sock, /run/containerd, ...), a relative path or a share; drive paths (C:\\...), rooted paths (on C:) and named pipes (\\\\.\\pipe\\...) pass",
+        applies_to: WindowsPods,
+        default_action: Reject,
+        can_mutate: false,
+        source: "kubelet makeMounts (pkg/kubelet/kubelet_pods.go) with IsWindowsLocalPath and MakeAbsolutePath (pkg/volume/util); containerd parseMount (internal/cri/opts/spec_windows_opts.go); Kubernetes Container Runtimes doc (runtime endpoints)",
+        settings: [],
+    }
+}
 
 /// `C:\...`, `C:/...` or a bare `C:`.
 fn is_drive_path(path: &str) -> bool {

@@ -1,24 +1,34 @@
-//! WIN-9: a Windows pod uses storage features Windows nodes do not have.
-//!
-//! From the Kubernetes Windows storage docs: memory as the medium of an `emptyDir`
-//! (`emptyDir.medium: Memory`), raw block volumes (`volumeDevices`) and mount propagation
-//! other than `None` (`HostToContainer`, `Bidirectional`) are not supported, so these
-//! reject. A `subPath` (or `subPathExpr`) mount only warns: Windows mounts directories,
-//! not single files, into a container (kubernetes#75591), so a subPath that names a file (a ConfigMap key,
-//! typically) fails, while one that names a directory works; the finding is advisory.
+use crate::engine::rule::{Context, Finding, Rule, RuleMeta, declare_rule};
 
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuleMeta};
-
-pub struct StorageFeaturesRule;
-
-static META: RuleMeta = RuleMeta {
-    id: "WIN-9",
-    doc: "storage features Windows lacks in a Windows pod: emptyDir medium Memory, volumeDevices, mountPropagation other than None (subPath warns)",
-    applies_to: AppliesTo::WindowsPods,
-    default_action: Action::Reject,
-    can_mutate: false,
-    source: "Kubernetes Windows storage docs (unsupported: memory-backed emptyDir, block volumes, bidirectional propagation; directory-only mounts)",
-};
+declare_rule! {
+    /// WIN-9: a Windows pod uses storage features Windows nodes do not have.
+    ///
+    /// From the Kubernetes Windows storage docs: memory as the medium of an `emptyDir`
+    /// (`emptyDir.medium: Memory`), raw block volumes (`volumeDevices`) and mount propagation
+    /// other than `None` (`HostToContainer`, `Bidirectional`) are not supported, so these
+    /// reject. A `subPath` (or `subPathExpr`) mount only warns: Windows mounts directories,
+    /// not single files, into a container (kubernetes#75591), so a subPath that names a file (a ConfigMap key,
+    /// typically) fails, while one that names a directory works; the finding is advisory.
+    ///
+    /// Example: a memory-backed emptyDir in a Windows pod.
+    ///
+    /// ```yaml
+    /// spec:
+    ///   nodeSelector: {kubernetes.io/os: windows}
+    ///   volumes:
+    ///   - name: cache
+    ///     emptyDir: {medium: Memory}
+    /// ```
+    StorageFeaturesRule {
+        id: "WIN-9",
+        summary: "storage features Windows lacks in a Windows pod: emptyDir medium Memory, volumeDevices, mountPropagation other than None (subPath warns)",
+        applies_to: WindowsPods,
+        default_action: Reject,
+        can_mutate: false,
+        source: "Kubernetes Windows storage docs (unsupported: memory-backed emptyDir, block volumes, bidirectional propagation; directory-only mounts)",
+        settings: [],
+    }
+}
 
 impl Rule for StorageFeaturesRule {
     fn meta(&self) -> &'static RuleMeta {
@@ -93,7 +103,7 @@ impl Rule for StorageFeaturesRule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rule::Action;
+    use crate::engine::rule::Action;
     use crate::testing::{acted, findings};
     use serde_json::json;
 

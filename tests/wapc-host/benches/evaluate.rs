@@ -1,6 +1,6 @@
 //! Evaluation time, peak memory and size of the policy modules: in the native waPC host
 //! (wasmtime, each module compiled once and one instance reused, as PolicyServer does)
-//! and natively in the rule crate (`windows_workload_rules::policy::validate`, the
+//! and natively in the rule crate (`windows_workload_rules::wapc::policy::validate`, the
 //! function the module's `validate` entry point calls, on the same request bytes).
 //!
 //! `make bench`, or `cargo bench -p wapc-test-host [-- [--time|--memory] [--json|--markdown] [--settings FILE] [MODULE.wasm...]]`
@@ -38,8 +38,8 @@ use wapc_test_host::samples::{
 use wapc_test_host::{
     DEFAULT_MEMORY_LIMIT, Input, MODULES_DIR_ENV, PolicyModule, WASM_PAGE_SIZE, decide, release_dir,
 };
-use windows_workload_rules::engine::Module;
-use windows_workload_rules::host::NoHostCalls;
+use windows_workload_rules::engine::module::Module;
+use windows_workload_rules::facts::host::NoHostCalls;
 use windows_workload_rules::modules::MODULES;
 
 const WARM_UP: usize = 10;
@@ -391,7 +391,7 @@ fn main() {
             });
             let native_us = twin.map(|m| {
                 median_us(|| {
-                    std::hint::black_box(windows_workload_rules::policy::validate(
+                    std::hint::black_box(windows_workload_rules::wapc::policy::validate(
                         m,
                         &NoHostCalls,
                         std::hint::black_box(&payload),

@@ -6,7 +6,7 @@ use crate::module::{Evaluator, PolicyInstance};
 use crate::response::ValidationResponse;
 use serde::Serialize;
 use serde_json::{Value, json};
-use windows_workload_rules::patch::{self, PatchOp};
+use windows_workload_rules::k8s::patch::{self, PatchOp};
 
 /// What the module decided for one input.
 #[derive(Clone, Debug, PartialEq)]

@@ -1163,10 +1163,10 @@ pub fn outcome_of(input: &Input, response: &Value) -> Outcome {
 
 /// `object` with the engine's base64 JSONPatch applied.
 fn patched_object(object: &Value, encoded: &str) -> Result<Value> {
-    let ops: Vec<windows_workload_rules::patch::PatchOp> =
+    let ops: Vec<windows_workload_rules::k8s::patch::PatchOp> =
         serde_json::from_slice(&base64_decode(encoded)?)?;
     let mut object = object.clone();
-    windows_workload_rules::patch::apply(&mut object, &ops).map_err(|e| anyhow!("{e}"))?;
+    windows_workload_rules::k8s::patch::apply(&mut object, &ops).map_err(|e| anyhow!("{e}"))?;
     Ok(object)
 }
 

@@ -55,4 +55,4 @@ pub use modules::{
 };
 pub use response::{SettingsValidation, ValidationResponse};
 /// The JSON patch type of the rule crate, used in [`Decision::Mutated`].
-pub use windows_workload_rules::patch::PatchOp;
+pub use windows_workload_rules::k8s::patch::PatchOp;

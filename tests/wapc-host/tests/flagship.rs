@@ -12,7 +12,7 @@ use wapc_test_host::{
     Decision, Input, Outcome, PolicyModule, built_policy, evaluate, evaluate_one, load_inputs,
     workspace_root,
 };
-use windows_workload_rules::engine::Module;
+use windows_workload_rules::engine::module::Module;
 use windows_workload_rules::modules::{ALL, MODULES};
 
 fn module(name: &str) -> PolicyModule {
@@ -43,7 +43,7 @@ fn flagship_settings(single: &Module, settings: &Value) -> Value {
         .unwrap_or_default();
     let mut rules = Map::new();
     for rule in ALL.rules {
-        let id = rule.meta().id;
+        let id = rule.meta().id.as_str();
         let action = if single.rules.iter().any(|r| r.meta().id == id) {
             given
                 .get(id)

@@ -87,7 +87,7 @@ fn windows_pod(containers: Vec<Value>) -> Value {
 
 /// Whether the module with file stem `module` (`windows_pod_compatibility`) carries any
 /// of the rules `ids`, as the rule crate's registry says.
-fn rule_module(module: &str) -> &'static windows_workload_rules::engine::Module {
+fn rule_module(module: &str) -> &'static windows_workload_rules::engine::module::Module {
     MODULES
         .iter()
         .find(|m| m.name.replace('-', "_") == module)
@@ -98,7 +98,7 @@ fn carries_any(module: &str, ids: &[&str]) -> bool {
     rule_module(module)
         .rules
         .iter()
-        .any(|r| ids.contains(&r.meta().id))
+        .any(|r| ids.contains(&r.meta().id.as_str()))
 }
 
 /// A module without workload rules (RuntimeClasses only) accepts workloads untouched.

@@ -14,9 +14,9 @@ use serde_json::{Value, json};
 use wapc_test_host::{
     Input, PolicyModule, built_policy, evaluate_one, load_inputs, workspace_root,
 };
-use windows_workload_rules::engine::Module;
+use windows_workload_rules::engine::module::Module;
+use windows_workload_rules::k8s::patch;
 use windows_workload_rules::modules::{ALL, MODULES};
-use windows_workload_rules::patch;
 
 fn updates() -> Vec<Input> {
     let inputs = load_inputs(workspace_root().join("tests/wapc-host/tests/fixtures/updates"))

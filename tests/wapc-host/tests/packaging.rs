@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use wapc_test_host::{PolicyModule, built_policy, kubewarden, module_file_name, workspace_root};
-use windows_workload_rules::engine::Module;
+use windows_workload_rules::engine::module::Module;
 use windows_workload_rules::modules::{ALL, MODULES};
 
 const WORKLOAD_RESOURCES: &[(&str, &str)] = &[
@@ -84,19 +84,7 @@ fn module_named(name: &str) -> &'static Module {
         .iter()
         .find(|m| m.name == name)
         .copied()
-        .unwrap_or_else(|| panic!("no module {name} in src/modules.rs"))
-}
-
-/// Whether the module's settings accept `key` (some rule of it, or every module, reads it).
-fn reads_setting(module: &Module, key: &str) -> bool {
-    windows_workload_rules::settings::SETTING_READERS
-        .iter()
-        .find(|(k, _)| *k == key)
-        .is_some_and(|(_, readers)| {
-            readers
-                .iter()
-                .any(|r| *r == "*" || module.rules.iter().any(|rule| rule.meta().id == *r))
-        })
+        .unwrap_or_else(|| panic!("no module {name} in src/modules/mod.rs"))
 }
 
 fn policy(name: &str) -> PolicyModule {
@@ -160,10 +148,9 @@ fn expected_subscriptions(module: &Module) -> BTreeSet<(String, String, String)>
 }
 
 fn has_runtime_class_rules(module: &Module) -> bool {
-    module
-        .rules
-        .iter()
-        .any(|r| r.meta().applies_to == windows_workload_rules::rule::AppliesTo::RuntimeClasses)
+    module.rules.iter().any(|r| {
+        r.meta().applies_to == windows_workload_rules::engine::rule::AppliesTo::RuntimeClasses
+    })
 }
 
 #[test]
@@ -177,7 +164,7 @@ fn every_module_is_a_policy_crate_with_its_packaging_files() {
     let modules: BTreeSet<String> = MODULES.iter().map(|m| m.name.to_string()).collect();
     assert_eq!(
         dirs, modules,
-        "policies/ and src/modules.rs list the same modules"
+        "policies/ and src/modules/mod.rs list the same modules"
     );
     for module in MODULES {
         let dir = policy_dir(module.name);
@@ -328,7 +315,7 @@ fn metadata_declares_what_each_module_does() {
         if module.runtime_class_lookup.is_some() {
             callable.insert("kubernetes/get_resource".to_string());
         }
-        if reads_setting(module, "imageLookup") {
+        if module.reads_setting("imageLookup") {
             callable.insert("oci/v1/oci_manifest".to_string());
             callable.insert("oci/v1/oci_manifest_config".to_string());
         }
@@ -350,7 +337,7 @@ fn metadata_declares_what_each_module_does() {
         );
 
         // Context-aware exactly when the module can read RuntimeClasses from the cluster.
-        let context_aware = reads_setting(module, "runtimeClassLookup");
+        let context_aware = module.reads_setting("runtimeClassLookup");
         let declared = metadata["contextAwareResources"]
             .as_array()
             .cloned()
@@ -496,7 +483,7 @@ fn settings_forms_ask_for_the_module_settings_with_valid_defaults() {
             let variable = question["variable"].as_str().unwrap_or_default();
             let top = variable.split('.').next().unwrap_or_default();
             assert!(
-                reads_setting(module, top),
+                module.reads_setting(top),
                 "{}: {variable} is not a setting of {name}",
                 path.display()
             );
@@ -608,7 +595,7 @@ fn a_typo_in_a_settings_key_is_refused_naming_the_key() {
             "{}: {message}",
             module.name
         );
-        let first_rule = module.rules[0].meta().id;
+        let first_rule = module.rules[0].meta().id.as_str();
         let misspelt = first_rule.replace('-', "");
         let verdict = policy
             .validate_settings(&json!({"rules": {misspelt.clone(): "warn"}}))

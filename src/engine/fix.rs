@@ -2,8 +2,8 @@
 //! minimal against the original object (a map entry is added to an existing map, a new
 //! map only when there is none).
 
-use crate::patch::PatchOp;
-use crate::workload::Workload;
+use crate::k8s::patch::PatchOp;
+use crate::k8s::workload::Workload;
 use serde_json::{Value, json};
 
 /// Sets `spec.<map_field>[key] = value`, creating the map when the pod has none.
@@ -50,25 +50,25 @@ pub fn append_to_list(
 }
 
 /// Sets the pod's `nodeSelector[kubernetes.io/os]`.
-pub fn set_os_selector(workload: &Workload, os: crate::os::Os) -> PatchOp {
+pub fn set_os_selector(workload: &Workload, os: crate::windows::os::Os) -> PatchOp {
     set_map_entry(
         workload,
         "nodeSelector",
         workload.spec.node_selector.is_some(),
-        crate::os::OS_LABEL,
+        crate::windows::os::OS_LABEL,
         os.as_str(),
     )
 }
 
 /// Removes the field at `path` (which must be present).
-pub fn remove_field(path: &crate::path::FieldPath) -> PatchOp {
+pub fn remove_field(path: &crate::k8s::path::FieldPath) -> PatchOp {
     PatchOp::Remove {
         path: path.pointer(),
     }
 }
 
 /// Replaces the value of the field at `path` (which must be present).
-pub fn replace_value(path: &crate::path::FieldPath, value: Value) -> PatchOp {
+pub fn replace_value(path: &crate::k8s::path::FieldPath, value: Value) -> PatchOp {
     PatchOp::Replace {
         path: path.pointer(),
         value,

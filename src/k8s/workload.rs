@@ -2,7 +2,7 @@
 //! the typed pod spec read from there, the pod's labels, and the one walker over its
 //! containers.
 
-use crate::path::FieldPath;
+use crate::k8s::path::FieldPath;
 use k8s_openapi::api::core::v1::{
     Container, ContainerPort, EphemeralContainer, PodSpec, Probe, ResourceRequirements,
     SecurityContext, VolumeDevice, VolumeMount, WindowsSecurityContextOptions,
@@ -138,7 +138,7 @@ impl Workload {
                 }
             }
         }
-        let spec = crate::decode::from_value(node).map_err(|e| WorkloadError {
+        let spec = crate::k8s::decode::from_value(node).map_err(|e| WorkloadError {
             path: e.path_under(&spec_path.to_string()),
             message: e.message().to_string(),
         })?;
@@ -151,7 +151,7 @@ impl Workload {
             .filter(|m| !m.is_null());
         let labels = match metadata {
             None => BTreeMap::new(),
-            Some(metadata) => crate::decode::from_value::<PodLabels>(metadata)
+            Some(metadata) => crate::k8s::decode::from_value::<PodLabels>(metadata)
                 .map_err(|e| WorkloadError {
                     path: e.path_under(&metadata_path.to_string()),
                     message: e.message().to_string(),

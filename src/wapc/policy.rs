@@ -4,11 +4,12 @@
 //! The functions never fail: malformed input, bad settings or an internal error all
 //! become a well-formed response that says what is wrong, so a module never traps.
 
-use crate::engine::{Module, evaluate_request};
-use crate::host::HostCalls;
-use crate::request::decode_validation_request;
-use crate::response::into_response;
+use crate::engine::evaluate::evaluate_request;
+use crate::engine::module::Module;
+use crate::facts::host::HostCalls;
+use crate::k8s::request::decode_validation_request;
 use crate::settings::Settings;
+use crate::wapc::response::into_response;
 use kubewarden_policy_sdk::response::ValidationResponse;
 use kubewarden_policy_sdk::settings::SettingsValidationResponse;
 
@@ -88,7 +89,7 @@ macro_rules! policy_module {
         pub extern "C" fn wapc_init() {
             /// Host capabilities through waPC host calls, as Kubewarden provides them.
             struct WapcHostCalls;
-            impl $crate::host::HostCalls for WapcHostCalls {
+            impl $crate::facts::host::HostCalls for WapcHostCalls {
                 fn call(
                     &self,
                     namespace: &str,
@@ -100,10 +101,14 @@ macro_rules! policy_module {
                 }
             }
             $crate::wapc_guest::register_function("validate", |payload: &[u8]| {
-                Ok($crate::policy::validate(&$module, &WapcHostCalls, payload))
+                Ok($crate::wapc::policy::validate(
+                    &$module,
+                    &WapcHostCalls,
+                    payload,
+                ))
             });
             $crate::wapc_guest::register_function("validate_settings", |payload: &[u8]| {
-                Ok($crate::policy::validate_settings(&$module, payload))
+                Ok($crate::wapc::policy::validate_settings(&$module, payload))
             });
             $crate::wapc_guest::register_function(
                 "protocol_version",

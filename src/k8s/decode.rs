@@ -538,6 +538,18 @@ impl<'de> de::VariantAccess<'de> for VariantAccess<'de, '_> {
     }
 }
 
+/// A JSON value's type, with its article, for messages (`an array`, `null`).
+pub fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "a map",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,51 +1,20 @@
 //! What a rule is: a stable id, a doc line, a default action, and a check that turns a
 //! workload into findings (field path, message, optional patch).
 
-use crate::host::HostCalls;
-use crate::image_facts::{ContainerImage, container_images};
-use crate::isolation::Placement;
-use crate::linux_only::{LinuxOnlyField, linux_only_fields};
-use crate::os::OsResolution;
-use crate::patch::PatchOp;
-use crate::path::FieldPath;
+use crate::facts::host::HostCalls;
+use crate::facts::images::{ContainerImage, container_images};
+use crate::facts::placement::Placement;
+use crate::facts::target_os::OsResolution;
+use crate::k8s::patch::PatchOp;
+use crate::k8s::path::FieldPath;
+use crate::k8s::runtime_class::RuntimeClass;
+use crate::k8s::workload::Workload;
+pub use crate::settings::Action;
 use crate::settings::Settings;
-use crate::workload::Workload;
-use k8s_openapi::api::node::v1::Scheduling;
-use serde::{Deserialize, Serialize};
+use crate::windows::linux_only::{LinuxOnlyField, linux_only_fields};
 use serde_json::Value;
 use std::cell::OnceCell;
 use std::fmt;
-
-/// What a finding of a rule does to the request.
-#[derive(Deserialize, Serialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    /// Reject the request, listing every rejecting finding.
-    Reject,
-    /// Accept, returning the finding as an API warning.
-    Warn,
-    /// Apply the finding's patch (a finding without a patch warns instead).
-    Mutate,
-    /// Do not run the rule.
-    Off,
-}
-
-impl Action {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Reject => "reject",
-            Action::Warn => "warn",
-            Action::Mutate => "mutate",
-            Action::Off => "off",
-        }
-    }
-}
-
-impl fmt::Display for Action {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// The pods a rule looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,19 +26,122 @@ pub enum AppliesTo {
     RuntimeClasses,
 }
 
-/// The static description of a rule: what the generated reference lists.
+/// A rule's stable id (`OS-3`), never reused for another rule. Code names a rule by its
+/// constant (`rules::id::IMG_1`), so a misspelt id does not compile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RuleId(&'static str);
+
+impl RuleId {
+    pub const fn new(id: &'static str) -> RuleId {
+        RuleId(id)
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        self.0
+    }
+
+    /// Whether `name` is this id as a Rust constant name (`OS_1` for `OS-1`).
+    pub const fn is_named(self, name: &str) -> bool {
+        let (id, name) = (self.0.as_bytes(), name.as_bytes());
+        if id.len() != name.len() {
+            return false;
+        }
+        let mut i = 0;
+        while i < id.len() {
+            let expected = if id[i] == b'-' { b'_' } else { id[i] };
+            if name[i] != expected {
+                return false;
+            }
+            i += 1;
+        }
+        true
+    }
+}
+
+impl fmt::Display for RuleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl PartialEq<str> for RuleId {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for RuleId {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialEq<String> for RuleId {
+    fn eq(&self, other: &String) -> bool {
+        self.0 == other
+    }
+}
+
+/// The static description of a rule, written once in its [`declare_rule!`]: what the
+/// registry, the generated reference (`docs/rules.md`) and the settings forms
+/// (`questions-ui.yml`) say of it.
 #[derive(Debug)]
 pub struct RuleMeta {
-    /// Stable id, e.g. `OS-3`; never reused for another rule.
-    pub id: &'static str,
-    /// One line saying what the rule reports.
-    pub doc: &'static str,
+    pub id: RuleId,
+    /// One line saying what the rule reports (the reference's tables, the forms' tooltips).
+    /// The whole doc block is the rule type's `DOC`, which only the reference reads, so
+    /// that it stays out of the modules.
+    pub summary: &'static str,
     pub applies_to: AppliesTo,
     pub default_action: Action,
     pub can_mutate: bool,
     /// Where the constraint comes from (Kubernetes source, docs, issues).
     pub source: &'static str,
+    /// The settings keys the rule reads, besides those every module reads
+    /// (`settings::SHARED_KEYS`); a module accepts a key only when one of its rules reads it.
+    pub settings: &'static [&'static str],
 }
+
+/// Declares a rule beside its code, once: its doc block (what it reports, why, an
+/// example), id, one-line summary, the pods it applies to, default action, whether it can
+/// mutate, where the constraint comes from and the settings keys it reads. Defines the
+/// rule's unit struct (documented by the block), its `ID`, `DOC` (the block, in
+/// Markdown) and `SETTINGS`, and the `META` that its [`Rule::meta`] returns. The catalogue (`rules/mod.rs`) lists the rule; the registry,
+/// the reference and the settings forms are generated from the declarations.
+macro_rules! declare_rule {
+    (
+        $(#[doc = $doc:literal])+
+        $rule:ident {
+            id: $id:literal,
+            summary: $summary:literal,
+            applies_to: $applies_to:ident,
+            default_action: $default_action:ident,
+            can_mutate: $can_mutate:literal,
+            source: $source:literal,
+            settings: [$($setting:literal),* $(,)?] $(,)?
+        }
+    ) => {
+        $(#[doc = $doc])+
+        pub struct $rule;
+
+        impl $rule {
+            pub const ID: $crate::engine::rule::RuleId = $crate::engine::rule::RuleId::new($id);
+            pub const DOC: &'static str = concat!($($doc, "\n"),+);
+            pub const SETTINGS: &'static [&'static str] = &[$($setting),*];
+        }
+
+        static META: $crate::engine::rule::RuleMeta = $crate::engine::rule::RuleMeta {
+            id: $rule::ID,
+            summary: $summary,
+            applies_to: $crate::engine::rule::AppliesTo::$applies_to,
+            default_action: $crate::engine::rule::Action::$default_action,
+            can_mutate: $can_mutate,
+            source: $source,
+            settings: $rule::SETTINGS,
+        };
+    };
+}
+pub(crate) use declare_rule;
 
 /// Everything a rule may read about the request under review.
 pub struct Context<'a> {
@@ -123,29 +195,11 @@ impl<'a> Context<'a> {
             .get_or_init(|| linux_only_fields(self.workload))
     }
     /// Whether the module runs the rule `id` (it carries it and its action is not `off`).
-    pub fn runs(&self, id: &str) -> bool {
+    pub fn runs(&self, id: RuleId) -> bool {
         self.module_rules
             .iter()
             .any(|r| r.meta().id == id && self.settings.action_of(*r) != Action::Off)
     }
-}
-
-/// The fields of a RuntimeClass (`node.k8s.io/v1`) that rules and lookups read: its
-/// name, handler and scheduling. The rest (`overhead`, the rest of `metadata`) is not
-/// decoded, so a RuntimeClass with odd metadata is still judged on what matters.
-#[derive(Deserialize, Default, Debug, Clone, PartialEq)]
-#[serde(default)]
-pub struct RuntimeClass {
-    pub metadata: RuntimeClassMetadata,
-    pub handler: String,
-    pub scheduling: Option<Scheduling>,
-}
-
-/// `metadata` of a RuntimeClass: only its name.
-#[derive(Deserialize, Default, Debug, Clone, PartialEq)]
-#[serde(default)]
-pub struct RuntimeClassMetadata {
-    pub name: Option<String>,
 }
 
 /// Everything a RuntimeClass rule may read about a RuntimeClass object under review.
@@ -161,7 +215,7 @@ pub struct RuntimeClassContext<'a> {
 /// One violation (or proposed fix) of a rule.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finding {
-    pub rule: &'static str,
+    pub rule: RuleId,
     pub path: FieldPath,
     pub message: String,
     /// The patch that fixes it, against the original object; empty when the rule cannot fix it.
@@ -175,7 +229,7 @@ pub struct Finding {
 }
 
 impl Finding {
-    pub fn new(rule: &'static str, path: FieldPath, message: impl Into<String>) -> Self {
+    pub fn new(rule: RuleId, path: FieldPath, message: impl Into<String>) -> Self {
         Finding {
             rule,
             path,

@@ -10,14 +10,14 @@
 //! config carries `os` and `os.version`. Answers are read leniently (only the fields
 //! needed, whatever else they carry); an answer of no known shape is a failed lookup.
 
-use crate::host::HostCalls;
-use crate::image::{
+use crate::facts::host::HostCalls;
+use crate::k8s::path::FieldPath;
+use crate::k8s::workload::{ContainerRef, Workload};
+use crate::settings::Settings;
+use crate::windows::image::{
     ClassifiedBy, ImageOs, ImageReference, ImageReferenceError, WindowsBuild, classify_with,
 };
-use crate::os::Os;
-use crate::path::FieldPath;
-use crate::settings::Settings;
-use crate::workload::{ContainerRef, Workload};
+use crate::windows::os::Os;
 use serde_json::Value;
 use std::collections::BTreeSet;
 
@@ -260,8 +260,8 @@ fn platforms_of<'v>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::k8s::workload::WorkloadKind;
     use crate::testing::{FixtureHost, settings};
-    use crate::workload::WorkloadKind;
     use serde_json::json;
 
     fn images(

@@ -1,6 +1,6 @@
 //! Turns an evaluation into Kubewarden's `ValidationResponse`.
 
-use crate::engine::{Decision, Evaluation};
+use crate::engine::evaluate::{Decision, Evaluation};
 use kubewarden_policy_sdk::response::ValidationResponse;
 
 /// Warnings and messages name the rule, the field path and what is wrong.

@@ -560,7 +560,7 @@ pub struct ImageMapping {
     /// The entry as written, for messages.
     pub image_text: String,
     pub tag: Option<String>,
-    pub os: crate::os::Os,
+    pub os: crate::windows::os::Os,
     pub build: Option<WindowsBuild>,
 }
 
@@ -570,7 +570,7 @@ struct RawImageMapping {
     image: String,
     #[serde(default)]
     tag: Option<String>,
-    os: crate::os::Os,
+    os: crate::windows::os::Os,
     #[serde(default)]
     build: Option<WindowsBuild>,
 }
@@ -590,7 +590,7 @@ impl TryFrom<RawImageMapping> for ImageMapping {
                 "tag: {tag:?} is not a tag pattern (tag characters and * only)"
             ));
         }
-        if raw.os == crate::os::Os::Linux && raw.build.is_some() {
+        if raw.os == crate::windows::os::Os::Linux && raw.build.is_some() {
             return Err("build: only a Windows image has a Windows build".to_string());
         }
         Ok(ImageMapping {
@@ -622,8 +622,8 @@ impl ImageMapping {
 
     pub fn image_os(&self) -> ImageOs {
         match self.os {
-            crate::os::Os::Linux => ImageOs::Linux,
-            crate::os::Os::Windows => ImageOs::Windows(self.build),
+            crate::windows::os::Os::Linux => ImageOs::Linux,
+            crate::windows::os::Os::Windows => ImageOs::Windows(self.build),
         }
     }
 }

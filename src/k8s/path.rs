@@ -3,7 +3,7 @@
 //! `nodeSelector[kubernetes.io/os]`, as Kubernetes' own field errors write them) and the
 //! JSON pointer a patch uses (`/spec/template/spec/containers/1/securityContext/privileged`).
 
-use crate::patch::escape_token;
+use crate::k8s::patch::escape_token;
 use std::fmt;
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

@@ -25,49 +25,16 @@
 //! Values are exact: node labels are lower-case (`kubernetes.io/os` is set by the kubelet
 //! from `runtime.GOOS`), so `Windows` matches no node and is reported as invalid.
 
-use crate::image::{ClassifiedBy, ImageOs, ImageReference, classify_with};
-use crate::path::FieldPath;
-use crate::scheduling::names_taint;
+use crate::k8s::path::FieldPath;
+use crate::k8s::scheduling::names_taint;
+use crate::k8s::workload::{ContainerRef, Workload};
 use crate::settings::Settings;
-use crate::workload::Workload;
+use crate::windows::image::{ClassifiedBy, ImageOs, ImageReference, classify_with};
+use crate::windows::os::{BETA_OS_LABEL, OS_LABEL, Os};
 use k8s_openapi::api::core::v1::NodeSelectorTerm;
-use serde::{Deserialize, Serialize};
+
 use std::collections::BTreeSet;
 use std::fmt;
-
-pub const OS_LABEL: &str = "kubernetes.io/os";
-pub const BETA_OS_LABEL: &str = "beta.kubernetes.io/os";
-
-#[derive(Deserialize, Serialize, Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[serde(rename_all = "lowercase")]
-pub enum Os {
-    Linux,
-    Windows,
-}
-
-impl Os {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Os::Linux => "linux",
-            Os::Windows => "windows",
-        }
-    }
-
-    /// The OS of an exact label value.
-    pub fn from_label(value: &str) -> Option<Os> {
-        match value {
-            "linux" => Some(Os::Linux),
-            "windows" => Some(Os::Windows),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Os {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// What kind of signal a piece of evidence is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,26 +186,47 @@ impl OsResolution {
 
 /// Resolves the target OS of a workload's pod.
 pub fn resolve_target_os(workload: &Workload, settings: &Settings) -> OsResolution {
-    let spec = &workload.spec;
     let mut evidence = Vec::new();
+    // Pins, then declarations, then hints: the order the messages list them in.
+    node_selector_evidence(workload, &mut evidence);
+    required_affinity_evidence(workload, &mut evidence);
+    runtime_class_evidence(workload, settings, &mut evidence);
+    os_name_evidence(workload, &mut evidence);
+    pod_label_evidence(workload, &mut evidence);
+    toleration_evidence(workload, settings, &mut evidence);
+    pod_windows_options_evidence(workload, &mut evidence);
+    for container in workload.containers() {
+        container_windows_options_evidence(&container, &mut evidence);
+        image_evidence(&container, settings, &mut evidence);
+    }
+    let target = decide(&evidence);
+    OsResolution { target, evidence }
+}
 
-    if let Some(selector) = &spec.node_selector {
-        for (label, signal) in [
-            (OS_LABEL, Signal::NodeSelector),
-            (BETA_OS_LABEL, Signal::BetaNodeSelector),
-        ] {
-            if let Some(value) = selector.get(label) {
-                evidence.push(Evidence {
-                    signal,
-                    path: workload.spec_field("nodeSelector").key(label),
-                    detail: format!("{label}={value}"),
-                    os: Os::from_label(value),
-                });
-            }
+/// `nodeSelector` `kubernetes.io/os`, and the deprecated `beta.kubernetes.io/os`.
+fn node_selector_evidence(workload: &Workload, evidence: &mut Vec<Evidence>) {
+    let Some(selector) = &workload.spec.node_selector else {
+        return;
+    };
+    for (label, signal) in [
+        (OS_LABEL, Signal::NodeSelector),
+        (BETA_OS_LABEL, Signal::BetaNodeSelector),
+    ] {
+        if let Some(value) = selector.get(label) {
+            evidence.push(Evidence {
+                signal,
+                path: workload.spec_field("nodeSelector").key(label),
+                detail: format!("{label}={value}"),
+                os: Os::from_label(value),
+            });
         }
     }
+}
 
-    if let Some(terms) = spec
+/// Required node affinity, as the scheduler matches its terms (see [`affinity_evidence`]).
+fn required_affinity_evidence(workload: &Workload, evidence: &mut Vec<Evidence>) {
+    let Some(terms) = workload
+        .spec
         .affinity
         .as_ref()
         .and_then(|a| a.node_affinity.as_ref())
@@ -247,31 +235,41 @@ pub fn resolve_target_os(workload: &Workload, settings: &Settings) -> OsResoluti
                 .as_ref()
         })
         .map(|r| &r.node_selector_terms)
-    {
-        let path = workload
-            .spec_field("affinity")
-            .field("nodeAffinity")
-            .field("requiredDuringSchedulingIgnoredDuringExecution")
-            .field("nodeSelectorTerms");
-        evidence.extend(affinity_evidence(terms, path));
-    }
+    else {
+        return;
+    };
+    let path = workload
+        .spec_field("affinity")
+        .field("nodeAffinity")
+        .field("requiredDuringSchedulingIgnoredDuringExecution")
+        .field("nodeSelectorTerms");
+    evidence.extend(affinity_evidence(terms, path));
+}
 
-    if let Some(name) = &spec.runtime_class_name
-        && let Some(class) = settings.runtime_classes.get(name)
-    {
-        for label in [OS_LABEL, BETA_OS_LABEL] {
-            if let Some(value) = class.node_selector.get(label) {
-                evidence.push(Evidence {
-                    signal: Signal::RuntimeClass,
-                    path: workload.spec_field("runtimeClassName"),
-                    detail: format!("RuntimeClass {name} selects {label}={value}"),
-                    os: Os::from_label(value),
-                });
-            }
+/// The OS labels of the RuntimeClass's `scheduling.nodeSelector`, as the settings
+/// describe it (merged into the pod at admission).
+fn runtime_class_evidence(workload: &Workload, settings: &Settings, evidence: &mut Vec<Evidence>) {
+    let Some(name) = &workload.spec.runtime_class_name else {
+        return;
+    };
+    let Some(class) = settings.runtime_classes.get(name) else {
+        return;
+    };
+    for label in [OS_LABEL, BETA_OS_LABEL] {
+        if let Some(value) = class.node_selector.get(label) {
+            evidence.push(Evidence {
+                signal: Signal::RuntimeClass,
+                path: workload.spec_field("runtimeClassName"),
+                detail: format!("RuntimeClass {name} selects {label}={value}"),
+                os: Os::from_label(value),
+            });
         }
     }
+}
 
-    if let Some(os) = &spec.os {
+/// `spec.os.name`.
+fn os_name_evidence(workload: &Workload, evidence: &mut Vec<Evidence>) {
+    if let Some(os) = &workload.spec.os {
         evidence.push(Evidence {
             signal: Signal::OsName,
             path: workload.spec_field("os").field("name"),
@@ -279,9 +277,11 @@ pub fn resolve_target_os(workload: &Workload, settings: &Settings) -> OsResoluti
             os: Os::from_label(&os.name),
         });
     }
+}
 
-    // The kubelet compares this label, exactly, with its node's OS label; it does not
-    // read `beta.kubernetes.io/os` from the pod.
+/// The pod's own `kubernetes.io/os` label. The kubelet compares it, exactly, with its
+/// node's OS label; it does not read `beta.kubernetes.io/os` from the pod.
+fn pod_label_evidence(workload: &Workload, evidence: &mut Vec<Evidence>) {
     if let Some(value) = workload.labels.get(OS_LABEL) {
         evidence.push(Evidence {
             signal: Signal::PodLabel,
@@ -290,8 +290,11 @@ pub fn resolve_target_os(workload: &Workload, settings: &Settings) -> OsResoluti
             os: Os::from_label(value),
         });
     }
+}
 
-    for (i, toleration) in spec.tolerations.iter().flatten().enumerate() {
+/// Tolerations naming the Windows taint (a hint).
+fn toleration_evidence(workload: &Workload, settings: &Settings, evidence: &mut Vec<Evidence>) {
+    for (i, toleration) in workload.spec.tolerations.iter().flatten().enumerate() {
         if names_taint(toleration, &settings.windows_taint) {
             evidence.push(Evidence {
                 signal: Signal::Toleration,
@@ -301,8 +304,12 @@ pub fn resolve_target_os(workload: &Workload, settings: &Settings) -> OsResoluti
             });
         }
     }
+}
 
-    let pod_windows_options = spec
+/// The pod's `securityContext.windowsOptions` (a hint).
+fn pod_windows_options_evidence(workload: &Workload, evidence: &mut Vec<Evidence>) {
+    let pod_windows_options = workload
+        .spec
         .security_context
         .as_ref()
         .and_then(|s| s.windows_options.as_ref());
@@ -316,52 +323,57 @@ pub fn resolve_target_os(workload: &Workload, settings: &Settings) -> OsResoluti
             os: Some(Os::Windows),
         });
     }
+}
 
-    for container in workload.containers() {
-        if container
-            .security_context
-            .and_then(|s| s.windows_options.as_ref())
-            .is_some()
-        {
-            evidence.push(Evidence {
-                signal: Signal::WindowsOptions,
-                path: container
-                    .path()
-                    .field("securityContext")
-                    .field("windowsOptions"),
-                detail: "Windows-only security options".to_string(),
-                os: Some(Os::Windows),
-            });
-        }
-        if let Some(image) = container.image
-            && let Ok(reference) = ImageReference::parse(image)
-        {
-            let (image_os, by) = classify_with(&reference, &settings.image_mappings);
-            let os = match image_os {
-                ImageOs::Windows(_) => Os::Windows,
-                ImageOs::Linux => Os::Linux,
-                ImageOs::Unknown => continue,
-            };
-            let by = match by {
-                ClassifiedBy::Reference => String::new(),
-                ClassifiedBy::Mapping(i) => format!(" (settings.imageMappings[{i}])"),
-            };
-            let name = if os == Os::Windows {
-                "Windows"
-            } else {
-                "Linux"
-            };
-            evidence.push(Evidence {
-                signal: Signal::Image,
-                path: container.path().field("image"),
-                detail: format!("{image} is a {name} image{by}"),
-                os: Some(os),
-            });
-        }
+/// A container's `securityContext.windowsOptions` (a hint).
+fn container_windows_options_evidence(container: &ContainerRef<'_>, evidence: &mut Vec<Evidence>) {
+    if container
+        .security_context
+        .and_then(|s| s.windows_options.as_ref())
+        .is_some()
+    {
+        evidence.push(Evidence {
+            signal: Signal::WindowsOptions,
+            path: container
+                .path()
+                .field("securityContext")
+                .field("windowsOptions"),
+            detail: "Windows-only security options".to_string(),
+            os: Some(Os::Windows),
+        });
     }
+}
 
-    let target = decide(&evidence);
-    OsResolution { target, evidence }
+/// A container's image whose OS is known: by its reference, or by the settings'
+/// `imageMappings` (a hint).
+fn image_evidence(container: &ContainerRef<'_>, settings: &Settings, evidence: &mut Vec<Evidence>) {
+    let Some(image) = container.image else {
+        return;
+    };
+    let Ok(reference) = ImageReference::parse(image) else {
+        return;
+    };
+    let (image_os, by) = classify_with(&reference, &settings.image_mappings);
+    let os = match image_os {
+        ImageOs::Windows(_) => Os::Windows,
+        ImageOs::Linux => Os::Linux,
+        ImageOs::Unknown => return,
+    };
+    let by = match by {
+        ClassifiedBy::Reference => String::new(),
+        ClassifiedBy::Mapping(i) => format!(" (settings.imageMappings[{i}])"),
+    };
+    let name = if os == Os::Windows {
+        "Windows"
+    } else {
+        "Linux"
+    };
+    evidence.push(Evidence {
+        signal: Signal::Image,
+        path: container.path().field("image"),
+        detail: format!("{image} is a {name} image{by}"),
+        os: Some(os),
+    });
 }
 
 fn decide(evidence: &[Evidence]) -> TargetOs {
@@ -516,7 +528,7 @@ fn affinity_evidence(terms: &[NodeSelectorTerm], path: FieldPath) -> Option<Evid
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workload::WorkloadKind;
+    use crate::k8s::workload::WorkloadKind;
     use serde_json::{Value, json};
 
     fn resolve_with(spec: Value, settings: &Settings) -> OsResolution {

@@ -10,10 +10,10 @@
 //! names a RuntimeClass the cluster does not have is refused by the API server anyway
 //! (the RuntimeClass admission plugin).
 
-use crate::host::HostCalls;
-use crate::rule::RuntimeClass;
+use crate::facts::host::HostCalls;
+use crate::k8s::runtime_class::RuntimeClass;
+use crate::k8s::workload::Workload;
 use crate::settings::{RuntimeClassSettings, Settings};
-use crate::workload::Workload;
 use kubewarden_policy_sdk::host_capabilities::kubernetes::GetResourceRequest;
 use std::borrow::Cow;
 
@@ -59,10 +59,10 @@ pub fn get_runtime_class(host: &dyn HostCalls, name: &str) -> Result<RuntimeClas
         .call("kubernetes", "get_resource", &payload)
         .map_err(|e| format!("kubernetes/get_resource: {e}"))?;
     // Parsed as JSON first, so that RuntimeClass is decoded by one deserializer in the
-    // whole module (see crate::decode).
+    // whole module (see crate::k8s::decode).
     let class: RuntimeClass = serde_json::from_slice(&answer)
         .map_err(|e| e.to_string())
-        .and_then(|json| crate::decode::from_value(&json).map_err(|e| e.to_string()))
+        .and_then(|json| crate::k8s::decode::from_value(&json).map_err(|e| e.to_string()))
         .map_err(|e| format!("kubernetes/get_resource: the answer is not a RuntimeClass ({e})"))?;
     let scheduling = class.scheduling.unwrap_or_default();
     Ok(RuntimeClassSettings {
@@ -76,9 +76,10 @@ pub fn get_runtime_class(host: &dyn HostCalls, name: &str) -> Result<RuntimeClas
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::isolation::{Isolation, Placement};
+    use crate::facts::placement::Placement;
+    use crate::k8s::workload::WorkloadKind;
     use crate::testing::settings;
-    use crate::workload::WorkloadKind;
+    use crate::windows::isolation::Isolation;
     use serde_json::{Value, json};
     use std::cell::RefCell;
 

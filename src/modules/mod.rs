@@ -1,7 +1,9 @@
 //! The policy modules: each a curated subset of the catalogue (see DESIGN.md).
 
-use crate::engine::Module;
-use crate::rule::Action;
+pub mod settings;
+
+use crate::engine::module::Module;
+use crate::engine::rule::{Action, RuleId};
 use crate::rules::*;
 
 /// OS placement: steer every pod to the right OS (OS-1 to OS-5).
@@ -75,7 +77,7 @@ pub static IMAGE_COMPATIBILITY: Module = Module {
         &PinBuildRule,
         &HyperVHostAccessRule,
     ],
-    runtime_class_lookup: Some(crate::cluster::with_cluster_runtime_class),
+    runtime_class_lookup: Some(crate::facts::cluster::with_cluster_runtime_class),
     default_actions: &[],
 };
 
@@ -98,22 +100,22 @@ pub static RUNTIME_CLASSES: Module = Module {
 pub static ALL: Module = Module {
     name: "windows-workloads",
     rules: ALL_RULES,
-    runtime_class_lookup: Some(crate::cluster::with_cluster_runtime_class),
+    runtime_class_lookup: Some(crate::facts::cluster::with_cluster_runtime_class),
     default_actions: FLAGSHIP_DEFAULTS,
 };
 
 /// The flagship's defaults that differ from the catalogue's.
-pub const FLAGSHIP_DEFAULTS: &[(&str, Action)] = &[
+pub const FLAGSHIP_DEFAULTS: &[(RuleId, Action)] = &[
     // Limits are a capacity policy: Azure's built-in policy audits them by default. Many
     // Windows node agents and charts set none, and run.
-    ("RES-1", Action::Warn),
+    (id::RES_1, Action::Warn),
     // Fields Windows ignores: the API server refuses them only once `os.name: windows`
     // is set, which OS-4 does not do while they remain. Hardened Linux charts and CSI
     // node plugins carry them and run.
-    ("WIN-6", Action::Warn),
+    (id::WIN_6, Action::Warn),
     // With no allow-list configured, every gMSA pod would be refused (the gMSA webhook
     // already authorises the use of a credential spec through RBAC).
-    ("ID-2", Action::Warn),
+    (id::ID_2, Action::Warn),
 ];
 
 /// Every module: the flagship first, then the single modules in catalogue order.
@@ -134,13 +136,17 @@ mod tests {
 
     #[test]
     fn the_flagship_carries_every_rule_and_every_rule_has_a_single_module() {
-        let ids = |m: &Module| -> Vec<&str> { m.rules.iter().map(|r| r.meta().id).collect() };
+        let ids =
+            |m: &Module| -> Vec<&str> { m.rules.iter().map(|r| r.meta().id.as_str()).collect() };
         assert_eq!(
             ids(&ALL),
-            ALL_RULES.iter().map(|r| r.meta().id).collect::<Vec<_>>()
+            ALL_RULES
+                .iter()
+                .map(|r| r.meta().id.as_str())
+                .collect::<Vec<_>>()
         );
         for rule in ALL_RULES {
-            let id = rule.meta().id;
+            let id = rule.meta().id.as_str();
             let carriers: Vec<&str> = MODULES[1..]
                 .iter()
                 .filter(|m| ids(m).contains(&id))
@@ -158,7 +164,7 @@ mod tests {
     fn every_module_lists_its_rules_in_catalogue_order() {
         // A response lists findings in the order of the module's rules: in catalogue
         // order, a single module and the flagship report the same findings alike.
-        let position = |id: &str| ALL_RULES.iter().position(|r| r.meta().id == id);
+        let position = |id: RuleId| ALL_RULES.iter().position(|r| r.meta().id == id);
         for module in MODULES {
             let positions: Vec<Option<usize>> =
                 module.rules.iter().map(|r| position(r.meta().id)).collect();

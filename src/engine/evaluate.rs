@@ -16,84 +16,18 @@
 //! turned into warnings and, where the update cannot change what is wrong, the
 //! violations the old object already had warning instead of rejecting.
 
-use crate::host::{HostCalls, MemoHostCalls};
-use crate::lifecycle::{self, PatchScope, Review};
-use crate::os::{TargetOs, resolve_target_os};
-use crate::patch;
-use crate::request::AdmissionRequest;
-use crate::rule::RuntimeClass;
-use crate::rule::{Action, AppliesTo, Context, Finding, Rule, RuntimeClassContext};
+use crate::engine::lifecycle::{self, PatchScope, Review};
+use crate::engine::module::Module;
+use crate::engine::rule::{Action, AppliesTo, Context, Finding, RuleId, RuntimeClassContext};
+use crate::facts::host::{HostCalls, MemoHostCalls};
+use crate::facts::target_os::{TargetOs, resolve_target_os};
+use crate::k8s::patch;
+use crate::k8s::request::AdmissionRequest;
+use crate::k8s::runtime_class::RuntimeClass;
+use crate::k8s::workload::{Workload, WorkloadKind};
 use crate::settings::Settings;
-use crate::workload::{Workload, WorkloadKind};
 use serde_json::Value;
 use std::collections::HashSet;
-
-/// A policy module: a name, the rules it carries, and its own defaults where they differ
-/// from the catalogue's.
-pub struct Module {
-    pub name: &'static str,
-    pub rules: &'static [&'static dyn Rule],
-    /// The module's default action of some of its rules (rule id, action), in place of
-    /// the rule's catalogue default; empty for the single modules, which keep the
-    /// catalogue's. The flagship uses it for defaults that are safe to adopt at once.
-    pub default_actions: &'static [(&'static str, Action)],
-    /// How the module completes the settings with the RuntimeClass a pod names, read
-    /// from the cluster (settings `runtimeClassLookup`); `None` where no rule of the
-    /// module reads that setting, so that its code, and the host capability it calls,
-    /// is not in the module at all (`kwctl annotate` lists what a module can call).
-    pub runtime_class_lookup: Option<RuntimeClassLookup>,
-}
-
-/// Completes settings with the RuntimeClass a workload names, from the cluster.
-pub type RuntimeClassLookup =
-    for<'a> fn(&'a Settings, &Workload, &dyn HostCalls) -> std::borrow::Cow<'a, Settings>;
-
-impl Module {
-    /// The settings of this module from a policy's settings value (`null`: all
-    /// defaults): validated for its rules (see [`Settings::for_module`]), with the
-    /// module's default action for each rule the settings do not name.
-    pub fn settings(&self, value: &Value) -> Result<Settings, String> {
-        let mut settings = Settings::for_module(value, self.rules)?;
-        for (id, action) in self.default_actions {
-            settings.rules.entry((*id).to_string()).or_insert(*action);
-        }
-        Ok(settings)
-    }
-
-    /// Settings under which every rule of this module that can mutate does, and WIN-6
-    /// (when the module carries it) strips the Linux-only values that do nothing on
-    /// Windows: the most a module can change, for tests and fuzzing.
-    pub fn settings_with_every_fix(&self) -> Value {
-        let rules: serde_json::Map<String, Value> = self
-            .rules
-            .iter()
-            .map(|r| r.meta())
-            .filter(|m| m.can_mutate)
-            .map(|m| (m.id.to_string(), Value::from(Action::Mutate.as_str())))
-            .collect();
-        let mut settings = serde_json::json!({ "rules": rules });
-        if self.rules.iter().any(|r| r.meta().id == "WIN-6") {
-            settings["stripLinuxNoOps"] = Value::Bool(true);
-        }
-        settings
-    }
-
-    /// Whether the module has rules for workloads (not only for RuntimeClass objects).
-    pub fn has_workload_rules(&self) -> bool {
-        self.rules
-            .iter()
-            .any(|r| r.meta().applies_to != AppliesTo::RuntimeClasses)
-    }
-
-    /// The action of `rule` in this module when the settings do not name it.
-    pub fn default_action(&self, rule: &dyn Rule) -> Action {
-        let meta = rule.meta();
-        self.default_actions
-            .iter()
-            .find(|(id, _)| *id == meta.id)
-            .map_or(meta.default_action, |(_, action)| *action)
-    }
-}
 
 /// A finding with the action that was taken on it.
 #[derive(Debug, Clone, PartialEq)]
@@ -234,7 +168,7 @@ fn act(action: Action, mut finding: Finding) -> ActedFinding {
 /// A rule that warned in an early pass and fixed the same field in a later one (OS-4
 /// once WIN-6 stripped the Linux-only fields) reports the fix only.
 fn drop_superseded_warnings(mut findings: Vec<ActedFinding>) -> Vec<ActedFinding> {
-    let fixed: HashSet<(&'static str, String)> = findings
+    let fixed: HashSet<(RuleId, String)> = findings
         .iter()
         .filter(|f| f.action == Action::Mutate)
         .map(|f| (f.finding.rule, f.finding.path.to_string()))
@@ -248,7 +182,7 @@ fn drop_superseded_warnings(mut findings: Vec<ActedFinding>) -> Vec<ActedFinding
     findings
 }
 
-fn finding_key(finding: &Finding) -> (&'static str, String, String) {
+fn finding_key(finding: &Finding) -> (RuleId, String, String) {
     (
         finding.rule,
         finding.path.to_string(),
@@ -294,7 +228,7 @@ pub fn evaluate_workload_update(
 struct Restriction<'a> {
     scope: &'a PatchScope,
     /// The findings of the old object (rule, path, message).
-    before: HashSet<(&'static str, String, String)>,
+    before: HashSet<(RuleId, String, String)>,
 }
 
 impl Restriction<'_> {
@@ -378,7 +312,7 @@ fn evaluate_workload_in(
     // The findings of the latest pass; `None` while that is the first pass (`all`).
     let mut latest: Option<Vec<ActedFinding>> = None;
     let mut current: Option<Value> = None;
-    let mut seen: HashSet<(&'static str, String, String)> = HashSet::new();
+    let mut seen: HashSet<(RuleId, String, String)> = HashSet::new();
     for _ in 0..MAX_PASSES {
         let pass = latest.as_deref().unwrap_or(&all);
         if pass.iter().any(|f| f.action == Action::Reject) {
@@ -454,7 +388,7 @@ pub fn evaluate_runtime_class(
     if rules.clone().next().is_none() {
         return Evaluation::accept();
     }
-    let runtime_class: RuntimeClass = match crate::decode::from_value(object) {
+    let runtime_class: RuntimeClass = match crate::k8s::decode::from_value(object) {
         Ok(rc) => rc,
         Err(e) => return Evaluation::error(format!("invalid RuntimeClass: {e}")),
     };
@@ -556,23 +490,20 @@ pub fn evaluate_request(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::NoHostCalls;
+    use crate::facts::host::NoHostCalls;
+    use crate::k8s::patch::{PatchOp, diff};
     use crate::modules::OS_PLACEMENT;
-    use crate::patch::{PatchOp, diff};
     use crate::testing::evaluate;
     use serde_json::json;
 
     #[test]
     fn a_module_looks_up_runtime_classes_exactly_when_a_rule_reads_the_setting() {
         use crate::modules::MODULES;
-        use crate::settings::SETTING_READERS;
-        let readers = SETTING_READERS
-            .iter()
-            .find(|(key, _)| *key == "runtimeClassLookup")
-            .map(|(_, readers)| *readers)
-            .unwrap();
         for module in MODULES {
-            let reads = module.rules.iter().any(|r| readers.contains(&r.meta().id));
+            let reads = module
+                .rules
+                .iter()
+                .any(|r| r.meta().settings.contains(&"runtimeClassLookup"));
             assert_eq!(
                 module.runtime_class_lookup.is_some(),
                 reads,
@@ -642,7 +573,7 @@ mod tests {
                 },
             ]
         );
-        let rules: Vec<&str> = evaluation.mutations().map(|f| f.rule).collect();
+        let rules: Vec<&str> = evaluation.mutations().map(|f| f.rule.as_str()).collect();
         assert_eq!(rules, ["OS-1", "OS-3", "OS-4"]);
         // Evaluated again, the mutated object needs nothing more.
         let again = evaluate(&OS_PLACEMENT, mutated, json!({}));
@@ -673,7 +604,7 @@ mod tests {
             "{:?}",
             evaluation.findings
         );
-        let fixed: Vec<&str> = evaluation.mutations().map(|f| f.rule).collect();
+        let fixed: Vec<&str> = evaluation.mutations().map(|f| f.rule.as_str()).collect();
         assert_eq!(fixed, ["WIN-6", "OS-4"]);
     }
 
@@ -690,7 +621,7 @@ mod tests {
             .map(|f| f.path.to_string())
             .collect();
         assert_eq!(paths, ["spec.nodeSelector[beta.kubernetes.io/os]", "spec"]);
-        let response = crate::response::to_response(&evaluation);
+        let response = crate::wapc::response::to_response(&evaluation);
         assert!(!response.accepted);
         let message = response.message.unwrap();
         assert!(
@@ -708,7 +639,7 @@ mod tests {
         let settings = json!({"rules": {"OS-1": "off"}});
         let evaluation = evaluate(&OS_PLACEMENT, &object, settings);
         assert_eq!(evaluation.decision, Decision::Accept);
-        let response = crate::response::to_response(&evaluation);
+        let response = crate::wapc::response::to_response(&evaluation);
         assert!(response.accepted);
         assert_eq!(response.warnings.unwrap().len(), 1);
     }
@@ -767,7 +698,7 @@ mod tests {
         request.kind.kind = "RuntimeClass".into();
         let evaluation = evaluate_request(&RUNTIME_CLASSES, &settings, &NoHostCalls, &request);
         assert_eq!(evaluation.decision, Decision::Reject);
-        let rules: Vec<&str> = evaluation.rejections().map(|f| f.rule).collect();
+        let rules: Vec<&str> = evaluation.rejections().map(|f| f.rule.as_str()).collect();
         assert_eq!(rules, ["RC-2", "RC-2"]);
         assert_eq!(evaluation.target_os, None);
         // Modules without RuntimeClass rules accept it untouched; so do other groups.

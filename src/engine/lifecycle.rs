@@ -34,9 +34,9 @@
 //! - Deployment, ReplicaSet, StatefulSet, DaemonSet, ReplicationController, CronJob:
 //!   the pod template may change; every fix applies, as on CREATE.
 
-use crate::patch::{PatchOp, pointer_tokens};
-use crate::request::AdmissionRequest;
-use crate::workload::WorkloadKind;
+use crate::k8s::patch::{PatchOp, pointer_tokens};
+use crate::k8s::request::AdmissionRequest;
+use crate::k8s::workload::WorkloadKind;
 use serde_json::Value;
 
 /// The `ephemeralcontainers` subresource of a Pod: what `kubectl debug` sends.
@@ -98,7 +98,7 @@ pub fn review<'a>(
         let found = if old_object.is_null() {
             "none".to_string()
         } else {
-            crate::settings::json_type(old_object).to_string()
+            crate::k8s::decode::json_type(old_object).to_string()
         };
         return Err(LifecycleError(format!(
             "request.oldObject: an UPDATE of a {} must carry the object's previous state \
@@ -153,7 +153,7 @@ fn pod_template_changed(kind: WorkloadKind, object: &Value, old_object: &Value) 
     let os_label = |o| {
         at(o, kind.pod_metadata_fields())
             .and_then(|metadata| metadata.get("labels"))
-            .and_then(|labels| labels.get(crate::os::OS_LABEL))
+            .and_then(|labels| labels.get(crate::windows::os::OS_LABEL))
     };
     at(object, spec) != at(old_object, spec) || os_label(object) != os_label(old_object)
 }
@@ -246,7 +246,9 @@ impl PatchScope {
 
 /// Whether the value at the pointer `tokens` exists in `object`.
 fn exists(object: &Value, tokens: &[&str]) -> bool {
-    object.pointer(&crate::patch::pointer(tokens)).is_some()
+    object
+        .pointer(&crate::k8s::patch::pointer(tokens))
+        .is_some()
 }
 
 /// An `add` that creates what is not there yet (never one that overwrites a value).

@@ -85,7 +85,7 @@ fn explain_decode_error(payload: &[u8], error: serde_json::Error) -> DecodeError
     let Ok(json) = serde_json::from_slice::<Value>(payload) else {
         return DecodeError(format!("cannot decode the validation request: {error}"));
     };
-    match crate::decode::from_value::<ValidationRequest>(&json) {
+    match crate::k8s::decode::from_value::<ValidationRequest>(&json) {
         Err(e) if !e.path().is_empty() => DecodeError(format!(
             "cannot decode the validation request at `{}`: {}",
             e.path(),

@@ -3,10 +3,14 @@
 //! pod spec with their full paths. OS-4 needs them to know whether `os.name: windows` can
 //! be added; the pod compatibility rules (WIN-*) report them.
 
-use crate::path::FieldPath;
-use crate::workload::Workload;
+use crate::k8s::path::FieldPath;
+use crate::k8s::workload::Workload;
 use serde::Serialize;
 use serde_json::{Value, json};
+
+/// The fields that ask for a Linux host namespace (WIN-3 reports them; WIN-6 the rest).
+pub const HOST_NAMESPACE_FIELDS: [&str; 4] =
+    ["hostPID", "hostIPC", "hostUsers", "shareProcessNamespace"];
 
 /// One Linux-only field set in a pod spec.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,7 +146,7 @@ pub fn linux_only_fields(workload: &Workload) -> Vec<LinuxOnlyField> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workload::WorkloadKind;
+    use crate::k8s::workload::WorkloadKind;
     use serde_json::json;
 
     #[test]

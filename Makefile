@@ -16,7 +16,7 @@
 CARGO       ?= cargo
 TARGET      := wasm32-wasip1
 RELEASE_DIR := target/$(TARGET)/release
-POLICIES    := $(notdir $(wildcard policies/*))
+POLICIES    := $(patsubst policies/%/Cargo.toml,%,$(wildcard policies/*/Cargo.toml))
 MODULES     := $(foreach p,$(POLICIES),$(RELEASE_DIR)/$(subst -,_,$(p)).wasm)
 # The shipped modules: cargo's, shrunk by binaryen's wasm-opt when it is installed
 # (Debian: apt-get install binaryen), else copied as they are. Tests, benchmarks, run,
@@ -34,8 +34,6 @@ EVAL        := $(CARGO) run --quiet --release -p wapc-test-host --bin policy-eva
 VERSION     := $(shell sed -n '/^\[workspace\.package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' Cargo.toml)
 # Where `make push` publishes: REGISTRY=ghcr.io/your-org/policies (no default).
 REGISTRY    ?=
-# The flagship's metadata.yml and artifacthub-pkg.yml are at the repository root.
-FLAGSHIP    := windows-workloads
 # Kubewarden's kwctl: the one `make kubewarden-tools` unpacked, else the one on PATH.
 KUBEWARDEN  := target/kubewarden
 KWCTL       ?= $(or $(wildcard $(CURDIR)/$(KUBEWARDEN)/kwctl),kwctl)
@@ -121,21 +119,20 @@ kubewarden-tools:
 
 # Each module's Artifact Hub package as Kubewarden's release pipeline makes it: generated
 # by `kwctl scaffold artifacthub` from its metadata.yml and questions-ui.yml (the
-# flagship's at the repository root). A test fails when a committed one is stale.
+# A test fails when a committed one is stale.
 artifacthub: kubewarden-tools
 	@set -e; for p in $(POLICIES); do \
-	  if [ $$p = $(FLAGSHIP) ]; then md=metadata.yml; pkg=artifacthub-pkg.yml; \
-	  else md=policies/$$p/metadata.yml; pkg=policies/$$p/artifacthub-pkg.yml; fi; \
+	  md=policies/$$p/metadata.yml; pkg=policies/$$p/artifacthub-pkg.yml; \
 	  $(KUBEWARDEN)/kwctl scaffold artifacthub -m $$md -q policies/$$p/questions-ui.yml -o $$pkg; \
 	  echo "generated $$pkg"; \
 	done
 
-# Embeds each module's metadata (the flagship's: the root metadata.yml) and README.
+# Embeds each module's metadata and README.
 annotate: check-kwctl check-versions build
 	@mkdir -p $(ANNOTATED)
 	@set -e; for p in $(POLICIES); do \
 	  m=$$(echo $$p | tr - _); \
-	  if [ $$p = $(FLAGSHIP) ]; then md=metadata.yml; else md=policies/$$p/metadata.yml; fi; \
+	  md=policies/$$p/metadata.yml; \
 	  $(KWCTL) annotate -m $$md -u policies/$$p/README.md \
 	    -o $(ANNOTATED)/$$m.wasm $(DIST)/$$m.wasm; \
 	  echo "annotated $(ANNOTATED)/$$m.wasm with $$md"; \

@@ -1,5 +1,4 @@
 //! Kubewarden policy module: the flagship, every rule of the catalogue in one module.
-//! Everything but the waPC entry points lives in the shared rule crate; its metadata.yml
-//! and artifacthub-pkg.yml are at the repository root.
+//! Everything but the waPC entry points lives in the shared rule crate.
 
 windows_workload_rules::policy_module!(windows_workload_rules::modules::ALL);

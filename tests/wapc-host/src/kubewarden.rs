@@ -257,15 +257,10 @@ pub fn kwctl(args: &[&std::ffi::OsStr]) -> Result<(Vec<u8>, String)> {
     Ok((output.stdout, stderr))
 }
 
-/// A packaging file of a module (`metadata.yml`, `artifacthub-pkg.yml`): the
-/// flagship's are at the repository root, the others' in `policies/<module>/`.
+/// A packaging file of a module (`metadata.yml`, `artifacthub-pkg.yml`), in its package
+/// folder `policies/<module>/`.
 pub fn packaging_file(module: &str, file: &str) -> PathBuf {
-    let root = workspace_root();
-    if module == windows_workload_rules::modules::ALL.name {
-        root.join(file)
-    } else {
-        root.join("policies").join(module).join(file)
-    }
+    workspace_root().join("policies").join(module).join(file)
 }
 
 /// The Kubewarden metadata of a module.

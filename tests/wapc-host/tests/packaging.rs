@@ -3,16 +3,16 @@
 //! version of the workspace and with the modules themselves (settings checked by each
 //! module's own `validate_settings` in the waPC host).
 //!
-//! The flagship `windows-workloads` keeps its metadata.yml and artifacthub-pkg.yml at the
-//! repository root; its README, settings example, settings form and samples are under
-//! policies/windows-workloads/ like every other module's.
+//! Every module, the flagship `windows-workloads` too, is a package folder
+//! `policies/<module>/` as in Kubewarden's policies monorepo; the repository's
+//! `artifacthub-repo.yml` is at the root.
 
 use serde_json::{Map, Value, json};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use wapc_test_host::{PolicyModule, built_policy, kubewarden, module_file_name, workspace_root};
 use windows_workload_rules::engine::module::Module;
-use windows_workload_rules::modules::{ALL, MODULES};
+use windows_workload_rules::modules::MODULES;
 
 const WORKLOAD_RESOURCES: &[(&str, &str)] = &[
     ("", "pods"),
@@ -188,9 +188,35 @@ fn every_module_is_a_policy_crate_with_its_packaging_files() {
             module.name
         );
     }
-    // The flagship's metadata is at the root only: no second copy to drift.
-    assert!(!policy_dir(ALL.name).join("metadata.yml").exists());
-    assert!(!policy_dir(ALL.name).join("artifacthub-pkg.yml").exists());
+    // No package at the root: Artifact Hub would show the developer README for it.
+    assert!(!root().join("metadata.yml").exists());
+    assert!(!root().join("artifacthub-pkg.yml").exists());
+}
+
+#[test]
+fn the_artifact_hub_repository_names_owners_with_an_email() {
+    // Artifact Hub's repository metadata (artifacthub-repo.yml, read at the repository
+    // URL): the owners who may claim the repository, each with a name and an email.
+    let text = std::fs::read_to_string(root().join("artifacthub-repo.yml"))
+        .expect("artifacthub-repo.yml at the repository root");
+    let repo: Value = serde_yaml::from_str(&text).expect("YAML");
+    let owners = repo["owners"].as_array().expect("owners");
+    assert!(!owners.is_empty());
+    for owner in owners {
+        let email = owner["email"].as_str().unwrap_or_default();
+        assert!(
+            owner["name"].as_str().is_some_and(|n| !n.is_empty())
+                && email.contains('@')
+                && !email.starts_with('@'),
+            "{owner}"
+        );
+    }
+    for key in repo.as_object().expect("a mapping").keys() {
+        assert!(
+            ["repositoryID", "owners", "ignore"].contains(&key.as_str()),
+            "artifacthub-repo.yml: unknown key {key}"
+        );
+    }
 }
 
 /// `make check-versions` runs this test (its name holds "versions").

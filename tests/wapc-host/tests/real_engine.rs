@@ -409,3 +409,58 @@ fn policy_server_keeps_answering_hostile_bodies() {
     assert_eq!(fine["allowed"], true, "{fine}");
     assert!(fine.get("patch").is_none_or(Value::is_null), "{fine}");
 }
+
+#[test]
+fn per_module_targets_build_and_annotate_as_kubewarden_workflows_call_them() {
+    // Kubewarden's reusable workflows run `make policy.wasm`, `make annotated-policy.wasm`
+    // and `make e2e-tests` in a policy's folder (policies/policy.mk): the first two must
+    // give the module the root's `make build` ships, annotated with the folder's own
+    // metadata.yml, as `make annotate` does.
+    if !kubewarden::engine_available() {
+        return;
+    }
+    let tools = kubewarden::tools().expect("the engine");
+    for module in MODULES {
+        let dir = workspace_root().join("policies").join(module.name);
+        let make = std::process::Command::new(std::env::var("MAKE").unwrap_or("make".into()))
+            .current_dir(&dir)
+            .args([
+                "--no-print-directory",
+                "policy.wasm",
+                "annotated-policy.wasm",
+            ])
+            .arg(format!("KWCTL={}", tools.kwctl.display()))
+            .output()
+            .expect("make runs");
+        assert!(
+            make.status.success(),
+            "{}: {}\n{}",
+            module.name,
+            String::from_utf8_lossy(&make.stdout),
+            String::from_utf8_lossy(&make.stderr)
+        );
+        let built = std::fs::read(dir.join("policy.wasm")).expect("policy.wasm");
+        let shipped = std::fs::read(
+            wapc_test_host::target_dir()
+                .join("modules")
+                .join(wapc_test_host::module_file_name(module.name)),
+        )
+        .expect("the module make build shipped");
+        assert!(
+            built == shipped,
+            "{}: policy.wasm is not the shipped module",
+            module.name
+        );
+        let (annotated, _) = kubewarden::annotated(module.name).expect("kwctl annotate");
+        assert_eq!(
+            kubewarden::kwctl_inspect(dir.join("annotated-policy.wasm"), None)
+                .expect("kwctl inspect"),
+            kubewarden::kwctl_inspect(&annotated, None).expect("kwctl inspect"),
+            "{}",
+            module.name
+        );
+        for file in ["policy.wasm", "annotated-policy.wasm"] {
+            let _ = std::fs::remove_file(dir.join(file));
+        }
+    }
+}

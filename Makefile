@@ -31,7 +31,9 @@ ANNOTATED   ?= target/annotated
 CORPUS      := tests/corpus
 EVAL        := $(CARGO) run --quiet --release -p wapc-test-host --bin policy-eval --
 # The one version of every module: [workspace.package] version in Cargo.toml.
-VERSION     := $(shell sed -n '/^\[workspace\.package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' Cargo.toml)
+# Each module's own version: `version` of policies/<module>/Cargo.toml (released as the
+# tag <module>/v<version>, as Kubewarden's policies monorepo does).
+module_version = $(shell sed -n '/^\[package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' policies/$(1)/Cargo.toml)
 # Where `make push` publishes: REGISTRY=ghcr.io/your-org/policies (no default).
 REGISTRY    ?=
 # Kubewarden's kwctl: the one `make kubewarden-tools` unpacked, else the one on PATH.
@@ -105,9 +107,10 @@ check-kwctl:
 	  echo "the modules; nothing was annotated or pushed."; \
 	  exit 1; }
 
-# Every module's metadata.yml and artifacthub-pkg.yml carry VERSION (and agree on the name).
+# Every module's crate, metadata.yml, artifacthub-pkg.yml, release tag, example and
+# CHANGELOG.md carry the module's version.
 check-versions:
-	@echo "version $(VERSION) (Cargo.toml [workspace.package])"
+	@$(foreach p,$(POLICIES),echo "$(p) $(call module_version,$(p))";)
 	$(CARGO) test --quiet -p wapc-test-host --test packaging -- versions
 
 # Kubewarden's kwctl and policy-server, unpacked from the team's copy in ../shared/tools
@@ -138,7 +141,7 @@ annotate: check-kwctl check-versions build
 	  echo "annotated $(ANNOTATED)/$$m.wasm with $$md"; \
 	done
 
-# Pushes each annotated module to $(REGISTRY)/<module>:v$(VERSION) and records the
+# Pushes each annotated module to $(REGISTRY)/<module>:v<its version> and records the
 # immutable reference (<registry>/<module>@sha256:...) kwctl answers in
 # $(ANNOTATED)/<module>.pushed.json.
 push:
@@ -147,9 +150,10 @@ push:
 	@$(MAKE) --no-print-directory annotate
 	@set -e; for p in $(POLICIES); do \
 	  m=$$(echo $$p | tr - _); \
+	  v=$$(sed -n '/^\[package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' policies/$$p/Cargo.toml); \
 	  $(KWCTL) push -o json $(KWCTL_SOURCES_FLAG) $(ANNOTATED)/$$m.wasm \
-	    registry://$(REGISTRY)/$$p:v$(VERSION) > $(ANNOTATED)/$$p.pushed.json; \
-	  echo "pushed registry://$(REGISTRY)/$$p:v$(VERSION): $$(cat $(ANNOTATED)/$$p.pushed.json)"; \
+	    registry://$(REGISTRY)/$$p:v$$v > $(ANNOTATED)/$$p.pushed.json; \
+	  echo "pushed registry://$(REGISTRY)/$$p:v$$v: $$(cat $(ANNOTATED)/$$p.pushed.json)"; \
 	done
 
 # The rule reference and the rules section of every settings form, generated from the
@@ -173,7 +177,7 @@ SERVE_PORT ?= 3000
 serve: build
 	WASM_MODULES_DIR=$(CURDIR)/$(DIST) $(CARGO) run --quiet --release -p wapc-test-host \
 	  --bin policy-serve -- --port $(SERVE_PORT) \
-	  $(if $(REGISTRY),--registry $(REGISTRY) --version $(VERSION)) \
+	  $(if $(REGISTRY),--registry $(REGISTRY)) \
 	  $(if $(KWCTL_SOURCES),--sources $(KWCTL_SOURCES))
 
 # A bounded load run of PolicyServer: the flagship and the reference policy of

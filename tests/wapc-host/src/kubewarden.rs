@@ -263,6 +263,26 @@ pub fn packaging_file(module: &str, file: &str) -> PathBuf {
     workspace_root().join("policies").join(module).join(file)
 }
 
+/// A module's own version: `version` of its crate (`policies/<module>/Cargo.toml`), which
+/// its metadata, Artifact Hub package, release tag and changelog carry too (`make
+/// check-versions`).
+pub fn module_version(module: &str) -> Result<String> {
+    let path = packaging_file(module, "Cargo.toml");
+    let text = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
+    let mut in_package = false;
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_package = line == "[package]";
+        } else if in_package
+            && let Some(value) = line.strip_prefix("version")
+            && let Some(value) = value.trim_start().strip_prefix('=')
+        {
+            return Ok(value.trim().trim_matches('"').to_owned());
+        }
+    }
+    bail!("{}: no version = \"...\" in [package]", path.display())
+}
+
 /// The Kubewarden metadata of a module.
 pub fn metadata_path(module: &str) -> PathBuf {
     packaging_file(module, "metadata.yml")

@@ -48,11 +48,6 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// The version every module is published under (`[workspace.package]` of Cargo.toml).
-fn version() -> String {
-    env!("CARGO_PKG_VERSION").to_owned()
-}
-
 #[test]
 fn every_module_round_trips_through_a_loopback_registry() {
     let Some(registry) = registry() else { return };
@@ -85,7 +80,8 @@ fn every_module_round_trips_through_a_loopback_registry() {
     let mut served = Vec::new();
     for module in MODULES {
         let name = module.name;
-        let uri = format!("registry://{prefix}/{name}:v{}", version());
+        let version = kubewarden::module_version(name).expect("the module's version");
+        let uri = format!("registry://{prefix}/{name}:v{version}");
         let annotated = annotated_dir.join(wapc_test_host::module_file_name(name));
         // The immutable reference kwctl answered to the push is the registry's digest.
         let pushed: Value = serde_json::from_slice(

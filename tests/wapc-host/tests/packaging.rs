@@ -52,23 +52,6 @@ fn artifacthub_path(module: &str) -> PathBuf {
 }
 
 /// `[workspace.package] version` of the root Cargo.toml: the version of every module.
-fn workspace_version() -> String {
-    let text = read(&root().join("Cargo.toml"));
-    let mut in_section = false;
-    for line in text.lines() {
-        let line = line.trim();
-        if line.starts_with('[') {
-            in_section = line == "[workspace.package]";
-        } else if in_section
-            && let Some(value) = line.strip_prefix("version")
-            && let Some(value) = value.trim_start().strip_prefix('=')
-        {
-            return value.trim().trim_matches('"').to_string();
-        }
-    }
-    panic!("Cargo.toml has no [workspace.package] version");
-}
-
 fn annotation<'a>(metadata: &'a Value, key: &str) -> &'a str {
     metadata["annotations"][key]
         .as_str()
@@ -221,22 +204,35 @@ fn the_artifact_hub_repository_names_owners_with_an_email() {
 
 /// `make check-versions` runs this test (its name holds "versions").
 #[test]
-fn versions_of_every_module_agree_with_the_workspace() {
-    let version = workspace_version();
-    assert!(!version.is_empty());
+fn versions_of_every_module_agree_with_its_crate() {
+    // Each module is versioned and released on its own, as in Kubewarden's policies
+    // monorepo: its crate's version is the one of its metadata, Artifact Hub package,
+    // image tag, release tag (`<module>/v<version>`, `com.github.release.tag`), example
+    // and changelog.
     let mut problems = Vec::new();
     for module in MODULES {
         let name = module.name;
-        let cargo = read(&policy_dir(name).join("Cargo.toml"));
-        let crate_version = cargo
-            .lines()
-            .find(|l| l.trim_start().starts_with("version"))
-            .map(str::trim);
-        if crate_version != Some("version.workspace = true")
-            && crate_version != Some(&format!("version = \"{version}\""))
-        {
+        let version = match kubewarden::module_version(name) {
+            Ok(version) => version,
+            Err(e) => {
+                problems.push(format!("{e:#}"));
+                continue;
+            }
+        };
+        let tag = annotation(&yaml(&metadata_path(name)), "com.github.release.tag").to_owned();
+        if tag != format!("{name}/v{version}") {
             problems.push(format!(
-                "policies/{name}/Cargo.toml: version {crate_version:?}, expected version.workspace = true"
+                "{}: com.github.release.tag {tag}, expected {name}/v{version}",
+                metadata_path(name).display()
+            ));
+        }
+        let changelog = read(&policy_dir(name).join("CHANGELOG.md"));
+        if !changelog.lines().any(|l| {
+            l.strip_prefix("## ")
+                .is_some_and(|h| h.split_whitespace().next() == Some(version.as_str()))
+        }) {
+            problems.push(format!(
+                "policies/{name}/CHANGELOG.md: no section ## {version}"
             ));
         }
         let metadata = yaml(&metadata_path(name));
@@ -658,7 +654,8 @@ fn check_example_policy(policy_doc: &Value, file: &str) {
         annotation(&metadata, "io.kubewarden.policy.ociUrl"),
         "{file}: {name}"
     );
-    assert_eq!(tag, format!("v{}", workspace_version()), "{file}: {name}");
+    let version = kubewarden::module_version(name).expect("the module's version");
+    assert_eq!(tag, format!("v{version}"), "{file}: {name}");
     assert_eq!(spec["rules"], metadata["rules"], "{file}: {name}: rules");
     assert_eq!(
         spec["mutating"], metadata["mutating"],

@@ -13,19 +13,18 @@ const HELP: &str = "\
 policy-serve: Kubewarden's PolicyServer on 127.0.0.1 with every module of this repository
 
 USAGE:
-    policy-serve [--port PORT] [--workers N] [--registry HOST/PATH --version V [--sources FILE]]
+    policy-serve [--port PORT] [--workers N] [--registry HOST/PATH [--sources FILE]]
 
     Each module is served as /validate/<module> (default settings) and
     /validate/<module>-example (its settings.example.yaml). Without --registry the
     modules are annotated from the built ones (make build) with kwctl annotate; with it
-    they are downloaded from registry://HOST/PATH/<module>:v<V> (make push), and
+    they are downloaded from registry://HOST/PATH/<module>:v<its version> (make push), and
     --sources names a kwctl sources file (insecure_sources for plain HTTP).
 ";
 
 struct Options {
     server: ServerOptions,
     registry: Option<String>,
-    version: String,
 }
 
 fn options() -> Result<Options> {
@@ -35,7 +34,6 @@ fn options() -> Result<Options> {
             ..ServerOptions::default()
         },
         registry: None,
-        version: env!("CARGO_PKG_VERSION").to_owned(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -44,7 +42,6 @@ fn options() -> Result<Options> {
             "--port" => options.server.port = Some(value()?.parse().context("--port")?),
             "--workers" => options.server.workers = value()?.parse().context("--workers")?,
             "--registry" => options.registry = Some(value()?),
-            "--version" => options.version = value()?,
             "--sources" => options.server.sources = Some(PathBuf::from(value()?)),
             "-h" | "--help" => bail!("{HELP}"),
             other => bail!("unknown argument {other}\n\n{HELP}"),
@@ -69,7 +66,11 @@ fn serve() -> Result<()> {
             served.push(match &options.registry {
                 Some(registry) => ServedPolicy {
                     id,
-                    module: format!("registry://{registry}/{}:v{}", module.name, options.version),
+                    module: format!(
+                        "registry://{registry}/{}:v{}",
+                        module.name,
+                        kubewarden::module_version(module.name)?
+                    ),
                     settings,
                     mutating,
                 },

@@ -760,16 +760,6 @@ impl PolicyServer {
 
     /// [`PolicyServer::start`] with `options`.
     pub fn start_with(policies: &[ServedPolicy], options: &ServerOptions) -> Result<Self> {
-        let tools = tools()?;
-        let port = match options.port {
-            Some(port) => port,
-            None => free_port()?,
-        };
-        let readiness = free_port()?;
-        let dir = target_dir()
-            .join("policy-server")
-            .join(format!("{}-{port}", std::process::id()));
-        std::fs::create_dir_all(dir.join("downloads"))?;
         let mut config = serde_json::Map::new();
         for policy in policies {
             config.insert(
@@ -781,7 +771,23 @@ impl PolicyServer {
                 }),
             );
         }
-        std::fs::write(dir.join("policies.yml"), serde_yaml::to_string(&config)?)?;
+        Self::start_config(&Value::Object(config), options)
+    }
+
+    /// A PolicyServer with `config`, the content of its `policies.yml` (policy id →
+    /// `module`, `settings`, `allowedToMutate`, `contextAwareResources`...).
+    pub fn start_config(config: &Value, options: &ServerOptions) -> Result<Self> {
+        let tools = tools()?;
+        let port = match options.port {
+            Some(port) => port,
+            None => free_port()?,
+        };
+        let readiness = free_port()?;
+        let dir = target_dir()
+            .join("policy-server")
+            .join(format!("{}-{port}", std::process::id()));
+        std::fs::create_dir_all(dir.join("downloads"))?;
+        std::fs::write(dir.join("policies.yml"), serde_yaml::to_string(config)?)?;
         let sources = match &options.sources {
             Some(sources) => std::fs::read_to_string(sources)
                 .with_context(|| format!("the sources file {}", sources.display()))?,

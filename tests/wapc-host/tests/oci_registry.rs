@@ -162,6 +162,32 @@ fn every_module_round_trips_through_a_loopback_registry() {
         }
     }
     assert_eq!(differential.finish(&server.log()), by_kwctl);
+    drop(server);
+    // examples/policies.yml, the standalone PolicyServer's configuration, as written but
+    // for the registry's host: it serves every module with the settings of the example
+    // manifests, and decides as our host does with them.
+    let published = "registry://ghcr.io/windows-workload-policies/policies/";
+    let text = std::fs::read_to_string(workspace_root().join("examples/policies.yml"))
+        .expect("examples/policies.yml");
+    assert!(
+        text.contains(published),
+        "examples/policies.yml names {published}"
+    );
+    let config: Value =
+        serde_yaml::from_str(&text.replace(published, &format!("registry://{prefix}/")))
+            .expect("YAML");
+    let server = PolicyServer::start_config(&config, &options).expect("policy-server starts");
+    let mut differential = Differential::new("PolicyServer with examples/policies.yml");
+    for module in MODULES {
+        let settings = config[module.name]["settings"].clone();
+        let ours = built_policy(module.name).expect("the module loads");
+        for input in test_data(module.name) {
+            let host = evaluate_one(&ours, &settings, &input);
+            let engine = server.validate(module.name, &input.request);
+            differential.compare(module.name, &input, &host, engine);
+        }
+    }
+    assert_eq!(differential.finish(&server.log()), by_kwctl);
 }
 
 /// A module's `test_data/` inputs without settings of their own.

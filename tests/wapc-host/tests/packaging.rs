@@ -812,3 +812,40 @@ fn run_as_written(readme: &Path, command: &str) {
         "{context}: {message}"
     );
 }
+
+#[test]
+fn the_standalone_policy_server_config_serves_what_the_examples_deploy() {
+    // examples/policies.yml (a PolicyServer without the controller) and the
+    // ClusterAdmissionPolicy manifests must not drift apart: the same module, settings,
+    // mutation and context-aware resources for every module.
+    let config = yaml(&root().join("examples/policies.yml"));
+    let ids: BTreeSet<&str> = config
+        .as_object()
+        .expect("a mapping of policy ids")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let names: BTreeSet<&str> = MODULES.iter().map(|m| m.name).collect();
+    assert_eq!(ids, names, "examples/policies.yml serves every module once");
+    for module in MODULES {
+        let entry = &config[module.name];
+        let spec = &yaml(&root().join(format!("examples/{}.yaml", module.name)))["spec"];
+        let context = format!("examples/policies.yml: {}", module.name);
+        assert_eq!(entry["module"], spec["module"], "{context}: module");
+        let settings = if spec["settings"].is_null() {
+            json!({})
+        } else {
+            spec["settings"].clone()
+        };
+        assert_eq!(entry["settings"], settings, "{context}: settings");
+        assert_eq!(
+            entry["allowedToMutate"],
+            spec["mutating"].as_bool().unwrap_or(false),
+            "{context}: allowedToMutate"
+        );
+        assert_eq!(
+            entry["contextAwareResources"], spec["contextAwareResources"],
+            "{context}: contextAwareResources"
+        );
+    }
+}

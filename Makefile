@@ -8,6 +8,8 @@
 #   make check-versions  Cargo.toml, metadata.yml and artifacthub-pkg.yml agree
 #   make artifacthub  regenerate each artifacthub-pkg.yml with kwctl scaffold artifacthub
 #   make rules-doc  regenerate docs/rules.md and the rules of each questions-ui.yml from the rule declarations
+#   make sbom       a CycloneDX SBOM of each module (needs cargo-cyclonedx)
+#   make release-dry-run  annotate, push (to a loopback registry), SBOM and Artifact Hub package
 #   make serve      Kubewarden's PolicyServer on 127.0.0.1:$(SERVE_PORT) serving every module
 #   make load       a bounded load run of PolicyServer: the flagship beside the reference policy
 #   make bench      evaluation time (waPC host, native, kwctl bench), peak memory and size
@@ -45,7 +47,8 @@ KWCTL_SOURCES ?=
 KWCTL_SOURCES_FLAG := $(if $(KWCTL_SOURCES),--sources-path $(KWCTL_SOURCES))
 
 .PHONY: all build setup run run-corpus test e2e unit fmt lint annotate push check-versions \
-	check-kwctl rules-doc bench fuzz clean artifacthub kubewarden-tools serve load
+	check-kwctl rules-doc bench fuzz clean artifacthub kubewarden-tools serve load sbom \
+	release-dry-run
 
 all: build
 
@@ -168,6 +171,26 @@ rules-doc:
 # --memory: peak linear memory only; --kwctl: kwctl bench only; --no-kwctl: without it.
 bench: build
 	WASM_MODULES_DIR=$(CURDIR)/$(DIST) $(CARGO) bench -p wapc-test-host -- $(BENCH_ARGS)
+
+# A CycloneDX (1.5, JSON) SBOM of each module, for its wasm32-wasip1 build, by
+# cargo-cyclonedx (pinned in .ci/run): $(SBOM_DIR)/<module>.cdx.json. cargo-cyclonedx
+# writes one file beside every manifest of the workspace; the modules' are moved, the
+# others removed.
+SBOM_DIR ?= target/sbom
+SBOM_FILE := release-sbom
+sbom:
+	@command -v cargo-cyclonedx >/dev/null 2>&1 || { \
+	  echo "cargo-cyclonedx is missing: cargo install cargo-cyclonedx --version 0.5.9 --locked"; exit 1; }
+	@mkdir -p $(SBOM_DIR)
+	$(CARGO) cyclonedx -q -f json --spec-version 1.5 --target $(TARGET) --override-filename $(SBOM_FILE)
+	@set -e; for p in $(POLICIES); do mv policies/$$p/$(SBOM_FILE).json $(SBOM_DIR)/$$p.cdx.json; \
+	  echo "$(SBOM_DIR)/$$p.cdx.json"; done
+	@find . -name '$(SBOM_FILE).json' -not -path './target/*' -delete
+
+# Every step of a release of every module, with no network beyond a loopback registry
+# (scripts/release-dry-run): target/release-dry-run/{annotated,sbom,artifacthub}.
+release-dry-run: build
+	scripts/release-dry-run
 
 # Kubewarden's PolicyServer on loopback serving every module as /validate/<module>
 # (default settings) and /validate/<module>-example (its settings.example.yaml), annotated

@@ -52,25 +52,24 @@ fn scratch(name: &str) -> PathBuf {
 fn every_module_round_trips_through_a_loopback_registry() {
     let Some(registry) = registry() else { return };
     let tools = kubewarden::tools().expect("the engine");
-    let annotated_dir = scratch("annotated");
+    let release = scratch("release");
+    let annotated_dir = release.join("annotated");
     let prefix = format!("{}/policies", registry.host());
-    // What a user runs, with the registry's sources file for plain HTTP on loopback.
+    // What a release does (scripts/release-dry-run: make push, make sbom, kwctl scaffold
+    // artifacthub), with the registry's sources file for plain HTTP on loopback.
     let make = Command::new(std::env::var("MAKE").unwrap_or_else(|_| "make".into()))
         .current_dir(workspace_root())
         .arg("--no-print-directory")
-        .arg("push")
-        .arg(format!("REGISTRY={prefix}"))
-        .arg(format!("KWCTL={}", tools.kwctl.display()))
-        .arg(format!(
-            "KWCTL_SOURCES={}",
-            registry.sources_path().display()
-        ))
-        .arg(format!("ANNOTATED={}", annotated_dir.display()))
+        .arg("release-dry-run")
+        .env("REGISTRY", &prefix)
+        .env("KWCTL", &tools.kwctl)
+        .env("KWCTL_SOURCES", registry.sources_path())
+        .env("RELEASE_OUT", &release)
         .output()
         .expect("make runs");
     assert!(
         make.status.success(),
-        "make push: {}\n{}\n{}",
+        "make release-dry-run: {}\n{}\n{}",
         make.status,
         String::from_utf8_lossy(&make.stdout),
         String::from_utf8_lossy(&make.stderr)
@@ -90,6 +89,7 @@ fn every_module_round_trips_through_a_loopback_registry() {
         )
         .expect("kwctl push -o json");
         let immutable = pushed["immutable_ref"].as_str().expect("an immutable_ref");
+        check_release_files(&release, name);
         let digest = kubewarden::kwctl_digest(&uri, &sources).expect("kwctl digest");
         assert_eq!(
             immutable,
@@ -188,6 +188,51 @@ fn every_module_round_trips_through_a_loopback_registry() {
         }
     }
     assert_eq!(differential.finish(&server.log()), by_kwctl);
+}
+
+/// The SBOM and the Artifact Hub package the release made of `module`: a CycloneDX
+/// document of the module's crate at its version, listing the rule crate and
+/// Kubewarden's SDK, and the committed `artifacthub-pkg.yml` (but its `createdAt`).
+fn check_release_files(release: &Path, module: &str) {
+    let version = kubewarden::module_version(module).expect("the module's version");
+    let sbom_path = release.join("sbom").join(format!("{module}.cdx.json"));
+    let sbom: Value =
+        serde_json::from_slice(&std::fs::read(&sbom_path).expect("an SBOM")).expect("JSON");
+    assert_eq!(sbom["bomFormat"], "CycloneDX", "{}", sbom_path.display());
+    assert_eq!(sbom["metadata"]["component"]["name"], module);
+    assert_eq!(sbom["metadata"]["component"]["version"], version.as_str());
+    let components: Vec<&str> = sbom["components"]
+        .as_array()
+        .expect("components")
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    for dependency in [
+        "windows-workload-rules",
+        "kubewarden-policy-sdk",
+        "k8s-openapi",
+    ] {
+        assert!(
+            components.contains(&dependency),
+            "{module}: SBOM without {dependency}"
+        );
+    }
+    let without_date = |path: &Path| {
+        let mut package: Value =
+            serde_yaml::from_str(&std::fs::read_to_string(path).expect("a package")).expect("YAML");
+        package["createdAt"] = Value::Null;
+        package
+    };
+    assert_eq!(
+        without_date(
+            &release
+                .join("artifacthub")
+                .join(module)
+                .join("artifacthub-pkg.yml")
+        ),
+        without_date(&kubewarden::packaging_file(module, "artifacthub-pkg.yml")),
+        "{module}: the release's Artifact Hub package is the committed one"
+    );
 }
 
 /// A module's `test_data/` inputs without settings of their own.

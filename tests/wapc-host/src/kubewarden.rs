@@ -283,6 +283,95 @@ pub fn module_version(module: &str) -> Result<String> {
     bail!("{}: no version = \"...\" in [package]", path.display())
 }
 
+/// Where every module is published: the `io.kubewarden.policy.ociUrl` prefix of the
+/// metadata, as the module READMEs and examples name it.
+pub const PUBLISHED: &str = "registry://ghcr.io/windows-workload-policies/policies/";
+
+/// A `kwctl run` command as a README writes it (`kwctl run` or
+/// `target/kubewarden/kwctl run`, continued over lines ending in `\`).
+#[derive(Debug, Clone)]
+pub struct ReadmeRun {
+    /// The command as written, on one line.
+    pub command: String,
+    /// The module: a path or a `registry://` URI, as written.
+    pub module: String,
+    /// `--settings-path`, resolved against the README's folder.
+    pub settings: Option<PathBuf>,
+    /// `--request-path`, resolved against the README's folder.
+    pub request: Option<PathBuf>,
+    /// Whether it passes `--sources-path` (a plain-HTTP registry).
+    pub sources: bool,
+}
+
+/// Every `kwctl run` command of `readme`, with its files resolved against `base` (where
+/// the README says to run them).
+pub fn readme_kwctl_runs(readme: &Path, base: &Path) -> Result<Vec<ReadmeRun>> {
+    let text = std::fs::read_to_string(readme).with_context(|| readme.display().to_string())?;
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    let mut runs = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let starts = ["kwctl run", "target/kubewarden/kwctl run"]
+            .iter()
+            .any(|p| lines[i].starts_with(p));
+        if !starts {
+            i += 1;
+            continue;
+        }
+        let mut command = String::new();
+        while i < lines.len() {
+            let line = lines[i];
+            i += 1;
+            match line.strip_suffix('\\') {
+                Some(part) => command.push_str(part),
+                None => {
+                    command.push_str(line);
+                    break;
+                }
+            }
+        }
+        let words: Vec<&str> = command.split_whitespace().skip(2).collect();
+        let mut run = ReadmeRun {
+            command: command.split_whitespace().collect::<Vec<_>>().join(" "),
+            module: String::new(),
+            settings: None,
+            request: None,
+            sources: false,
+        };
+        let mut k = 0;
+        while k < words.len() {
+            let value = words.get(k + 1).map(|v| base.join(v));
+            match words[k] {
+                "--settings-path" | "-s" => run.settings = value,
+                "--request-path" | "-r" => run.request = value,
+                "--sources-path" => run.sources = true,
+                "--allow-context-aware" => {
+                    k += 1;
+                    continue;
+                }
+                word if word.starts_with('-') => {
+                    bail!(
+                        "{}: `{}`: unexpected option {word}",
+                        readme.display(),
+                        run.command
+                    )
+                }
+                word => {
+                    run.module = word.to_owned();
+                    k += 1;
+                    continue;
+                }
+            }
+            k += 2;
+        }
+        if run.module.is_empty() {
+            bail!("{}: `{}` names no module", readme.display(), run.command);
+        }
+        runs.push(run);
+    }
+    Ok(runs)
+}
+
 /// The Kubewarden metadata of a module.
 pub fn metadata_path(module: &str) -> PathBuf {
     packaging_file(module, "metadata.yml")

@@ -177,6 +177,36 @@ fn every_module_round_trips_through_a_loopback_registry() {
         serde_yaml::from_str(&text.replace(published, &format!("registry://{prefix}/")))
             .expect("YAML");
     let server = PolicyServer::start_config(&config, &options).expect("policy-server starts");
+    // The module READMEs' kwctl commands, as written in the module's folder but for the
+    // registry's host.
+    let mut from_readmes = Differential::new("kwctl run as the module READMEs write it");
+    for module in MODULES {
+        let dir = workspace_root().join("policies").join(module.name);
+        for run in kubewarden::readme_kwctl_runs(&dir.join("README.md"), &dir).expect("README") {
+            let uri = run
+                .module
+                .replace(kubewarden::PUBLISHED, &format!("registry://{prefix}/"));
+            let settings: Value = run.settings.as_ref().map_or_else(
+                || json!({}),
+                |path| {
+                    serde_yaml::from_str(&std::fs::read_to_string(path).expect("settings"))
+                        .expect("YAML")
+                },
+            );
+            let request = run.request.as_ref().expect("a request");
+            let input = load_inputs(request).expect("the request").remove(0);
+            let ours = built_policy(module.name).expect("the module loads");
+            let host = evaluate_one(&ours, &settings, &input);
+            let engine = kubewarden::kwctl_run(
+                &uri,
+                &input.request,
+                &settings,
+                &["--sources-path", sources.to_str().expect("UTF-8")],
+            );
+            from_readmes.compare(module.name, &input, &host, engine);
+        }
+    }
+    assert!(from_readmes.finish("") >= MODULES.len());
     let mut differential = Differential::new("PolicyServer with examples/policies.yml");
     for module in MODULES {
         let settings = config[module.name]["settings"].clone();

@@ -704,103 +704,84 @@ fn example_policies_name_their_module_and_pass_its_validate_settings() {
 
 /// Every `kwctl run` command of the READMEs names files of the repository and a module
 /// of the workspace; run as written (settings file, request file, module) in the waPC
-/// host it gets an answer, not an error.
+/// host it gets an answer, not an error. A module README is the usage text of the
+/// published module (`kwctl inspect`, Artifact Hub): its commands run in the module's
+/// folder and name the published module at its version; the root README's name the
+/// annotated file or a loopback registry. (tests/wapc-host/tests/oci_registry.rs runs
+/// the module READMEs' commands in kwctl against a registry holding the modules.)
 #[test]
 fn readme_kwctl_run_commands_work_as_written() {
-    let mut readmes: Vec<PathBuf> = MODULES
-        .iter()
-        .map(|m| policy_dir(m.name).join("README.md"))
-        .collect();
-    readmes.push(root().join("README.md"));
     let mut commands = 0;
-    for readme in &readmes {
-        let text = read(readme);
-        let mut found_in_file = 0;
-        let lines: Vec<&str> = text.lines().collect();
-        let mut i = 0;
-        while i < lines.len() {
-            if !lines[i].trim_start().starts_with("kwctl run") {
-                i += 1;
-                continue;
-            }
-            let mut command = String::new();
-            while i < lines.len() {
-                let line = lines[i].trim();
-                i += 1;
-                match line.strip_suffix('\\') {
-                    Some(part) => {
-                        command.push_str(part);
-                        command.push(' ');
-                    }
-                    None => {
-                        command.push_str(line);
-                        break;
-                    }
-                }
-            }
-            run_as_written(readme, &command);
-            found_in_file += 1;
-        }
-        if readme != &root().join("README.md") {
-            assert!(
-                found_in_file > 0,
-                "{}: no kwctl run command",
-                readme.display()
+    for module in MODULES {
+        let readme = policy_dir(module.name).join("README.md");
+        let runs = kubewarden::readme_kwctl_runs(&readme, &policy_dir(module.name))
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        assert!(
+            !runs.is_empty(),
+            "{}: no kwctl run command",
+            readme.display()
+        );
+        let version = kubewarden::module_version(module.name).expect("a version");
+        for run in &runs {
+            assert_eq!(
+                run.module,
+                format!("{}{}:v{version}", kubewarden::PUBLISHED, module.name),
+                "{}: `{}` names the published module",
+                readme.display(),
+                run.command
             );
+            let ociurl = annotation(
+                &yaml(&metadata_path(module.name)),
+                "io.kubewarden.policy.ociUrl",
+            )
+            .to_owned();
+            assert_eq!(run.module, format!("registry://{ociurl}:v{version}"));
+            run_as_written(&readme, run, module.name);
         }
-        commands += found_in_file;
+        commands += runs.len();
     }
-    assert!(commands >= MODULES.len());
+    let readme = root().join("README.md");
+    for run in kubewarden::readme_kwctl_runs(&readme, &root()).unwrap_or_else(|e| panic!("{e:#}")) {
+        let name = MODULES
+            .iter()
+            .map(|m| m.name)
+            .find(|name| {
+                run.module == format!("target/annotated/{}", module_file_name(name))
+                    || run
+                        .module
+                        .starts_with(&format!("registry://127.0.0.1:5000/policies/{name}:v"))
+            })
+            .unwrap_or_else(|| {
+                panic!(
+                    "{}: `{}`: not a module of the workspace",
+                    readme.display(),
+                    run.command
+                )
+            });
+        run_as_written(&readme, &run, name);
+        commands += 1;
+    }
+    assert!(commands > MODULES.len());
 }
 
-fn run_as_written(readme: &Path, command: &str) {
-    let context = format!("{}: `{command}`", readme.display());
-    let words: Vec<&str> = command.split_whitespace().collect();
-    let mut settings = json!({});
-    let mut request = None;
-    let mut module = None;
-    let mut i = 2; // after `kwctl run`
-    while i < words.len() {
-        match words[i] {
-            "--settings-path" | "-s" => {
-                settings = yaml(&root().join(words[i + 1]));
-                i += 2;
-            }
-            "--request-path" | "-r" => {
-                request = Some(words[i + 1]);
-                i += 2;
-            }
-            "--allow-context-aware" => i += 1,
-            word if word.starts_with('-') => panic!("{context}: unexpected option {word}"),
-            word => {
-                module = Some(word);
-                i += 1;
-            }
-        }
-    }
-    let module = module.unwrap_or_else(|| panic!("{context}: no module"));
-    let file = Path::new(module)
-        .file_name()
-        .and_then(|f| f.to_str())
-        .unwrap_or_default();
-    let policy_name = MODULES
-        .iter()
-        .map(|m| m.name)
-        .find(|name| module_file_name(name) == file)
-        .unwrap_or_else(|| panic!("{context}: {module} is not a module of the workspace"));
-    assert_eq!(
-        module,
-        format!("target/wasm32-wasip1/release/{file}"),
-        "{context}: where `make build` puts it"
-    );
-    let request_path = request.unwrap_or_else(|| panic!("{context}: no --request-path"));
-    let request: Value = serde_json::from_str(&read(&root().join(request_path)))
-        .unwrap_or_else(|e| panic!("{context}: {request_path}: {e}"));
+fn run_as_written(readme: &Path, run: &kubewarden::ReadmeRun, module: &str) {
+    let context = format!("{}: `{}`", readme.display(), run.command);
+    let settings = run
+        .settings
+        .as_ref()
+        .map_or_else(|| json!({}), |path| yaml(path));
+    let request_path = run
+        .request
+        .as_ref()
+        .unwrap_or_else(|| panic!("{context}: no --request-path"));
+    let request: Value = serde_json::from_str(&read(request_path))
+        .unwrap_or_else(|e| panic!("{context}: {}: {e}", request_path.display()));
     assert!(
         request["kind"]["kind"].is_string() && request["object"].is_object(),
-        "{context}: {request_path} is an AdmissionRequest, as kwctl run reads it"
+        "{context}: {} is an AdmissionRequest, as kwctl run reads it",
+        request_path.display()
     );
-    let policy = policy(policy_name);
+    let policy = policy(module);
     let verdict = policy.validate_settings(&settings).unwrap();
     assert!(verdict.valid, "{context}: {:?}", verdict.message);
     let response = policy
@@ -847,5 +828,26 @@ fn the_standalone_policy_server_config_serves_what_the_examples_deploy() {
             entry["contextAwareResources"], spec["contextAwareResources"],
             "{context}: contextAwareResources"
         );
+    }
+}
+
+#[test]
+fn module_readmes_show_the_example_policy_as_it_is() {
+    // The "In a cluster" section of each module README (its usage text on Artifact Hub
+    // and in kwctl inspect) shows examples/<module>.yaml verbatim, so what a user copies
+    // is what the tests deploy.
+    for module in MODULES {
+        let readme = read(&policy_dir(module.name).join("README.md"));
+        let section = readme
+            .split("\n## In a cluster\n")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{}: no In a cluster section", module.name));
+        let block = section
+            .split("```yaml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("\n```").next())
+            .unwrap_or_else(|| panic!("{}: no yaml block", module.name));
+        let example = read(&root().join(format!("examples/{}.yaml", module.name)));
+        assert_eq!(block.trim_end(), example.trim_end(), "{}", module.name);
     }
 }

@@ -30,7 +30,7 @@ pub const POLICY_SERVER_ENV: &str = "POLICY_SERVER";
 /// `docker-registry` on `PATH`).
 pub const REGISTRY_ENV: &str = "DOCKER_REGISTRY";
 /// Environment variable: `1` where Kubewarden's engine and the registry must be at hand
-/// (`make test`, CI); then their absence fails the test instead of being reported.
+/// (`.ci/run`); then their absence fails the test instead of being reported.
 pub const REQUIRED_ENV: &str = "KUBEWARDEN_REQUIRED";
 
 /// `found`, or `None` after saying plainly in the test output that `what` is missing

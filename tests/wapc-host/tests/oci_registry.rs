@@ -14,7 +14,7 @@
 //!   recorded, decides the same.
 //!
 //! Where kwctl, policy-server, docker-registry or skopeo are missing the test says so;
-//! where `KUBEWARDEN_REQUIRED=1` (`make test`, CI) it fails.
+//! where `KUBEWARDEN_REQUIRED=1` (`.ci/run`) it fails.
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};

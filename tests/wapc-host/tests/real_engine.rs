@@ -6,8 +6,8 @@
 //! and `kubectl debug` requests of `fixtures/updates/` (with both). Every difference is printed.
 //!
 //! kwctl and policy-server are found or unpacked by `wapc_test_host::kubewarden`. A
-//! machine without them says so in the test output; where `KUBEWARDEN_REQUIRED=1` (as in
-//! `make test` and CI) their absence fails the test.
+//! machine without them says so in the test output; where `KUBEWARDEN_REQUIRED=1` (as
+//! `.ci/run` sets it) their absence fails the test.
 
 mod common;
 

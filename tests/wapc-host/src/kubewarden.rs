@@ -55,6 +55,11 @@ pub struct Tools {
     pub policy_server: PathBuf,
 }
 
+/// `name` on `PATH`, or why not.
+pub fn installed(name: &str, install: &str) -> Result<PathBuf> {
+    on_path(name).ok_or_else(|| anyhow!("{name} is not on PATH ({install})"))
+}
+
 fn on_path(name: &str) -> Option<PathBuf> {
     std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)

@@ -3,6 +3,7 @@
 
 use crate::facts::host::HostCalls;
 use crate::facts::images::{ContainerImage, container_images};
+use crate::facts::nodes::{NodeInventory, ReadNodes};
 use crate::facts::placement::Placement;
 use crate::facts::target_os::OsResolution;
 use crate::k8s::patch::PatchOp;
@@ -159,6 +160,40 @@ pub struct Context<'a> {
     /// through [`Context::container_images`], [`Context::placement`] and
     /// [`Context::linux_only_fields`].
     pub facts: PassFacts<'a>,
+    /// The cluster's nodes, read at most once per request (see [`Context::nodes`]).
+    pub nodes: &'a ClusterNodes<'a>,
+}
+
+/// The cluster's nodes for one request (settings `nodeInventory`): read from the host
+/// the first time a rule asks, then kept for every pass of the evaluation.
+pub struct ClusterNodes<'a> {
+    /// `None` when the module cannot read nodes or the settings do not ask it to.
+    read: Option<ReadNodes>,
+    host: &'a dyn HostCalls,
+    inventory: OnceCell<Result<NodeInventory, String>>,
+}
+
+impl<'a> ClusterNodes<'a> {
+    /// Nodes read through `read` from `host`, when the settings turn `nodeInventory` on.
+    pub fn new(read: Option<ReadNodes>, settings: &Settings, host: &'a dyn HostCalls) -> Self {
+        ClusterNodes {
+            read: read.filter(|_| settings.node_inventory),
+            host,
+            inventory: OnceCell::new(),
+        }
+    }
+
+    /// The inventory; `None` when it is off or could not be read (rules then decide
+    /// from the settings, and [`ClusterNodes::failure`] says why).
+    pub fn get(&self) -> Option<&NodeInventory> {
+        let read = self.read?;
+        self.inventory.get_or_init(|| read(self.host)).as_ref().ok()
+    }
+
+    /// Why reading the nodes failed, once a rule asked for them.
+    pub fn failure(&self) -> Option<&str> {
+        self.inventory.get()?.as_ref().err().map(String::as_str)
+    }
 }
 
 /// Facts that several rules derive from the workload (the images of every container,
@@ -194,6 +229,11 @@ impl<'a> Context<'a> {
             .linux_only
             .get_or_init(|| linux_only_fields(self.workload))
     }
+    /// The cluster's nodes, when `nodeInventory` is on and they could be read.
+    pub fn nodes(&self) -> Option<&NodeInventory> {
+        self.nodes.get()
+    }
+
     /// Whether the module runs the rule `id` (it carries it and its action is not `off`).
     pub fn runs(&self, id: RuleId) -> bool {
         self.module_rules
@@ -210,6 +250,8 @@ pub struct RuntimeClassContext<'a> {
     pub runtime_class: &'a RuntimeClass,
     pub settings: &'a Settings,
     pub host: &'a dyn HostCalls,
+    /// The cluster's nodes, read at most once per request.
+    pub nodes: &'a ClusterNodes<'a>,
 }
 
 /// One violation (or proposed fix) of a rule.
@@ -261,6 +303,9 @@ impl Finding {
 
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_root() {
+            return write!(f, "[{}] {}", self.rule, self.message);
+        }
         write!(f, "[{}] {}: {}", self.rule, self.path, self.message)
     }
 }

@@ -106,6 +106,7 @@ mod tests {
         rules: &[&RuntimeClassSchedulingRule],
         default_actions: &[],
         runtime_class_lookup: Some(crate::facts::cluster::with_cluster_runtime_class),
+        node_inventory: None,
     };
 
     /// The windows-testing Hyper-V RuntimeClass sample.

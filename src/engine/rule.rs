@@ -3,7 +3,7 @@
 
 use crate::facts::host::HostCalls;
 use crate::facts::images::{ContainerImage, container_images};
-use crate::facts::nodes::{NodeInventory, ReadNodes};
+use crate::facts::nodes::{NodeInventory, ReadNodes, name_node_names};
 use crate::facts::placement::Placement;
 use crate::facts::target_os::OsResolution;
 use crate::k8s::patch::PatchOp;
@@ -12,9 +12,11 @@ use crate::k8s::runtime_class::RuntimeClass;
 use crate::k8s::workload::Workload;
 pub use crate::settings::Action;
 use crate::settings::Settings;
+use crate::windows::image::WindowsBuild;
 use crate::windows::linux_only::{LinuxOnlyField, linux_only_fields};
 use serde_json::Value;
 use std::cell::OnceCell;
+use std::collections::BTreeSet;
 use std::fmt;
 
 /// The pods a rule looks at.
@@ -234,12 +236,49 @@ impl<'a> Context<'a> {
         self.nodes.get()
     }
 
+    /// The Windows builds of the cluster's nodes, and where that comes from:
+    /// `clusterWindowsBuilds` where the settings give it (they win), else the Windows
+    /// nodes' builds (`nodeInventory`), else `None` (unknown).
+    pub fn cluster_windows_builds(&self) -> Option<ClusterBuilds> {
+        if !self.settings.cluster_windows_builds.is_empty() {
+            let builds: BTreeSet<WindowsBuild> = self
+                .settings
+                .cluster_windows_builds
+                .iter()
+                .copied()
+                .collect();
+            let listed: Vec<String> = builds.iter().map(ToString::to_string).collect();
+            let source = format!("settings.clusterWindowsBuilds: {}", listed.join(" or "));
+            return Some(ClusterBuilds { builds, source });
+        }
+        let by_build = self.nodes()?.windows_builds();
+        if by_build.is_empty() {
+            return None;
+        }
+        let source = by_build
+            .iter()
+            .map(|(build, nodes)| format!("{} on {}", build, name_node_names(nodes)))
+            .collect::<Vec<_>>()
+            .join("; ");
+        Some(ClusterBuilds {
+            builds: by_build.into_keys().collect(),
+            source: format!("the Windows nodes: {source}"),
+        })
+    }
+
     /// Whether the module runs the rule `id` (it carries it and its action is not `off`).
     pub fn runs(&self, id: RuleId) -> bool {
         self.module_rules
             .iter()
             .any(|r| r.meta().id == id && self.settings.action_of(*r) != Action::Off)
     }
+}
+
+/// The Windows builds of the cluster, with where they were learnt (for messages).
+pub struct ClusterBuilds {
+    pub builds: BTreeSet<WindowsBuild>,
+    /// `settings.clusterWindowsBuilds: ...` or `the Windows nodes: <build> on <nodes>`.
+    pub source: String,
 }
 
 /// Everything a RuntimeClass rule may read about a RuntimeClass object under review.

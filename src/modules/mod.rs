@@ -82,7 +82,7 @@ pub static IMAGE_COMPATIBILITY: Module = Module {
         &HyperVHostAccessRule,
     ],
     runtime_class_lookup: Some(crate::facts::cluster::with_cluster_runtime_class),
-    node_inventory: None,
+    node_inventory: Some(crate::facts::nodes::list_nodes),
     default_actions: &[],
 };
 

@@ -646,12 +646,19 @@ fn check_example_policy(policy_doc: &Value, file: &str) {
         "{file}: {name}: mode"
     );
     let settings = &spec["settings"];
-    if settings["runtimeClassLookup"] == true || settings["nodeInventory"] == true {
-        assert_eq!(
-            spec["contextAwareResources"], metadata["contextAwareResources"],
-            "{file}: {name}: runtimeClassLookup needs contextAwareResources"
-        );
+    // The policy lets the module read what its settings turn on, and nothing more.
+    let mut needed = Vec::new();
+    if settings["runtimeClassLookup"] == true {
+        needed.push(json!({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass"}));
     }
+    if settings["nodeInventory"] == true {
+        needed.push(json!({"apiVersion": "v1", "kind": "Node"}));
+    }
+    let declared = spec["contextAwareResources"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(declared, needed, "{file}: {name}: contextAwareResources");
     let verdict = policy(name).validate_settings(settings).unwrap();
     assert!(
         verdict.valid,

@@ -100,7 +100,7 @@ pub struct Settings {
     /// Read a RuntimeClass that a pod names and `runtimeClasses` does not describe from
     /// the cluster (context-aware: `kubernetes` host capability). Default `false`.
     pub runtime_class_lookup: bool,
-    /// Read the cluster's nodes (context-aware: `kubernetes/list_all_resources`, `v1`
+    /// Read the cluster's nodes (context-aware: `kubernetes/list_resources_all`, `v1`
     /// `Node`) once per request, so that OS-3, IMG-3 and IMG-4 decide from the taints and
     /// Windows builds the nodes really have; `windowsTaint` and `clusterWindowsBuilds`,
     /// where given, still win. A failed read warns and falls back to the settings.

@@ -253,7 +253,7 @@ pub mod node_lists {
         include_str!("../tests/wapc-host/tests/fixtures/nodes/eks-linux-only.json");
 }
 
-/// A cluster that answers `kubernetes/list_all_resources` for `v1 Node` with a node list
+/// A cluster that answers `kubernetes/list_resources_all` for `v1 Node` with a node list
 /// (or fails with a message), and counts the calls.
 #[allow(dead_code)]
 pub struct NodesHost {
@@ -281,7 +281,7 @@ impl NodesHost {
 impl crate::facts::host::HostCalls for NodesHost {
     fn call(&self, namespace: &str, operation: &str, payload: &[u8]) -> Result<Vec<u8>, String> {
         let request: Value = serde_json::from_slice(payload).unwrap_or(Value::Null);
-        if (namespace, operation) != ("kubernetes", "list_all_resources")
+        if (namespace, operation) != ("kubernetes", "list_resources_all")
             || request["kind"] != "Node"
         {
             return Err(format!("no fixture for {namespace}/{operation} {request}"));

@@ -2,9 +2,9 @@
 //! run, the Windows builds, the taints Windows nodes carry and the provider's node pool,
 //! so that rules decide from the cluster rather than from settings that may be stale.
 //!
-//! The list comes from Kubewarden's `kubernetes/list_all_resources` host capability
-//! (`v1` `Node`, declared in the module's `contextAwareResources`), masked to the fields
-//! read here ([`NODE_FIELDS`]); PolicyServer serves it from a watched cache and needs
+//! The list comes from Kubewarden's `kubernetes/list_resources_all` host capability (the
+//! operation the SDK's `list_all_resources` calls), for `v1` `Node` (declared in the
+//! module's `contextAwareResources`), masked to the fields read here ([`NODE_FIELDS`]); PolicyServer serves it from a watched cache and needs
 //! RBAC to `list` and `watch` nodes. Only modules whose rules read `nodeInventory` link
 //! [`list_nodes`] (see `Module::node_inventory`).
 
@@ -42,10 +42,10 @@ pub fn list_nodes(host: &dyn HostCalls) -> Result<NodeInventory, String> {
     };
     let payload = serde_json::to_vec(&request).map_err(|e| e.to_string())?;
     let answer = host
-        .call("kubernetes", "list_all_resources", &payload)
-        .map_err(|e| format!("kubernetes/list_all_resources: {e}"))?;
+        .call("kubernetes", "list_resources_all", &payload)
+        .map_err(|e| format!("kubernetes/list_resources_all: {e}"))?;
     NodeInventory::from_list(&answer)
-        .map_err(|e| format!("kubernetes/list_all_resources: the answer is not a NodeList ({e})"))
+        .map_err(|e| format!("kubernetes/list_resources_all: the answer is not a NodeList ({e})"))
 }
 
 /// The managed Kubernetes service that made a node, told by the labels it puts on its
@@ -230,7 +230,7 @@ pub fn is_transient_taint_key(key: &str) -> bool {
 }
 
 impl NodeInventory {
-    /// Derives the inventory from a `NodeList` (what `list_all_resources` answers).
+    /// Derives the inventory from a `NodeList` (what `list_resources_all` answers).
     pub fn from_list(answer: &[u8]) -> Result<NodeInventory, String> {
         let list: NodeList = serde_json::from_slice(answer).map_err(|e| e.to_string())?;
         Ok(NodeInventory {
@@ -409,7 +409,7 @@ mod tests {
         struct Recorder(std::cell::RefCell<Vec<serde_json::Value>>);
         impl HostCalls for Recorder {
             fn call(&self, ns: &str, op: &str, payload: &[u8]) -> Result<Vec<u8>, String> {
-                assert_eq!((ns, op), ("kubernetes", "list_all_resources"));
+                assert_eq!((ns, op), ("kubernetes", "list_resources_all"));
                 self.0
                     .borrow_mut()
                     .push(serde_json::from_slice(payload).unwrap());
@@ -425,12 +425,12 @@ mod tests {
         );
         assert_eq!(
             list_nodes(&NodesHost::failing("nodes is forbidden")),
-            Err("kubernetes/list_all_resources: nodes is forbidden".to_string())
+            Err("kubernetes/list_resources_all: nodes is forbidden".to_string())
         );
         assert!(
             list_nodes(&NodesHost::listing("[1]"))
                 .unwrap_err()
-                .starts_with("kubernetes/list_all_resources: the answer is not a NodeList")
+                .starts_with("kubernetes/list_resources_all: the answer is not a NodeList")
         );
     }
 }

@@ -355,7 +355,7 @@ mod tests {
             messages(&evaluation),
             [
                 "Mutate [IMG-4] spec.nodeSelector[node.kubernetes.io/windows-build]: the image build is known (spec.containers[0].image (10.0.17763 (ltsc2019))) but nothing pins node.kubernetes.io/windows-build: under process isolation the pod fails on Windows nodes of another build; set node.kubernetes.io/windows-build=10.0.17763",
-                "Warn [IMG-3] nodeInventory: the cluster's nodes could not be read (kubernetes/list_all_resources: Get \"https://10.0.0.1:443/api/v1/nodes\": dial tcp 10.0.0.1:443: i/o timeout); decided from the settings instead",
+                "Warn [IMG-3] nodeInventory: the cluster's nodes could not be read (kubernetes/list_resources_all: Get \"https://10.0.0.1:443/api/v1/nodes\": dial tcp 10.0.0.1:443: i/o timeout); decided from the settings instead",
             ]
         );
         assert_eq!(down.calls.get(), 1);

@@ -385,7 +385,7 @@ mod tests {
             assert_eq!(
                 messages(&evaluation),
                 [
-                    "Warn [OS-3] nodeInventory: the cluster's nodes could not be read (kubernetes/list_all_resources: nodes is forbidden: User \"system:serviceaccount:kubewarden:policy-server-default\" cannot list resource \"nodes\"); decided from the settings instead"
+                    "Warn [OS-3] nodeInventory: the cluster's nodes could not be read (kubernetes/list_resources_all: nodes is forbidden: User \"system:serviceaccount:kubewarden:policy-server-default\" cannot list resource \"nodes\"); decided from the settings instead"
                 ]
             );
             // Off by default: the host is not asked.

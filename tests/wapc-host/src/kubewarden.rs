@@ -364,6 +364,7 @@ pub fn replay_session(calls: &[HostCall]) -> Result<String> {
             }
             ("oci", "v1/manifest_digest") => ("!OciManifestDigest", json!({"image": payload})),
             ("kubernetes", "get_resource") => ("!KubernetesGetResource", payload),
+            ("kubernetes", "list_resources_all") => ("!KubernetesListResourceAll", payload),
             (namespace, operation) => {
                 bail!("no session form for the host call {namespace}/{operation}")
             }
@@ -397,6 +398,7 @@ pub fn session_capabilities(session: &str) -> Result<HostCapabilities> {
             "!OciManifestAndConfig" => ("oci", "v1/oci_manifest_config", fields["image"].clone()),
             "!OciManifestDigest" => ("oci", "v1/manifest_digest", fields["image"].clone()),
             "!KubernetesGetResource" => ("kubernetes", "get_resource", fields),
+            "!KubernetesListResourceAll" => ("kubernetes", "list_resources_all", fields),
             tag => bail!("no host call for the session request {tag}"),
         };
         let response = &exchange["response"];

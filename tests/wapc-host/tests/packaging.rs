@@ -316,7 +316,7 @@ fn metadata_declares_what_each_module_does() {
             callable.insert("kubernetes/get_resource".to_string());
         }
         if module.node_inventory.is_some() {
-            callable.insert("kubernetes/list_all_resources".to_string());
+            callable.insert("kubernetes/list_resources_all".to_string());
         }
         if module.reads_setting("imageLookup") {
             callable.insert("oci/v1/oci_manifest".to_string());

@@ -442,6 +442,7 @@ pub fn evaluate_runtime_class(
         rule.check_runtime_class(&ctx, &mut findings);
         all.extend(findings.drain(..).map(|f| act(action, f)));
     }
+    all.extend(node_inventory_failure(module, settings, &nodes));
     let rejected = all.iter().any(|f| f.action == Action::Reject);
     Evaluation {
         decision: if rejected {

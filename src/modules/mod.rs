@@ -92,7 +92,7 @@ pub static RUNTIME_CLASSES: Module = Module {
     name: "windows-runtime-classes",
     rules: &[&RuntimeClassSchedulingRule],
     runtime_class_lookup: None,
-    node_inventory: None,
+    node_inventory: Some(crate::facts::nodes::list_nodes),
     default_actions: &[],
 };
 

@@ -18,6 +18,8 @@
 //!   host's major.minor.build; under process isolation a container runs only on a host of
 //!   the image's build (Microsoft, "Windows container version compatibility"): on the AKS
 //!   cluster a 2019 image is pinned to 10.0.17763, and a 2025 image runs on no node (IMG-3).
+//! - A RuntimeClass's scheduling is merged into its pods (RuntimeClass admission plugin):
+//!   on GKE, one that tolerates only `os=windows` lets no pod onto a Windows node (RC-2).
 //! - A cluster without Windows nodes leaves a Windows pod Pending: a warning, since a
 //!   node pool scaled to zero has no Node objects.
 //! - A failed look-up warns and falls back to the settings, never rejecting by itself.
@@ -124,6 +126,21 @@ fn node_inventory_decides_the_same_in_our_host_and_kwctl() {
             listing("aks-two-windows-builds.json"),
             "rejected",
             vec![format!("1 Windows workload violation: [IMG-3] spec.containers[0].image: mcr.microsoft.com/windows/servercore:ltsc2025 is built for 10.0.26100 (ltsc2025), but no Windows build of the cluster ({aks_builds}) can run it under process isolation")],
+        ),
+        (
+            "GKE-style cluster, a Windows RuntimeClass",
+            "windows-runtime-classes",
+            Input::from_object(
+                json!({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
+                    "metadata": {"name": "windows-2019"}, "handler": "runhcs-wcow-process",
+                    "scheduling": {"nodeSelector": {"kubernetes.io/os": "windows"},
+                        "tolerations": [{"key": "os", "operator": "Equal", "value": "windows", "effect": "NoSchedule"}]}}),
+                "nodes",
+            )
+            .expect("a RuntimeClass"),
+            listing("gke-windows-pool.json"),
+            "rejected",
+            vec!["1 Windows workload violation: [RC-2] scheduling.tolerations: RuntimeClass windows-2019 has the Windows handler runhcs-wcow-process but does not tolerate node.kubernetes.io/os=windows:NoSchedule, which every Windows node it selects carries (gke-demo-windows-pool-8c9d0e1f-2m4n (GKE pool windows-pool) and gke-demo-windows-pool-8c9d0e1f-7p3r (GKE pool windows-pool)): its pods cannot schedule onto them".to_string()],
         ),
         (
             "cluster without Windows nodes",

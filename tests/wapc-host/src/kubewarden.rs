@@ -554,6 +554,19 @@ pub fn kwctl_bench(
     warm_up_s: u32,
     measurement_s: u32,
 ) -> Result<BenchFigures> {
+    kwctl_bench_with(module, request, settings, warm_up_s, measurement_s, &[])
+}
+
+/// [`kwctl_bench`] with more kwctl arguments (`--allow-context-aware`, a replayed
+/// host-capability session).
+pub fn kwctl_bench_with(
+    module: &Path,
+    request: &Value,
+    settings: &Value,
+    warm_up_s: u32,
+    measurement_s: u32,
+    extra: &[&str],
+) -> Result<BenchFigures> {
     let dir = target_dir().join("kwctl-bench");
     std::fs::create_dir_all(&dir)?;
     let request_path = dir.join(format!("request-{}.json", std::process::id()));
@@ -561,7 +574,7 @@ pub fn kwctl_bench(
     let settings = settings.to_string();
     let trust = offline_sigstore_trust();
     let (warm_up, measurement) = (warm_up_s.to_string(), measurement_s.to_string());
-    let (stdout, _) = kwctl(&[
+    let mut args = vec![
         os("bench"),
         os("--sigstore-trust-config"),
         trust.as_os_str(),
@@ -573,8 +586,10 @@ pub fn kwctl_bench(
         request_path.as_os_str(),
         os("--settings-json"),
         os(&settings),
-        module.as_os_str(),
-    ])?;
+    ];
+    args.extend(extra.iter().map(|a| os(a)));
+    args.push(module.as_os_str());
+    let (stdout, _) = kwctl(&args)?;
     parse_bench(&String::from_utf8_lossy(&stdout))
 }
 

@@ -100,6 +100,16 @@ pub struct Settings {
     /// Read a RuntimeClass that a pod names and `runtimeClasses` does not describe from
     /// the cluster (context-aware: `kubernetes` host capability). Default `false`.
     pub runtime_class_lookup: bool,
+    /// Read the cluster's nodes (context-aware: `kubernetes/list_resources_all`, `v1`
+    /// `Node`) once per request, so that OS-3, IMG-3 and IMG-4 decide from the taints and
+    /// Windows builds the nodes really have; `windowsTaint` and `clusterWindowsBuilds`,
+    /// where given, still win. A failed read warns and falls back to the settings.
+    /// Default `false`.
+    pub node_inventory: bool,
+    /// Whether the settings document names `windowsTaint` (filled by `from_value`): a
+    /// configured taint wins over the nodes' taints.
+    #[serde(skip)]
+    pub windows_taint_given: bool,
     /// Why reading a RuntimeClass from the cluster failed, by name (filled during an
     /// evaluation, never from the settings document).
     #[serde(skip)]
@@ -127,6 +137,8 @@ impl Default for Settings {
             image_mappings: Vec::new(),
             image_lookup: ImageLookup::default(),
             runtime_class_lookup: false,
+            node_inventory: false,
+            windows_taint_given: false,
             runtime_class_lookup_errors: BTreeMap::new(),
         }
     }
@@ -201,8 +213,10 @@ impl Settings {
                 ));
             }
         }
-        crate::k8s::decode::from_value(value)
-            .map_err(|e| format!("{}: {}", e.path_under("settings"), e.message()))
+        let mut settings: Settings = crate::k8s::decode::from_value(value)
+            .map_err(|e| format!("{}: {}", e.path_under("settings"), e.message()))?;
+        settings.windows_taint_given = value.get("windowsTaint").is_some();
+        Ok(settings)
     }
 
     /// What is wrong with the values, each message naming its key; rules are checked

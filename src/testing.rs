@@ -2,7 +2,7 @@
 
 use crate::engine::evaluate::{ActedFinding, Evaluation, evaluate_workload, run_rules};
 use crate::engine::module::Module;
-use crate::engine::rule::{Finding, Rule};
+use crate::engine::rule::{ClusterNodes, Finding, Rule};
 use crate::facts::host::NoHostCalls;
 use crate::k8s::workload::{Workload, WorkloadKind};
 use crate::settings::Settings;
@@ -27,6 +27,7 @@ fn single_rule_module(rule: &'static dyn Rule) -> Module {
         rules: Box::leak(Box::new([rule])),
         default_actions: &[],
         runtime_class_lookup: Some(crate::facts::cluster::with_cluster_runtime_class),
+        node_inventory: Some(crate::facts::nodes::list_nodes),
     }
 }
 
@@ -35,14 +36,9 @@ fn single_rule_module(rule: &'static dyn Rule) -> Module {
 pub fn acted(rule: &'static dyn Rule, object: &Value, settings_value: Value) -> Vec<ActedFinding> {
     let settings = settings(settings_value);
     let workload = Workload::from_object(kind_of(object), object).expect("a valid workload");
-    run_rules(
-        &single_rule_module(rule),
-        &settings,
-        &NoHostCalls,
-        object,
-        &workload,
-    )
-    .1
+    let module = single_rule_module(rule);
+    let nodes = ClusterNodes::new(module.node_inventory, &settings, &NoHostCalls);
+    run_rules(&module, &settings, &NoHostCalls, &nodes, object, &workload).1
 }
 
 /// The findings of one rule with default settings.
@@ -84,14 +80,9 @@ pub fn acted_with(
 ) -> Vec<ActedFinding> {
     let settings = settings(settings_value);
     let workload = Workload::from_object(kind_of(object), object).expect("a valid workload");
-    run_rules(
-        &single_rule_module(rule),
-        &settings,
-        host,
-        object,
-        &workload,
-    )
-    .1
+    let module = single_rule_module(rule);
+    let nodes = ClusterNodes::new(module.node_inventory, &settings, host);
+    run_rules(&module, &settings, host, &nodes, object, &workload).1
 }
 
 /// A full evaluation with host capabilities answered by `host`.
@@ -247,5 +238,55 @@ impl crate::facts::host::HostCalls for FixtureHost {
             .find(|(ns, op, request, _)| ns == namespace && op == operation && *request == payload)
             .map(|(_, _, _, answer)| answer.clone())
             .unwrap_or_else(|| Err(format!("no fixture for {namespace}/{operation} {payload}")))
+    }
+}
+
+/// The node lists of the node-inventory tests (tests/wapc-host/tests/fixtures/nodes, whose
+/// SOURCES.md names the provider documentation each follows).
+#[allow(dead_code)]
+pub mod node_lists {
+    pub const GKE_WINDOWS_POOL: &str =
+        include_str!("../tests/wapc-host/tests/fixtures/nodes/gke-windows-pool.json");
+    pub const AKS_TWO_WINDOWS_BUILDS: &str =
+        include_str!("../tests/wapc-host/tests/fixtures/nodes/aks-two-windows-builds.json");
+    pub const EKS_LINUX_ONLY: &str =
+        include_str!("../tests/wapc-host/tests/fixtures/nodes/eks-linux-only.json");
+}
+
+/// A cluster that answers `kubernetes/list_resources_all` for `v1 Node` with a node list
+/// (or fails with a message), and counts the calls.
+#[allow(dead_code)]
+pub struct NodesHost {
+    answer: Result<Vec<u8>, String>,
+    pub calls: std::cell::Cell<usize>,
+}
+
+#[allow(dead_code)]
+impl NodesHost {
+    pub fn listing(node_list: &str) -> Self {
+        NodesHost {
+            answer: Ok(node_list.as_bytes().to_vec()),
+            calls: std::cell::Cell::new(0),
+        }
+    }
+
+    pub fn failing(message: &str) -> Self {
+        NodesHost {
+            answer: Err(message.to_string()),
+            calls: std::cell::Cell::new(0),
+        }
+    }
+}
+
+impl crate::facts::host::HostCalls for NodesHost {
+    fn call(&self, namespace: &str, operation: &str, payload: &[u8]) -> Result<Vec<u8>, String> {
+        let request: Value = serde_json::from_slice(payload).unwrap_or(Value::Null);
+        if (namespace, operation) != ("kubernetes", "list_resources_all")
+            || request["kind"] != "Node"
+        {
+            return Err(format!("no fixture for {namespace}/{operation} {request}"));
+        }
+        self.calls.set(self.calls.get() + 1);
+        self.answer.clone()
     }
 }

@@ -18,10 +18,13 @@
 
 use crate::engine::lifecycle::{self, PatchScope, Review};
 use crate::engine::module::Module;
-use crate::engine::rule::{Action, AppliesTo, Context, Finding, RuleId, RuntimeClassContext};
+use crate::engine::rule::{
+    Action, AppliesTo, ClusterNodes, Context, Finding, RuleId, RuntimeClassContext,
+};
 use crate::facts::host::{HostCalls, MemoHostCalls};
 use crate::facts::target_os::{TargetOs, resolve_target_os};
 use crate::k8s::patch;
+use crate::k8s::path::FieldPath;
 use crate::k8s::request::AdmissionRequest;
 use crate::k8s::runtime_class::RuntimeClass;
 use crate::k8s::workload::{Workload, WorkloadKind};
@@ -113,6 +116,7 @@ pub(crate) fn run_rules(
     module: &Module,
     settings: &Settings,
     host: &dyn HostCalls,
+    nodes: &ClusterNodes<'_>,
     object: &Value,
     workload: &Workload,
 ) -> (TargetOs, Vec<ActedFinding>) {
@@ -131,6 +135,7 @@ pub(crate) fn run_rules(
         host,
         module_rules: module.rules,
         facts: Default::default(),
+        nodes,
     };
     let mut acted = Vec::new();
     let mut findings = Vec::new();
@@ -144,7 +149,32 @@ pub(crate) fn run_rules(
         rule.check(&ctx, &mut findings);
         acted.extend(findings.drain(..).map(|f| act(action, f)));
     }
+    acted.extend(node_inventory_failure(module, settings, nodes));
     (os.target, acted)
+}
+
+/// A failed read of the cluster's nodes warns once, under the module's first running
+/// rule that reads `nodeInventory`: the rules fell back to the settings, and the request
+/// is never refused for it.
+fn node_inventory_failure(
+    module: &Module,
+    settings: &Settings,
+    nodes: &ClusterNodes<'_>,
+) -> Option<ActedFinding> {
+    let reason = nodes.failure()?;
+    let rule = module.rules.iter().find(|r| {
+        r.meta().settings.contains(&"nodeInventory") && settings.action_of(**r) != Action::Off
+    })?;
+    Some(ActedFinding {
+        finding: Finding::new(
+            rule.meta().id,
+            FieldPath::root(),
+            format!(
+                "nodeInventory: the cluster's nodes could not be read ({reason}); decided from the settings instead"
+            ),
+        ),
+        action: Action::Warn,
+    })
 }
 
 /// The action taken on one finding of a rule whose action is `action` (not `Off`).
@@ -280,6 +310,7 @@ fn evaluate_workload_in(
     // Every pass and every rule asks the host a question once.
     let memo = MemoHostCalls::new(host);
     let host: &dyn HostCalls = &memo;
+    let nodes = ClusterNodes::new(module.node_inventory, settings, host);
     let restriction = match update {
         Some((old_object, scope)) if !scope.is_unrestricted() => {
             let old = match Workload::from_object(kind, old_object) {
@@ -291,7 +322,7 @@ fn evaluate_workload_in(
                     ));
                 }
             };
-            let (_, findings) = run_rules(module, settings, host, old_object, &old);
+            let (_, findings) = run_rules(module, settings, host, &nodes, old_object, &old);
             Some(Restriction {
                 scope,
                 before: findings.iter().map(|f| finding_key(&f.finding)).collect(),
@@ -299,7 +330,7 @@ fn evaluate_workload_in(
         }
         _ => None,
     };
-    let (target, mut all) = run_rules(module, settings, host, object, &workload);
+    let (target, mut all) = run_rules(module, settings, host, &nodes, object, &workload);
     if let Some(restriction) = &restriction {
         restriction.apply(&mut all, object);
     }
@@ -349,7 +380,7 @@ fn evaluate_workload_in(
                 ));
             }
         };
-        let (_, mut findings) = run_rules(module, settings, host, &next, &workload);
+        let (_, mut findings) = run_rules(module, settings, host, &nodes, &next, &workload);
         if let Some(restriction) = &restriction {
             restriction.apply(&mut findings, &next);
         }
@@ -393,11 +424,13 @@ pub fn evaluate_runtime_class(
         Err(e) => return Evaluation::error(format!("invalid RuntimeClass: {e}")),
     };
     let memo = MemoHostCalls::new(host);
+    let nodes = ClusterNodes::new(module.node_inventory, settings, &memo);
     let ctx = RuntimeClassContext {
         object,
         runtime_class: &runtime_class,
         settings,
         host: &memo,
+        nodes: &nodes,
     };
     let mut all = Vec::new();
     let mut findings = Vec::new();
@@ -409,6 +442,7 @@ pub fn evaluate_runtime_class(
         rule.check_runtime_class(&ctx, &mut findings);
         all.extend(findings.drain(..).map(|f| act(action, f)));
     }
+    all.extend(node_inventory_failure(module, settings, &nodes));
     let rejected = all.iter().any(|f| f.action == Action::Reject);
     Evaluation {
         decision: if rejected {
@@ -514,6 +548,18 @@ mod tests {
     }
 
     #[test]
+    fn a_module_reads_nodes_exactly_when_a_rule_reads_the_setting() {
+        use crate::modules::MODULES;
+        for module in MODULES {
+            let reads = module
+                .rules
+                .iter()
+                .any(|r| r.meta().settings.contains(&"nodeInventory"));
+            assert_eq!(module.node_inventory.is_some(), reads, "{}", module.name);
+        }
+    }
+
+    #[test]
     fn settings_with_every_fix_turn_on_each_fix_the_module_has() {
         use crate::modules::{MODULES, POD_COMPATIBILITY, RUNTIME_CLASSES};
         let pod = POD_COMPATIBILITY.settings_with_every_fix();
@@ -590,6 +636,7 @@ mod tests {
             rules: &[&LinuxSecurityContextRule, &MissingOsNameRule],
             default_actions: &[],
             runtime_class_lookup: None,
+            node_inventory: None,
         };
         let object = json!({"kind": "Pod", "spec": {"nodeSelector": {"kubernetes.io/os": "windows"},
             "containers": [{"name": "a", "securityContext": {"allowPrivilegeEscalation": false}}]}});

@@ -20,6 +20,9 @@ pub struct Module {
     /// module reads that setting, so that its code, and the host capability it calls,
     /// is not in the module at all (`kwctl annotate` lists what a module can call).
     pub runtime_class_lookup: Option<RuntimeClassLookup>,
+    /// How the module reads the cluster's nodes (settings `nodeInventory`); `None` where
+    /// no rule of the module reads that setting, so that the host call is not linked.
+    pub node_inventory: Option<crate::facts::nodes::ReadNodes>,
 }
 
 /// Completes settings with the RuntimeClass a workload names, from the cluster.

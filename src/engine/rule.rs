@@ -3,6 +3,7 @@
 
 use crate::facts::host::HostCalls;
 use crate::facts::images::{ContainerImage, container_images};
+use crate::facts::nodes::{NodeInventory, ReadNodes, name_node_names};
 use crate::facts::placement::Placement;
 use crate::facts::target_os::OsResolution;
 use crate::k8s::patch::PatchOp;
@@ -11,9 +12,11 @@ use crate::k8s::runtime_class::RuntimeClass;
 use crate::k8s::workload::Workload;
 pub use crate::settings::Action;
 use crate::settings::Settings;
+use crate::windows::image::WindowsBuild;
 use crate::windows::linux_only::{LinuxOnlyField, linux_only_fields};
 use serde_json::Value;
 use std::cell::OnceCell;
+use std::collections::BTreeSet;
 use std::fmt;
 
 /// The pods a rule looks at.
@@ -159,6 +162,40 @@ pub struct Context<'a> {
     /// through [`Context::container_images`], [`Context::placement`] and
     /// [`Context::linux_only_fields`].
     pub facts: PassFacts<'a>,
+    /// The cluster's nodes, read at most once per request (see [`Context::nodes`]).
+    pub nodes: &'a ClusterNodes<'a>,
+}
+
+/// The cluster's nodes for one request (settings `nodeInventory`): read from the host
+/// the first time a rule asks, then kept for every pass of the evaluation.
+pub struct ClusterNodes<'a> {
+    /// `None` when the module cannot read nodes or the settings do not ask it to.
+    read: Option<ReadNodes>,
+    host: &'a dyn HostCalls,
+    inventory: OnceCell<Result<NodeInventory, String>>,
+}
+
+impl<'a> ClusterNodes<'a> {
+    /// Nodes read through `read` from `host`, when the settings turn `nodeInventory` on.
+    pub fn new(read: Option<ReadNodes>, settings: &Settings, host: &'a dyn HostCalls) -> Self {
+        ClusterNodes {
+            read: read.filter(|_| settings.node_inventory),
+            host,
+            inventory: OnceCell::new(),
+        }
+    }
+
+    /// The inventory; `None` when it is off or could not be read (rules then decide
+    /// from the settings, and [`ClusterNodes::failure`] says why).
+    pub fn get(&self) -> Option<&NodeInventory> {
+        let read = self.read?;
+        self.inventory.get_or_init(|| read(self.host)).as_ref().ok()
+    }
+
+    /// Why reading the nodes failed, once a rule asked for them.
+    pub fn failure(&self) -> Option<&str> {
+        self.inventory.get()?.as_ref().err().map(String::as_str)
+    }
 }
 
 /// Facts that several rules derive from the workload (the images of every container,
@@ -194,12 +231,54 @@ impl<'a> Context<'a> {
             .linux_only
             .get_or_init(|| linux_only_fields(self.workload))
     }
+    /// The cluster's nodes, when `nodeInventory` is on and they could be read.
+    pub fn nodes(&self) -> Option<&NodeInventory> {
+        self.nodes.get()
+    }
+
+    /// The Windows builds of the cluster's nodes, and where that comes from:
+    /// `clusterWindowsBuilds` where the settings give it (they win), else the Windows
+    /// nodes' builds (`nodeInventory`), else `None` (unknown).
+    pub fn cluster_windows_builds(&self) -> Option<ClusterBuilds> {
+        if !self.settings.cluster_windows_builds.is_empty() {
+            let builds: BTreeSet<WindowsBuild> = self
+                .settings
+                .cluster_windows_builds
+                .iter()
+                .copied()
+                .collect();
+            let listed: Vec<String> = builds.iter().map(ToString::to_string).collect();
+            let source = format!("settings.clusterWindowsBuilds: {}", listed.join(" or "));
+            return Some(ClusterBuilds { builds, source });
+        }
+        let by_build = self.nodes()?.windows_builds();
+        if by_build.is_empty() {
+            return None;
+        }
+        let source = by_build
+            .iter()
+            .map(|(build, nodes)| format!("{} on {}", build, name_node_names(nodes)))
+            .collect::<Vec<_>>()
+            .join("; ");
+        Some(ClusterBuilds {
+            builds: by_build.into_keys().collect(),
+            source: format!("the Windows nodes: {source}"),
+        })
+    }
+
     /// Whether the module runs the rule `id` (it carries it and its action is not `off`).
     pub fn runs(&self, id: RuleId) -> bool {
         self.module_rules
             .iter()
             .any(|r| r.meta().id == id && self.settings.action_of(*r) != Action::Off)
     }
+}
+
+/// The Windows builds of the cluster, with where they were learnt (for messages).
+pub struct ClusterBuilds {
+    pub builds: BTreeSet<WindowsBuild>,
+    /// `settings.clusterWindowsBuilds: ...` or `the Windows nodes: <build> on <nodes>`.
+    pub source: String,
 }
 
 /// Everything a RuntimeClass rule may read about a RuntimeClass object under review.
@@ -210,6 +289,8 @@ pub struct RuntimeClassContext<'a> {
     pub runtime_class: &'a RuntimeClass,
     pub settings: &'a Settings,
     pub host: &'a dyn HostCalls,
+    /// The cluster's nodes, read at most once per request.
+    pub nodes: &'a ClusterNodes<'a>,
 }
 
 /// One violation (or proposed fix) of a rule.
@@ -261,6 +342,9 @@ impl Finding {
 
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_root() {
+            return write!(f, "[{}] {}", self.rule, self.message);
+        }
         write!(f, "[{}] {}: {}", self.rule, self.path, self.message)
     }
 }

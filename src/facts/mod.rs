@@ -5,5 +5,6 @@
 pub mod cluster;
 pub mod host;
 pub mod images;
+pub mod nodes;
 pub mod placement;
 pub mod target_os;

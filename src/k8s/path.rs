@@ -25,6 +25,11 @@ impl FieldPath {
         FieldPath(Vec::new())
     }
 
+    /// Whether this is the object itself (a finding about no one field).
+    pub fn is_root(&self) -> bool {
+        self.0.is_empty()
+    }
+
     pub fn from_fields(fields: &[&'static str]) -> Self {
         FieldPath(fields.iter().map(|f| Segment::Field(f)).collect())
     }

@@ -17,6 +17,7 @@ pub static OS_PLACEMENT: Module = Module {
         &WindowsTaintToleratedRule,
     ],
     runtime_class_lookup: None,
+    node_inventory: Some(crate::facts::nodes::list_nodes),
     default_actions: &[],
 };
 
@@ -39,6 +40,7 @@ pub static POD_COMPATIBILITY: Module = Module {
         &WindowsOptionsOnLinuxRule,
     ],
     runtime_class_lookup: None,
+    node_inventory: None,
     default_actions: &[],
 };
 
@@ -53,6 +55,7 @@ pub static RESOURCES: Module = Module {
         &StartupBudgetRule,
     ],
     runtime_class_lookup: None,
+    node_inventory: None,
     default_actions: &[],
 };
 
@@ -63,6 +66,7 @@ pub static IDENTITY: Module = Module {
     // Catalogue order, as every module: findings are listed in the order of the rules.
     rules: &[&HostProcessAllowedRule, &RunAsUserNameRule, &GmsaRule],
     runtime_class_lookup: None,
+    node_inventory: None,
     default_actions: &[],
 };
 
@@ -78,6 +82,7 @@ pub static IMAGE_COMPATIBILITY: Module = Module {
         &HyperVHostAccessRule,
     ],
     runtime_class_lookup: Some(crate::facts::cluster::with_cluster_runtime_class),
+    node_inventory: Some(crate::facts::nodes::list_nodes),
     default_actions: &[],
 };
 
@@ -87,6 +92,7 @@ pub static RUNTIME_CLASSES: Module = Module {
     name: "windows-runtime-classes",
     rules: &[&RuntimeClassSchedulingRule],
     runtime_class_lookup: None,
+    node_inventory: Some(crate::facts::nodes::list_nodes),
     default_actions: &[],
 };
 
@@ -101,6 +107,7 @@ pub static ALL: Module = Module {
     name: "windows-workloads",
     rules: ALL_RULES,
     runtime_class_lookup: Some(crate::facts::cluster::with_cluster_runtime_class),
+    node_inventory: Some(crate::facts::nodes::list_nodes),
     default_actions: FLAGSHIP_DEFAULTS,
 };
 

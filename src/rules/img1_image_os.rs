@@ -298,12 +298,14 @@ mod tests {
             rules: &[&OsConflictRule, &ImageOsRule],
             default_actions: &[],
             runtime_class_lookup: Some(crate::facts::cluster::with_cluster_runtime_class),
+            node_inventory: None,
         };
         static OS2_ONLY: Module = Module {
             name: "test",
             rules: &[&OsConflictRule],
             default_actions: &[],
             runtime_class_lookup: Some(crate::facts::cluster::with_cluster_runtime_class),
+            node_inventory: None,
         };
         let object = pod(
             Some("linux"),

@@ -17,8 +17,9 @@ declare_rule! {
     /// so a 2022 host runs 2019 and 2022 images and a 2019 host only 2019 images.
     ///
     /// Also reported: pins that exclude each other or name no node's build (no node can take
-    /// the pod); with `clusterWindowsBuilds`, an unpinned pod whose image no build of the
-    /// cluster can run; and, under process isolation, an image older than Windows Server 2019
+    /// the pod); with `clusterWindowsBuilds` (or `nodeInventory`: the builds the Windows
+    /// nodes run, the finding naming the nodes of each build; the setting wins), an
+    /// unpinned pod whose image no build of the cluster can run; and, under process isolation, an image older than Windows Server 2019
     /// (1709, 1803, ltsc2016): Kubernetes' Windows nodes are 2019 or later, so no node can
     /// run it. An unpinned pod whose image build is known is IMG-4's to pin.
     ///
@@ -42,7 +43,7 @@ declare_rule! {
         default_action: Reject,
         can_mutate: false,
         source: "Windows container version compatibility matrix; kubernetes#80023; the seed's isolation matrix",
-        settings: ["clusterWindowsBuilds", "imageLookup", "runtimeClassLookup"],
+        settings: ["clusterWindowsBuilds", "imageLookup", "runtimeClassLookup", "nodeInventory"],
     }
 }
 
@@ -65,6 +66,7 @@ impl Rule for BuildMismatchRule {
     fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>) {
         let placement = ctx.placement();
         let mut found = Vec::new();
+        let cluster = ctx.cluster_windows_builds();
         let hosts = match placement.allowed_builds() {
             AllowedBuilds::Builds(hosts) if hosts.is_empty() => {
                 excluding_pins(placement, &mut found);
@@ -73,15 +75,7 @@ impl Rule for BuildMismatchRule {
             }
             AllowedBuilds::Builds(hosts) => Some((hosts, true)),
             AllowedBuilds::Unknown => None,
-            AllowedBuilds::Unpinned if !ctx.settings.cluster_windows_builds.is_empty() => Some((
-                ctx.settings
-                    .cluster_windows_builds
-                    .iter()
-                    .copied()
-                    .collect(),
-                false,
-            )),
-            AllowedBuilds::Unpinned => None,
+            AllowedBuilds::Unpinned => cluster.as_ref().map(|c| (c.builds.clone(), false)),
         };
         let isolation = placement.isolation;
         let runs = |host: WindowsBuild, builds: &BTreeSet<WindowsBuild>| {
@@ -128,15 +122,15 @@ impl Rule for BuildMismatchRule {
                         ));
                     }
                 }
-                Some((cluster, false)) if !cluster.iter().any(|h| runs(*h, builds)) => {
+                Some((hosts, false)) if !hosts.iter().any(|h| runs(*h, builds)) => {
                     found.push(Finding::new(
                         META.id,
                         image.path(),
                         format!(
-                            "{} is built for {}, but no Windows build of the cluster (settings.clusterWindowsBuilds: {}) can run it under {isolation} isolation",
+                            "{} is built for {}, but no Windows build of the cluster ({}) can run it under {isolation} isolation",
                             image.image,
                             list_builds(builds),
-                            list_builds(cluster)
+                            cluster.as_ref().map_or("", |c| c.source.as_str())
                         ),
                     ));
                 }

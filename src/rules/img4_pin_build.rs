@@ -15,7 +15,9 @@ declare_rule! {
     /// and fails on those of another build. The fix adds the selector, when the answer is
     /// unambiguous: the builds every container's image offers (an index may offer several)
     /// have exactly one in common, among the builds Kubernetes nodes can have (2019 or
-    /// later) and, with `clusterWindowsBuilds`, among the cluster's. Images whose build is
+    /// later) and, with `clusterWindowsBuilds` (or `nodeInventory`: the builds the Windows
+    /// nodes run; the setting wins), among the cluster's, so that a cluster of two builds
+    /// gets the pin to the nodes that run the image. Images whose build is
     /// unknown do not vote. When every build of the cluster runs the images, nothing needs
     /// pinning.
     ///
@@ -39,7 +41,7 @@ declare_rule! {
         default_action: Mutate,
         can_mutate: true,
         source: "Kubernetes Windows user guide: the node.kubernetes.io/windows-build label keeps pods on nodes of their image's build",
-        settings: ["clusterWindowsBuilds", "imageLookup", "runtimeClassLookup"],
+        settings: ["clusterWindowsBuilds", "imageLookup", "runtimeClassLookup", "nodeInventory"],
     }
 }
 
@@ -73,17 +75,12 @@ impl Rule for PinBuildRule {
             return;
         };
         usable.retain(|b| *b >= WindowsBuild::OLDEST_NODE);
-        let cluster: BTreeSet<WindowsBuild> = ctx
-            .settings
-            .cluster_windows_builds
-            .iter()
-            .copied()
-            .collect();
-        if !cluster.is_empty() {
-            if cluster.is_subset(&usable) {
+        let cluster = ctx.cluster_windows_builds();
+        if let Some(cluster) = &cluster {
+            if cluster.builds.is_subset(&usable) {
                 return; // every node of the cluster runs the images
             }
-            usable.retain(|b| cluster.contains(b));
+            usable.retain(|b| cluster.builds.contains(b));
         }
         let mut only = usable.iter();
         let (Some(build), None) = (only.next(), only.next()) else {
@@ -95,9 +92,10 @@ impl Rule for PinBuildRule {
                 META.id,
                 selector.key(WINDOWS_BUILD_LABEL),
                 format!(
-                    "the image build is known ({}) but nothing pins {WINDOWS_BUILD_LABEL}: under process isolation the pod fails on Windows nodes of another build; set {WINDOWS_BUILD_LABEL}={}",
+                    "the image build is known ({}) but nothing pins {WINDOWS_BUILD_LABEL}: under process isolation the pod fails on Windows nodes of another build; set {WINDOWS_BUILD_LABEL}={}{}",
                     voters.join(", "),
-                    build.node_label()
+                    build.node_label(),
+                    cluster.map_or(String::new(), |c| format!(", the one build of the cluster that runs it ({})", c.source))
                 ),
             )
             .with_patch(vec![set_map_entry(
@@ -258,5 +256,108 @@ mod tests {
             found[0].finding.patch[0].path(),
             "/spec/template/spec/nodeSelector/node.kubernetes.io~1windows-build"
         );
+    }
+
+    /// With `nodeInventory`, the cluster's builds are the Windows nodes' (the kubelet
+    /// labels each node `node.kubernetes.io/windows-build` with its host's
+    /// major.minor.build). Under process isolation a container runs only on a host of
+    /// the image's build (Microsoft, "Windows container version compatibility").
+    #[test]
+    fn pins_to_the_build_of_the_nodes_that_run_the_image() {
+        use crate::testing::{NodesHost, evaluate_with, node_lists};
+        let pod = |image: &str| {
+            json!({"kind": "Pod", "spec": {"nodeSelector": {"kubernetes.io/os": "windows"},
+                "containers": [{"name": "a", "image": image}]}})
+        };
+        let messages = |evaluation: &crate::engine::evaluate::Evaluation| -> Vec<String> {
+            evaluation
+                .findings
+                .iter()
+                .map(|f| format!("{:?} {}", f.action, f.finding))
+                .collect()
+        };
+        // An AKS cluster with a 2019 and a 2022 pool: a 2019 image is pinned to 2019.
+        let aks = NodesHost::listing(node_lists::AKS_TWO_WINDOWS_BUILDS);
+        let settings = json!({"nodeInventory": true});
+        let evaluation = evaluate_with(
+            &IMAGE_COMPATIBILITY,
+            &pod("mcr.microsoft.com/windows/servercore:ltsc2019"),
+            settings.clone(),
+            &aks,
+        );
+        let Decision::Mutate(mutated) = &evaluation.decision else {
+            panic!("{:?}", messages(&evaluation))
+        };
+        assert_eq!(
+            mutated["spec"]["nodeSelector"]["node.kubernetes.io/windows-build"],
+            "10.0.17763"
+        );
+        assert_eq!(
+            messages(&evaluation),
+            [
+                "Mutate [IMG-4] spec.nodeSelector[node.kubernetes.io/windows-build]: the image build is known (spec.containers[0].image (10.0.17763 (ltsc2019))) but nothing pins node.kubernetes.io/windows-build: under process isolation the pod fails on Windows nodes of another build; set node.kubernetes.io/windows-build=10.0.17763, the one build of the cluster that runs it (the Windows nodes: 10.0.17763 (ltsc2019) on akswin19000000; 10.0.20348 (ltsc2022) on akswin22000000)"
+            ]
+        );
+        // A 2025 image runs on no node of it: IMG-3 rejects, naming the nodes.
+        let evaluation = evaluate_with(
+            &IMAGE_COMPATIBILITY,
+            &pod("mcr.microsoft.com/windows/servercore:ltsc2025"),
+            settings.clone(),
+            &aks,
+        );
+        assert_eq!(evaluation.decision, Decision::Reject);
+        assert_eq!(
+            messages(&evaluation),
+            [
+                "Reject [IMG-3] spec.containers[0].image: mcr.microsoft.com/windows/servercore:ltsc2025 is built for 10.0.26100 (ltsc2025), but no Windows build of the cluster (the Windows nodes: 10.0.17763 (ltsc2019) on akswin19000000; 10.0.20348 (ltsc2022) on akswin22000000) can run it under process isolation"
+            ]
+        );
+        // A GKE cluster whose Windows nodes all run 2019: nothing to pin.
+        let gke = NodesHost::listing(node_lists::GKE_WINDOWS_POOL);
+        let evaluation = evaluate_with(
+            &IMAGE_COMPATIBILITY,
+            &pod("mcr.microsoft.com/windows/servercore:ltsc2019"),
+            settings.clone(),
+            &gke,
+        );
+        assert_eq!(evaluation.decision, Decision::Accept);
+        assert!(
+            evaluation.findings.is_empty(),
+            "{:?}",
+            messages(&evaluation)
+        );
+        // The settings' builds win over the nodes'.
+        let evaluation = evaluate_with(
+            &IMAGE_COMPATIBILITY,
+            &pod("mcr.microsoft.com/windows/servercore:ltsc2019"),
+            json!({"nodeInventory": true, "clusterWindowsBuilds": ["ltsc2022"]}),
+            &gke,
+        );
+        assert_eq!(evaluation.decision, Decision::Reject);
+        assert!(
+            messages(&evaluation)[0]
+                .contains("(settings.clusterWindowsBuilds: 10.0.20348 (ltsc2022))"),
+            "{:?}",
+            messages(&evaluation)
+        );
+        // A failed read warns once and decides as without nodes.
+        let down = NodesHost::failing(
+            "Get \"https://10.0.0.1:443/api/v1/nodes\": dial tcp 10.0.0.1:443: i/o timeout",
+        );
+        let evaluation = evaluate_with(
+            &IMAGE_COMPATIBILITY,
+            &pod("mcr.microsoft.com/windows/servercore:ltsc2019"),
+            settings,
+            &down,
+        );
+        assert!(matches!(evaluation.decision, Decision::Mutate(_)));
+        assert_eq!(
+            messages(&evaluation),
+            [
+                "Mutate [IMG-4] spec.nodeSelector[node.kubernetes.io/windows-build]: the image build is known (spec.containers[0].image (10.0.17763 (ltsc2019))) but nothing pins node.kubernetes.io/windows-build: under process isolation the pod fails on Windows nodes of another build; set node.kubernetes.io/windows-build=10.0.17763",
+                "Warn [IMG-3] nodeInventory: the cluster's nodes could not be read (kubernetes/list_resources_all: Get \"https://10.0.0.1:443/api/v1/nodes\": dial tcp 10.0.0.1:443: i/o timeout); decided from the settings instead",
+            ]
+        );
+        assert_eq!(down.calls.get(), 1);
     }
 }

@@ -1,8 +1,11 @@
 use crate::engine::rule::{Context, Finding, Rule, RuleMeta, RuntimeClassContext, declare_rule};
+use crate::facts::nodes::{ClusterNode, NodeInventory, name_nodes};
 use crate::k8s::path::FieldPath;
 use crate::k8s::scheduling::tolerates;
 use crate::windows::isolation::is_windows_handler;
-use crate::windows::os::OS_LABEL;
+use crate::windows::os::{OS_LABEL, Os};
+use k8s_openapi::api::core::v1::Toleration;
+use std::collections::BTreeMap;
 
 declare_rule! {
     /// RC-2: a RuntimeClass with a Windows handler does not steer its pods to Windows nodes.
@@ -16,6 +19,11 @@ declare_rule! {
     /// Otherwise its pods land on Linux nodes (which fail them with "no runtime for
     /// handler") or cannot schedule onto the tainted Windows nodes at all. Its tolerations
     /// match as the scheduler matches them (`crate::k8s::scheduling`, `Lt`/`Gt` included).
+    ///
+    /// With `nodeInventory: true`, the RuntimeClass is checked against the cluster's
+    /// Windows nodes: its `nodeSelector` must select at least one of them, and its
+    /// tolerations must tolerate every taint the selected nodes all carry; the findings name
+    /// the nodes. A `windowsTaint` given in the settings still wins.
     ///
     /// Evaluated on RuntimeClass objects (`node.k8s.io/v1`), not on workloads.
     ///
@@ -35,7 +43,7 @@ declare_rule! {
         default_action: Reject,
         can_mutate: false,
         source: "RuntimeClass scheduling (node.k8s.io/v1); kubernetes-sigs/windows-testing Hyper-V RuntimeClass sample",
-        settings: [],
+        settings: ["nodeInventory"],
     }
 }
 
@@ -76,19 +84,81 @@ impl Rule for RuntimeClassSchedulingRule {
                 ),
             )),
         }
-        let taint = &ctx.settings.windows_taint;
         let tolerations = scheduling
             .and_then(|s| s.tolerations.as_deref())
             .unwrap_or_default();
-        if !tolerations.iter().any(|t| tolerates(t, taint)) {
-            findings.push(Finding::new(
-                META.id,
-                FieldPath::from_fields(&["scheduling", "tolerations"]),
-                format!(
-                    "RuntimeClass {name} has the Windows handler {handler} but does not tolerate the Windows taint {taint}: its pods cannot schedule onto Windows nodes"
-                ),
-            ));
+        match ctx.nodes.get() {
+            // A configured taint wins over the nodes' taints.
+            Some(nodes) if !ctx.settings.windows_taint_given => {
+                let selector = scheduling
+                    .and_then(|s| s.node_selector.clone())
+                    .unwrap_or_default();
+                check_against_nodes(name, handler, &selector, tolerations, nodes, findings);
+            }
+            _ => {
+                let taint = &ctx.settings.windows_taint;
+                if !tolerations.iter().any(|t| tolerates(t, taint)) {
+                    findings.push(Finding::new(
+                        META.id,
+                        FieldPath::from_fields(&["scheduling", "tolerations"]),
+                        format!(
+                            "RuntimeClass {name} has the Windows handler {handler} but does not tolerate the Windows taint {taint}: its pods cannot schedule onto Windows nodes"
+                        ),
+                    ));
+                }
+            }
         }
+    }
+}
+
+/// With `nodeInventory`: the Windows nodes the RuntimeClass's `nodeSelector` selects must
+/// exist, and its tolerations must tolerate every `NoSchedule`/`NoExecute` taint they all
+/// carry (the scheduler's TaintToleration filter); the findings name the nodes.
+fn check_against_nodes(
+    name: &str,
+    handler: &str,
+    selector: &BTreeMap<String, String>,
+    tolerations: &[Toleration],
+    nodes: &NodeInventory,
+    findings: &mut Vec<Finding>,
+) {
+    let windows: Vec<&ClusterNode> = nodes.nodes_of(Os::Windows).collect();
+    if windows.is_empty() {
+        return; // OS-3 reports the pods that would stay Pending
+    }
+    let selected: Vec<&ClusterNode> = windows
+        .iter()
+        .copied()
+        .filter(|n| selector.iter().all(|(k, v)| n.labels.get(k) == Some(v)))
+        .collect();
+    let Some((first, rest)) = selected.split_first() else {
+        findings.push(Finding::new(
+            META.id,
+            FieldPath::from_fields(&["scheduling", "nodeSelector"]),
+            format!(
+                "RuntimeClass {name} has the Windows handler {handler} but its nodeSelector selects none of the cluster's Windows nodes ({}): its pods stay Pending",
+                name_nodes(windows.iter().copied())
+            ),
+        ));
+        return;
+    };
+    let missing: Vec<String> = first
+        .taints
+        .iter()
+        .filter(|t| rest.iter().all(|n| n.taints.contains(t)))
+        .filter(|taint| !tolerations.iter().any(|t| tolerates(t, taint)))
+        .map(ToString::to_string)
+        .collect();
+    if !missing.is_empty() {
+        findings.push(Finding::new(
+            META.id,
+            FieldPath::from_fields(&["scheduling", "tolerations"]),
+            format!(
+                "RuntimeClass {name} has the Windows handler {handler} but does not tolerate {}, which every Windows node it selects carries ({}): its pods cannot schedule onto them",
+                missing.join(", "),
+                name_nodes(selected.iter().copied())
+            ),
+        ));
     }
 }
 
@@ -106,6 +176,7 @@ mod tests {
         rules: &[&RuntimeClassSchedulingRule],
         default_actions: &[],
         runtime_class_lookup: Some(crate::facts::cluster::with_cluster_runtime_class),
+        node_inventory: None,
     };
 
     /// The windows-testing Hyper-V RuntimeClass sample.
@@ -223,5 +294,66 @@ mod tests {
             &json!(5),
         );
         assert_eq!(evaluation.decision, Decision::Accept);
+    }
+
+    /// With `nodeInventory`, the nodes' taints and labels decide (the scheduler's
+    /// TaintToleration filter and the nodeSelector the RuntimeClass admission plugin
+    /// merges into its pods).
+    #[test]
+    fn checks_the_runtime_class_against_the_cluster_nodes() {
+        use crate::modules::RUNTIME_CLASSES;
+        use crate::testing::{NodesHost, node_lists, settings};
+        let class = |selector: serde_json::Value, tolerations: serde_json::Value| {
+            json!({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
+                "metadata": {"name": "windows-2022"}, "handler": "runhcs-wcow-process",
+                "scheduling": {"nodeSelector": selector, "tolerations": tolerations}})
+        };
+        let on = settings(json!({"nodeInventory": true}));
+        let messages = |host: &NodesHost, object: &serde_json::Value| -> Vec<String> {
+            evaluate_runtime_class(&RUNTIME_CLASSES, &on, host, object)
+                .findings
+                .iter()
+                .map(|f| format!("{:?} {}", f.action, f.finding))
+                .collect()
+        };
+        let aks = NodesHost::listing(node_lists::AKS_TWO_WINDOWS_BUILDS);
+        let os_windows =
+            json!([{"key": "os", "operator": "Equal", "value": "windows", "effect": "NoSchedule"}]);
+        // Selects the 2022 pool and tolerates its taint.
+        let good = class(
+            json!({"kubernetes.io/os": "windows", "node.kubernetes.io/windows-build": "10.0.20348"}),
+            os_windows.clone(),
+        );
+        assert!(messages(&aks, &good).is_empty());
+        // Selects a build no node runs.
+        let none = class(
+            json!({"kubernetes.io/os": "windows", "node.kubernetes.io/windows-build": "10.0.26100"}),
+            os_windows.clone(),
+        );
+        assert_eq!(
+            messages(&aks, &none),
+            [
+                "Reject [RC-2] scheduling.nodeSelector: RuntimeClass windows-2022 has the Windows handler runhcs-wcow-process but its nodeSelector selects none of the cluster's Windows nodes (akswin19000000 (AKS pool win19) and akswin22000000 (AKS pool win22)): its pods stay Pending"
+            ]
+        );
+        // On GKE, os=windows is not the taint of the Windows nodes.
+        let gke = NodesHost::listing(node_lists::GKE_WINDOWS_POOL);
+        assert_eq!(
+            messages(
+                &gke,
+                &class(json!({"kubernetes.io/os": "windows"}), os_windows)
+            ),
+            [
+                "Reject [RC-2] scheduling.tolerations: RuntimeClass windows-2022 has the Windows handler runhcs-wcow-process but does not tolerate node.kubernetes.io/os=windows:NoSchedule, which every Windows node it selects carries (gke-demo-windows-pool-8c9d0e1f-2m4n (GKE pool windows-pool) and gke-demo-windows-pool-8c9d0e1f-7p3r (GKE pool windows-pool)): its pods cannot schedule onto them"
+            ]
+        );
+        // A failed read warns and falls back to windowsTaint.
+        let down = NodesHost::failing("connection refused");
+        assert_eq!(
+            messages(&down, &good),
+            [
+                "Warn [RC-2] nodeInventory: the cluster's nodes could not be read (kubernetes/list_resources_all: connection refused); decided from the settings instead"
+            ]
+        );
     }
 }

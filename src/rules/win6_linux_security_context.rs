@@ -180,6 +180,7 @@ mod tests {
             rules: &[&LinuxSecurityContextRule],
             default_actions: &[],
             runtime_class_lookup: Some(crate::facts::cluster::with_cluster_runtime_class),
+            node_inventory: None,
         }
     }
 
@@ -250,6 +251,7 @@ mod tests {
             rules: &[&MissingOsNameRule, &LinuxSecurityContextRule],
             default_actions: &[],
             runtime_class_lookup: Some(crate::facts::cluster::with_cluster_runtime_class),
+            node_inventory: None,
         };
         let object = hardened();
         let evaluation = evaluate(&WITH_OS4, &object, json!({"stripLinuxNoOps": true}));

@@ -473,6 +473,7 @@ pub fn replay_session(calls: &[HostCall]) -> Result<String> {
             }
             ("oci", "v1/manifest_digest") => ("!OciManifestDigest", json!({"image": payload})),
             ("kubernetes", "get_resource") => ("!KubernetesGetResource", payload),
+            ("kubernetes", "list_resources_all") => ("!KubernetesListResourceAll", payload),
             (namespace, operation) => {
                 bail!("no session form for the host call {namespace}/{operation}")
             }
@@ -506,6 +507,7 @@ pub fn session_capabilities(session: &str) -> Result<HostCapabilities> {
             "!OciManifestAndConfig" => ("oci", "v1/oci_manifest_config", fields["image"].clone()),
             "!OciManifestDigest" => ("oci", "v1/manifest_digest", fields["image"].clone()),
             "!KubernetesGetResource" => ("kubernetes", "get_resource", fields),
+            "!KubernetesListResourceAll" => ("kubernetes", "list_resources_all", fields),
             tag => bail!("no host call for the session request {tag}"),
         };
         let response = &exchange["response"];
@@ -661,6 +663,19 @@ pub fn kwctl_bench(
     warm_up_s: u32,
     measurement_s: u32,
 ) -> Result<BenchFigures> {
+    kwctl_bench_with(module, request, settings, warm_up_s, measurement_s, &[])
+}
+
+/// [`kwctl_bench`] with more kwctl arguments (`--allow-context-aware`, a replayed
+/// host-capability session).
+pub fn kwctl_bench_with(
+    module: &Path,
+    request: &Value,
+    settings: &Value,
+    warm_up_s: u32,
+    measurement_s: u32,
+    extra: &[&str],
+) -> Result<BenchFigures> {
     let dir = target_dir().join("kwctl-bench");
     std::fs::create_dir_all(&dir)?;
     let request_path = dir.join(format!("request-{}.json", std::process::id()));
@@ -668,7 +683,7 @@ pub fn kwctl_bench(
     let settings = settings.to_string();
     let trust = offline_sigstore_trust();
     let (warm_up, measurement) = (warm_up_s.to_string(), measurement_s.to_string());
-    let (stdout, _) = kwctl(&[
+    let mut args = vec![
         os("bench"),
         os("--sigstore-trust-config"),
         trust.as_os_str(),
@@ -680,8 +695,10 @@ pub fn kwctl_bench(
         request_path.as_os_str(),
         os("--settings-json"),
         os(&settings),
-        module.as_os_str(),
-    ])?;
+    ];
+    args.extend(extra.iter().map(|a| os(a)));
+    args.push(module.as_os_str());
+    let (stdout, _) = kwctl(&args)?;
     parse_bench(&String::from_utf8_lossy(&stdout))
 }
 

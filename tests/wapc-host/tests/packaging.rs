@@ -337,6 +337,9 @@ fn metadata_declares_what_each_module_does() {
         if module.runtime_class_lookup.is_some() {
             callable.insert("kubernetes/get_resource".to_string());
         }
+        if module.node_inventory.is_some() {
+            callable.insert("kubernetes/list_resources_all".to_string());
+        }
         if module.reads_setting("imageLookup") {
             callable.insert("oci/v1/oci_manifest".to_string());
             callable.insert("oci/v1/oci_manifest_config".to_string());
@@ -358,21 +361,21 @@ fn metadata_declares_what_each_module_does() {
             "{context}: mutating"
         );
 
-        // Context-aware exactly when the module can read RuntimeClasses from the cluster.
-        let context_aware = module.reads_setting("runtimeClassLookup");
+        // Context-aware exactly when the module can read RuntimeClasses or nodes from
+        // the cluster, and declaring exactly those.
+        let mut resources = Vec::new();
+        if module.reads_setting("runtimeClassLookup") {
+            resources.push(json!({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass"}));
+        }
+        if module.reads_setting("nodeInventory") {
+            resources.push(json!({"apiVersion": "v1", "kind": "Node"}));
+        }
+        let context_aware = !resources.is_empty();
         let declared = metadata["contextAwareResources"]
             .as_array()
             .cloned()
             .unwrap_or_default();
-        if context_aware {
-            assert_eq!(
-                declared,
-                [json!({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass"})],
-                "{context}: contextAwareResources"
-            );
-        } else {
-            assert!(declared.is_empty(), "{context}: contextAwareResources");
-        }
+        assert_eq!(declared, resources, "{context}: contextAwareResources");
         if let Some(flag) = metadata["contextAware"].as_bool() {
             assert_eq!(flag, context_aware, "{context}: contextAware");
         }
@@ -666,10 +669,23 @@ fn check_example_policy(policy_doc: &Value, file: &str) {
         "{file}: {name}: mode"
     );
     let settings = &spec["settings"];
+    // The policy lets the module read what its settings turn on (and what else the
+    // module declares, as `kwctl scaffold manifest` grants it).
+    let mut needed = Vec::new();
     if settings["runtimeClassLookup"] == true {
-        assert_eq!(
-            spec["contextAwareResources"], metadata["contextAwareResources"],
-            "{file}: {name}: runtimeClassLookup needs contextAwareResources"
+        needed.push(json!({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass"}));
+    }
+    if settings["nodeInventory"] == true {
+        needed.push(json!({"apiVersion": "v1", "kind": "Node"}));
+    }
+    let declared = spec["contextAwareResources"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for resource in &needed {
+        assert!(
+            declared.contains(resource),
+            "{file}: {name}: contextAwareResources lacks {resource}"
         );
     }
     let verdict = policy(name).validate_settings(settings).unwrap();

@@ -276,14 +276,21 @@ impl NodeInventory {
 /// Names nodes for a message (`a, b, c and 7 more`), each with its provider's node pool
 /// where known.
 pub fn name_nodes<'a>(nodes: impl IntoIterator<Item = &'a ClusterNode>) -> String {
-    let names: Vec<String> = nodes
-        .into_iter()
+    // Only the three that are shown are formatted: a cluster may list thousands.
+    let mut nodes = nodes.into_iter();
+    let mut named: Vec<String> = nodes
+        .by_ref()
+        .take(3)
         .map(|n| match &n.pool {
             Some((provider, pool)) => format!("{} ({} pool {pool})", n.name, provider.as_str()),
             None => n.name.clone(),
         })
         .collect();
-    name_node_names(&names)
+    let more = nodes.count();
+    if more > 0 {
+        named.push(format!("{more} more"));
+    }
+    join_names(&named)
 }
 
 /// Names nodes (`a, b and c`): the first three, then how many more.
@@ -293,6 +300,12 @@ pub fn name_node_names<S: AsRef<str>>(names: &[S]) -> String {
     if names.len() > 3 {
         named.push(&more);
     }
+    join_names(&named)
+}
+
+/// `a`, `a and b`, `a, b and c`; `no node` for none.
+fn join_names<S: AsRef<str>>(named: &[S]) -> String {
+    let named: Vec<&str> = named.iter().map(AsRef::as_ref).collect();
     match named.split_last() {
         None => "no node".to_string(),
         Some((last, [])) => last.to_string(),

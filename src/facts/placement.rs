@@ -109,15 +109,7 @@ impl Placement {
                 }
             }
         }
-        if let Some(terms) = spec
-            .affinity
-            .as_ref()
-            .and_then(|a| a.node_affinity.as_ref())
-            .and_then(|n| {
-                n.required_during_scheduling_ignored_during_execution
-                    .as_ref()
-            })
-            .map(|r| &r.node_selector_terms)
+        if let Some(terms) = workload.required_node_selector_terms()
             && let Some(pin) = affinity_pin(workload, terms)
         {
             pins.push(pin);

@@ -225,17 +225,7 @@ fn node_selector_evidence(workload: &Workload, evidence: &mut Vec<Evidence>) {
 
 /// Required node affinity, as the scheduler matches its terms (see [`affinity_evidence`]).
 fn required_affinity_evidence(workload: &Workload, evidence: &mut Vec<Evidence>) {
-    let Some(terms) = workload
-        .spec
-        .affinity
-        .as_ref()
-        .and_then(|a| a.node_affinity.as_ref())
-        .and_then(|n| {
-            n.required_during_scheduling_ignored_during_execution
-                .as_ref()
-        })
-        .map(|r| &r.node_selector_terms)
-    else {
+    let Some(terms) = workload.required_node_selector_terms() else {
         return;
     };
     let path = workload

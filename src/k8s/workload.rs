@@ -4,8 +4,9 @@
 
 use crate::k8s::path::FieldPath;
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, EphemeralContainer, PodSpec, Probe, ResourceRequirements,
-    SecurityContext, VolumeDevice, VolumeMount, WindowsSecurityContextOptions,
+    Container, ContainerPort, EphemeralContainer, NodeSelectorTerm, PodSpec, Probe,
+    ResourceRequirements, SecurityContext, VolumeDevice, VolumeMount,
+    WindowsSecurityContextOptions,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -200,6 +201,20 @@ impl Workload {
             .enumerate()
             .map(move |(i, c)| ContainerRef::ephemeral(self, i, c));
         regular.chain(init).chain(ephemeral)
+    }
+
+    /// The terms of the pod's required node affinity
+    /// (`requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms`), when set.
+    pub fn required_node_selector_terms(&self) -> Option<&[NodeSelectorTerm]> {
+        self.spec
+            .affinity
+            .as_ref()
+            .and_then(|a| a.node_affinity.as_ref())
+            .and_then(|n| {
+                n.required_during_scheduling_ignored_during_execution
+                    .as_ref()
+            })
+            .map(|r| r.node_selector_terms.as_slice())
     }
 
     /// `<pod spec>.securityContext.windowsOptions`

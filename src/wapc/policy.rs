@@ -8,6 +8,7 @@ use crate::engine::evaluate::evaluate_request;
 use crate::engine::module::Module;
 use crate::facts::host::HostCalls;
 use crate::k8s::request::decode_validation_request;
+use crate::k8s::workload::{Workload, WorkloadKind};
 use crate::settings::Settings;
 use crate::wapc::response::into_response;
 use kubewarden_policy_sdk::response::ValidationResponse;
@@ -51,6 +52,37 @@ pub fn validate(module: &Module, host: &dyn HostCalls, payload: &[u8]) -> Vec<u8
     to_bytes(&into_response(evaluation))
 }
 
+/// The floor every module stands on, for benchmarks: the request and the settings
+/// decoded and a workload's pod spec and labels read, as every module does before its
+/// first rule; then accepted. Errors are answered as [`validate`] answers them.
+pub fn validate_floor(payload: &[u8]) -> Vec<u8> {
+    let request = match decode_validation_request(payload) {
+        Ok(r) => r,
+        Err(e) => return to_bytes(&rejection(format!("{FLOOR}: {e}"))),
+    };
+    if let Err(e) = Settings::for_module(&request.settings, &[]) {
+        return to_bytes(&rejection(format!("{FLOOR}: invalid settings: {e}")));
+    }
+    let request = request.request;
+    if let Some(kind) = WorkloadKind::from_group_kind(&request.kind.group, &request.kind.kind)
+        && request.object.is_object()
+        && let Err(e) = Workload::from_object(kind, &request.object)
+    {
+        return to_bytes(&rejection(format!("invalid {}: {e}", kind.kind())));
+    }
+    to_bytes(&ValidationResponse {
+        accepted: true,
+        message: None,
+        code: None,
+        mutated_object: None,
+        audit_annotations: None,
+        warnings: None,
+    })
+}
+
+/// The name the floor module answers under.
+pub const FLOOR: &str = "windows-workloads-floor";
+
 /// Validates settings for a module: known keys, good values, rules of this module.
 pub fn check_settings(module: &Module, payload: &[u8]) -> Result<Settings, String> {
     let value: serde_json::Value = if payload.iter().all(u8::is_ascii_whitespace) {
@@ -59,6 +91,21 @@ pub fn check_settings(module: &Module, payload: &[u8]) -> Result<Settings, Strin
         serde_json::from_slice(payload).map_err(|e| format!("settings are not JSON: {e}"))?
     };
     module.settings(&value)
+}
+
+/// The `validate_settings` function of the floor module: the settings every module
+/// shares.
+pub fn validate_floor_settings(payload: &[u8]) -> Vec<u8> {
+    let value: Result<serde_json::Value, String> = if payload.iter().all(u8::is_ascii_whitespace) {
+        Ok(serde_json::Value::Null)
+    } else {
+        serde_json::from_slice(payload).map_err(|e| format!("settings are not JSON: {e}"))
+    };
+    let checked = value.and_then(|v| Settings::for_module(&v, &[]).map(|_| ()));
+    to_bytes(&SettingsValidationResponse {
+        valid: checked.is_ok(),
+        message: checked.err(),
+    })
 }
 
 /// The `validate_settings` waPC function.
@@ -109,6 +156,27 @@ macro_rules! policy_module {
             });
             $crate::wapc_guest::register_function("validate_settings", |payload: &[u8]| {
                 Ok($crate::wapc::policy::validate_settings(&$module, payload))
+            });
+            $crate::wapc_guest::register_function(
+                "protocol_version",
+                $crate::kubewarden::protocol_version_guest,
+            );
+        }
+    };
+}
+
+/// Declares the waPC entry points of the floor module ([`validate_floor`]), which the
+/// benchmarks measure every module against. Not a policy: it is never shipped.
+#[macro_export]
+macro_rules! floor_module {
+    () => {
+        #[unsafe(no_mangle)]
+        pub extern "C" fn wapc_init() {
+            $crate::wapc_guest::register_function("validate", |payload: &[u8]| {
+                Ok($crate::wapc::policy::validate_floor(payload))
+            });
+            $crate::wapc_guest::register_function("validate_settings", |payload: &[u8]| {
+                Ok($crate::wapc::policy::validate_floor_settings(payload))
             });
             $crate::wapc_guest::register_function(
                 "protocol_version",

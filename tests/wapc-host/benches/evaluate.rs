@@ -180,11 +180,17 @@ fn options() -> Result<Options, String> {
         .filter(|p| !p.is_empty())
         .map(PathBuf::from)
         .or_else(|| {
-            Some(target_dir().join("bench-modules").join(module_file_name(FLOOR)))
-                .filter(|p| p.is_file())
+            Some(
+                target_dir()
+                    .join("bench-modules")
+                    .join(module_file_name(FLOOR)),
+            )
+            .filter(|p| p.is_file())
         });
     if floor.is_none() {
-        eprintln!("bench: no floor module: build it with `make bench-modules` (or set {FLOOR_MODULE_ENV})");
+        eprintln!(
+            "bench: no floor module: build it with `make bench-modules` (or set {FLOOR_MODULE_ENV})"
+        );
     }
     let reference = kubewarden::reference_policy()
         .map_err(|e| eprintln!("bench: {e:#}"))
@@ -441,7 +447,12 @@ fn timed_policies(options: &Options) -> Vec<(PathBuf, Kind)> {
         .map(|p| (p.clone(), Kind::Module))
         .collect();
     policies.extend(options.floor.iter().map(|p| (p.clone(), Kind::Floor)));
-    policies.extend(options.reference.iter().map(|p| (p.clone(), Kind::Reference)));
+    policies.extend(
+        options
+            .reference
+            .iter()
+            .map(|p| (p.clone(), Kind::Reference)),
+    );
     policies
 }
 
@@ -465,7 +476,10 @@ fn settings_for(
             );
             Ok(json!({}))
         }
-        Ok(v) => Err(format!("settings invalid: {}", v.message.unwrap_or_default())),
+        Ok(v) => Err(format!(
+            "settings invalid: {}",
+            v.message.unwrap_or_default()
+        )),
         Err(e) => Err(format!("{e:#}")),
     }
 }
@@ -909,16 +923,45 @@ impl Engine<'_> {
     }
 }
 
-/// One line of a table, plain or markdown.
-fn print_line(format: Format, first: &str, cells: &[String]) {
+/// A table as markdown, or as aligned text (the first column left-aligned, the others
+/// right-aligned, each as wide as its widest cell).
+fn print_grid(format: Format, header: &[String], rows: &[Vec<String>]) {
     if format == Format::Markdown {
-        println!("| {first} | {} |", cells.join(" | "));
-    } else {
-        println!(
-            "{first:<48}{}",
-            cells.iter().map(|c| format!(" {c:>26}")).collect::<String>()
-        );
+        println!("| {} |", header.join(" | "));
+        println!("|---|{}", "---:|".repeat(header.len().saturating_sub(1)));
+        for row in rows {
+            println!("| {} |", row.join(" | "));
+        }
+        return;
     }
+    let width = |i: usize| {
+        std::iter::once(header)
+            .chain(rows.iter().map(Vec::as_slice))
+            .filter_map(|r| r.get(i))
+            .map(|c| c.chars().count())
+            .max()
+            .unwrap_or(0)
+    };
+    let widths: Vec<usize> = (0..header.len()).map(width).collect();
+    for row in std::iter::once(header).chain(rows.iter().map(Vec::as_slice)) {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(i, (c, w))| {
+                if i == 0 {
+                    format!("{c:<w$}")
+                } else {
+                    format!("{c:>w$}")
+                }
+            })
+            .collect();
+        println!("{}", line.join("  ").trim_end());
+    }
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
 }
 
 /// One engine's table: the median µs of every policy on every sample, then the ratios:
@@ -930,10 +973,8 @@ fn print_engine(title: &str, cells: &[EngineCell], format: Format) {
     let engine = Engine { cells };
     let samples = engine_samples();
     println!("{title}:");
-    print_line(format, "policy", &samples);
-    if format == Format::Markdown {
-        println!("|---|{}", "---:|".repeat(samples.len()));
-    }
+    let mut header = vec!["policy".to_owned()];
+    header.extend(samples.iter().cloned());
     let label = |policy: &str| {
         let shown = if policy == FLAGSHIP {
             format!("{policy} (flagship)")
@@ -946,50 +987,49 @@ fn print_engine(title: &str, cells: &[EngineCell], format: Format) {
             shown
         }
     };
+    let mut rows = Vec::new();
     for (policy, _) in engine.policies() {
-        let row: Vec<String> = samples
-            .iter()
-            .map(|s| {
-                let cell = cells.iter().find(|c| c.policy == policy && c.sample == *s);
-                match cell {
-                    Some(EngineCell {
-                        us,
-                        spread: Some((least, most)),
-                        ..
-                    }) => format!("{} [{}, {}]", us_text(*us), us_text(*least), us_text(*most)),
-                    Some(c) => us_text(c.us),
-                    None => "-".to_owned(),
-                }
-            })
-            .collect();
-        print_line(format, &label(policy), &row);
+        let mut row = vec![label(policy)];
+        row.extend(samples.iter().map(|s| {
+            let cell = cells.iter().find(|c| c.policy == policy && c.sample == *s);
+            match cell {
+                Some(EngineCell {
+                    us,
+                    spread: Some((least, most)),
+                    ..
+                }) => format!("{} [{}, {}]", us_text(*us), us_text(*least), us_text(*most)),
+                Some(c) => us_text(c.us),
+                None => "-".to_owned(),
+            }
+        }));
+        rows.push(row);
     }
-    let ratio_line = |name: String, f: &dyn Fn(&str) -> Option<f64>| {
-        let row: Vec<String> = samples.iter().map(|s| show(f(s), 2)).collect();
-        print_line(format, &name, &row);
+    let ratio_row = |name: String, f: &dyn Fn(&str) -> Option<f64>| {
+        let mut row = vec![name];
+        row.extend(samples.iter().map(|s| show(f(s), 2)));
+        row
     };
-    ratio_line(format!("{FLAGSHIP} / reference"), &|s| {
+    rows.push(ratio_row(format!("{FLAGSHIP} / reference"), &|s| {
         engine.flagship_over_reference(s)
-    });
+    }));
     for (policy, kind) in engine.policies() {
         if kind == Kind::Module {
-            ratio_line(format!("{policy} / floor"), &|s| {
+            rows.push(ratio_row(format!("{policy} / floor"), &|s| {
                 engine.over_floor(policy, s)
-            });
+            }));
         }
     }
-    let row: Vec<String> = samples
-        .iter()
-        .map(|s| match engine.flagship_over_fastest(s) {
-            Some((ratio, fastest)) => format!("{ratio:.2} ({fastest})"),
-            None => "-".to_owned(),
-        })
-        .collect();
-    print_line(
-        format,
-        &format!("{FLAGSHIP} / fastest other module"),
-        &row,
+    let mut row = vec![format!("{FLAGSHIP} / fastest other module")];
+    row.extend(
+        samples
+            .iter()
+            .map(|s| match engine.flagship_over_fastest(s) {
+                Some((ratio, fastest)) => format!("{ratio:.2} ({fastest})"),
+                None => "-".to_owned(),
+            }),
     );
+    rows.push(row);
+    print_grid(format, &header, &rows);
 }
 
 /// Microseconds, to a precision that suits their size.
@@ -1029,7 +1069,8 @@ const NODE_COUNTS: [usize; 3] = [1, 100, 1000];
 /// tainted `os=windows:NoSchedule`, build 10.0.20348), renamed, as the masked list the
 /// module receives.
 fn node_list(count: usize) -> Result<Value, String> {
-    let path = workspace_root().join("tests/wapc-host/tests/fixtures/nodes/aks-two-windows-builds.json");
+    let path =
+        workspace_root().join("tests/wapc-host/tests/fixtures/nodes/aks-two-windows-builds.json");
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let fixture: Value =
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -1069,7 +1110,10 @@ fn node_cases(options: &Options) -> Vec<NodeCase> {
             Ok(list) => {
                 let bytes = serde_json::to_vec(&list).unwrap_or_default();
                 cases.push(NodeCase {
-                    case: format!("on, {count} Windows node{}", if count == 1 { "" } else { "s" }),
+                    case: format!(
+                        "on, {count} Windows node{}",
+                        if count == 1 { "" } else { "s" }
+                    ),
                     nodes: Some(count),
                     listed: Some(bytes.clone()),
                     settings: on.clone(),
@@ -1094,16 +1138,20 @@ fn node_cases(options: &Options) -> Vec<NodeCase> {
 }
 
 fn flagship_path(options: &Options) -> Option<&PathBuf> {
-    options
-        .modules
-        .iter()
-        .find(|p| p.file_stem().is_some_and(|s| s == FLAGSHIP.replace('-', "_").as_str()))
+    options.modules.iter().find(|p| {
+        p.file_stem()
+            .is_some_and(|s| s == FLAGSHIP.replace('-', "_").as_str())
+    })
 }
 
 /// The node inventory's cost in our host: the flagship on the compliant Windows
 /// Deployment, each case on its own instance, timed as the other figures (the records of
 /// the host calls forgotten after each call, untimed).
-fn node_inventory(options: &Options, samples: &[(String, Input)], cases: &[NodeCase]) -> Vec<NodeRow> {
+fn node_inventory(
+    options: &Options,
+    samples: &[(String, Input)],
+    cases: &[NodeCase],
+) -> Vec<NodeRow> {
     let (Some(path), Some((_, input))) = (
         flagship_path(options),
         samples.iter().find(|(name, _)| name == FIXED_DEPLOYMENT),
@@ -1127,7 +1175,8 @@ fn node_inventory(options: &Options, samples: &[(String, Input)], cases: &[NodeC
                 continue;
             }
         };
-        let payload = serde_json::to_vec(&input.validation_request(&case.settings)).unwrap_or_default();
+        let payload =
+            serde_json::to_vec(&input.validation_request(&case.settings)).unwrap_or_default();
         let decision = match instance.validate_raw(&payload) {
             Ok(response) => decide(input.object(), &response).name(),
             Err(_) => "error",
@@ -1148,7 +1197,10 @@ fn node_inventory(options: &Options, samples: &[(String, Input)], cases: &[NodeC
             instance.clear_records();
         }
         let us = median(&mut times).unwrap_or_default();
-        eprintln!("bench: node inventory, {}: {decision}, {us:.1} µs", case.case);
+        eprintln!(
+            "bench: node inventory, {}: {decision}, {us:.1} µs",
+            case.case
+        );
         rows.push(NodeRow {
             case: case.case.clone(),
             nodes: case.nodes,
@@ -1241,60 +1293,74 @@ fn print_nodes(
     kwctl_rows: &[(String, kubewarden::BenchFigures)],
     format: Format,
 ) {
-    let off = rows.iter().find(|r| r.nodes.is_none() && r.host_calls == 0).map(|r| r.us);
+    let off = rows
+        .iter()
+        .find(|r| r.nodes.is_none() && r.host_calls == 0)
+        .map(|r| r.us);
     let kwctl_off = kwctl_rows.first().map(|(_, f)| f.median_us);
     println!(
-        "Node inventory (issue 14): {FLAGSHIP} on the {FIXED_DEPLOYMENT}; our waPC host \
-         answers kubernetes/list_resources_all with the nodes, median µs and extra µs per \
-         evaluation against nodeInventory off. kwctl bench with a replayed session: ONLY \
-         THE FIRST host call of a bench run is answered from the session, so its figures \
-         measure a host call and the fallback, not the decoding of the list:"
+        "Node inventory (issue 14): {FLAGSHIP} on the {FIXED_DEPLOYMENT}, median µs per \
+         evaluation and extra µs against nodeInventory off. Our waPC host answers \
+         kubernetes/list_resources_all with the nodes at every call. kwctl bench replays a \
+         recorded session, and ONLY THE FIRST host call of a bench run is answered from it: \
+         its figures measure a host call and the fallback, not the decoding of the list."
     );
-    let header: Vec<String> = [
+    let header = strings(&[
+        "case",
         "listed bytes",
         "decision",
         "host calls",
         "waPC host µs",
         "extra µs",
-        "kwctl bench (replay) µs",
+        "kwctl bench (replay, first call only) µs",
         "extra µs",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    print_line(format, "case", &header);
-    if format == Format::Markdown {
-        println!("|---|{}", "---:|".repeat(header.len()));
-    }
-    for row in rows {
-        let kwctl = kwctl_rows
+    ]);
+    let kwctl_of = |case: &str| {
+        kwctl_rows
             .iter()
-            .find(|(case, _)| *case == row.case)
-            .map(|(_, f)| f.median_us);
-        let cells = vec![
-            row.listed_bytes.to_string(),
-            row.decision.to_owned(),
-            row.host_calls.to_string(),
-            us_text(row.us),
-            show(off.map(|off| row.us - off), 1),
-            show(kwctl, 1),
-            show(kwctl.zip(kwctl_off).map(|(k, off)| k - off), 1),
-        ];
-        print_line(format, &row.case, &cells);
-    }
+            .find(|(c, _)| c == case)
+            .map(|(_, f)| f.median_us)
+    };
+    let mut lines: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            let kwctl = kwctl_of(&row.case);
+            vec![
+                row.case.clone(),
+                row.listed_bytes.to_string(),
+                row.decision.to_owned(),
+                row.host_calls.to_string(),
+                us_text(row.us),
+                show(off.map(|off| row.us - off), 1),
+                show(kwctl, 1),
+                show(kwctl.zip(kwctl_off).map(|(k, off)| k - off), 1),
+            ]
+        })
+        .collect();
     if rows.is_empty() {
-        for (case, figures) in kwctl_rows {
-            let cells = vec![
-                "-".to_owned(),
-                "-".to_owned(),
-                "-".to_owned(),
-                "-".to_owned(),
-                "-".to_owned(),
-                us_text(figures.median_us),
-                show(kwctl_off.map(|off| figures.median_us - off), 1),
-            ];
-            print_line(format, case, &cells);
-        }
+        lines = kwctl_rows
+            .iter()
+            .map(|(case, figures)| {
+                let mut line = vec![case.clone()];
+                line.extend(std::iter::repeat_n("-".to_owned(), 5));
+                line.push(us_text(figures.median_us));
+                line.push(show(kwctl_off.map(|off| figures.median_us - off), 1));
+                line
+            })
+            .collect();
+    }
+    print_grid(format, &header, &lines);
+    let per_node = rows
+        .iter()
+        .filter_map(|r| Some((r.nodes?, r.us)))
+        .collect::<Vec<_>>();
+    if let (Some((n1, t1)), Some((n2, t2))) = (per_node.first(), per_node.last())
+        && n2 > n1
+    {
+        println!(
+            "{:.2} µs per listed node in our host ({n1} to {n2} nodes)",
+            (t2 - t1) / (*n2 - *n1) as f64
+        );
     }
 }
 
@@ -1365,10 +1431,7 @@ fn targets(
             ));
         }
     }
-    for (engine, figures, measured) in [
-        (KWCTL_ENGINE, &theirs, kwctl),
-        (OUR_ENGINE, &ours, time),
-    ] {
+    for (engine, figures, measured) in [(KWCTL_ENGINE, &theirs, kwctl), (OUR_ENGINE, &ours, time)] {
         if !measured {
             continue;
         }
@@ -1404,7 +1467,9 @@ fn targets(
         what: "largest wasm / native ratio".to_owned(),
         engine: OUR_ENGINE,
         measured: worst.map(|(x, _)| x),
-        detail: worst.map_or_else(String::new, |(_, r)| format!("{} on {}", r.module, r.sample)),
+        detail: worst.map_or_else(String::new, |(_, r)| {
+            format!("{} on {}", r.module, r.sample)
+        }),
         limit: 3.0,
         limit_text: "≤ 3".to_owned(),
     });
@@ -1433,36 +1498,35 @@ fn targets(
 
 fn print_targets(targets: &[Target], format: Format) {
     println!("Targets:");
-    let header: Vec<String> = ["engine", "measured", "target", "status"]
+    let header = strings(&["target", "engine", "measured", "target", "status"]);
+    let rows: Vec<Vec<String>> = targets
         .iter()
-        .map(|s| s.to_string())
+        .map(|t| {
+            let measured = match t.measured {
+                Some(v) if v >= 1000.0 => format!("{v:.0}"),
+                Some(v) => format!("{v:.2}"),
+                None => "-".to_owned(),
+            };
+            let measured = if t.detail.is_empty() {
+                measured
+            } else {
+                format!("{measured} ({})", t.detail)
+            };
+            let status = if format == Format::Markdown && t.status() != "not measured" {
+                format!("**{}**", t.status())
+            } else {
+                t.status().to_owned()
+            };
+            vec![
+                t.what.clone(),
+                t.engine.to_owned(),
+                measured,
+                t.limit_text.clone(),
+                status,
+            ]
+        })
         .collect();
-    print_line(format, "target", &header);
-    if format == Format::Markdown {
-        println!("|---|---|---:|---:|---|");
-    }
-    for t in targets {
-        let measured = match t.measured {
-            Some(v) if v >= 1000.0 => format!("{v:.0}"),
-            Some(v) => format!("{v:.2}"),
-            None => "-".to_owned(),
-        };
-        let measured = if t.detail.is_empty() {
-            measured
-        } else {
-            format!("{measured} ({})", t.detail)
-        };
-        let status = if format == Format::Markdown && t.status() != "not measured" {
-            format!("**{}**", t.status())
-        } else {
-            t.status().to_owned()
-        };
-        print_line(
-            format,
-            &t.what,
-            &[t.engine.to_owned(), measured, t.limit_text.clone(), status],
-        );
-    }
+    print_grid(format, &header, &rows);
 }
 
 /// What [`peak_memory`] found.
@@ -1688,8 +1752,10 @@ fn print_json(report: &JsonReport) {
     if let Some(rows) = report.kwctl_nodes {
         let rows = rows
             .iter()
-            .map(|(case, f)| json!({"case": case, "median_us": f.median_us, "mean_us": f.mean_us,
-                "note": "replayed session: only the first host call of the run is answered"}))
+            .map(|(case, f)| {
+                json!({"case": case, "median_us": f.median_us, "mean_us": f.mean_us,
+                "note": "replayed session: only the first host call of the run is answered"})
+            })
             .collect();
         out.insert("kwctl_node_inventory".to_owned(), Value::Array(rows));
     }

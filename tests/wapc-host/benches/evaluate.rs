@@ -687,8 +687,10 @@ fn main() {
         println!();
         print_nodes(&node_rows, &kwctl_node_rows, options.format);
     }
-    println!();
-    print_targets(&targets, options.format);
+    if !targets.is_empty() {
+        println!();
+        print_targets(&targets, options.format);
+    }
 }
 
 /// The samples of the engine tables (kwctl bench, and our host's table beside it): the

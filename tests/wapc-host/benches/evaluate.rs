@@ -925,12 +925,20 @@ impl Engine<'_> {
     }
 }
 
-/// A table as markdown, or as aligned text (the first column left-aligned, the others
-/// right-aligned, each as wide as its widest cell).
+/// A table as markdown, or as aligned text (the first column and the columns `left`
+/// left-aligned, the others right-aligned, each as wide as its widest cell).
 fn print_grid(format: Format, header: &[String], rows: &[Vec<String>]) {
+    print_grid_aligned(format, header, rows, &[]);
+}
+
+fn print_grid_aligned(format: Format, header: &[String], rows: &[Vec<String>], left: &[usize]) {
+    let is_left = |i: usize| i == 0 || left.contains(&i);
     if format == Format::Markdown {
         println!("| {} |", header.join(" | "));
-        println!("|---|{}", "---:|".repeat(header.len().saturating_sub(1)));
+        let rule: Vec<&str> = (0..header.len())
+            .map(|i| if is_left(i) { "---" } else { "---:" })
+            .collect();
+        println!("|{}|", rule.join("|"));
         for row in rows {
             println!("| {} |", row.join(" | "));
         }
@@ -951,7 +959,7 @@ fn print_grid(format: Format, header: &[String], rows: &[Vec<String>]) {
             .zip(&widths)
             .enumerate()
             .map(|(i, (c, w))| {
-                if i == 0 {
+                if is_left(i) {
                     format!("{c:<w$}")
                 } else {
                     format!("{c:>w$}")
@@ -1351,7 +1359,7 @@ fn print_nodes(
             })
             .collect();
     }
-    print_grid(format, &header, &lines);
+    print_grid_aligned(format, &header, &lines, &[2]);
     let per_node = rows
         .iter()
         .filter_map(|r| Some((r.nodes?, r.us)))
@@ -1500,7 +1508,7 @@ fn targets(
 
 fn print_targets(targets: &[Target], format: Format) {
     println!("Targets:");
-    let header = strings(&["target", "engine", "measured", "target", "status"]);
+    let header = strings(&["target", "engine", "measured", "limit", "status"]);
     let rows: Vec<Vec<String>> = targets
         .iter()
         .map(|t| {
@@ -1528,7 +1536,7 @@ fn print_targets(targets: &[Target], format: Format) {
             ]
         })
         .collect();
-    print_grid(format, &header, &rows);
+    print_grid_aligned(format, &header, &rows, &[1, 4]);
 }
 
 /// What [`peak_memory`] found.

@@ -65,7 +65,7 @@ use wapc_test_host::{
 use windows_workload_rules::engine::module::Module;
 use windows_workload_rules::facts::host::NoHostCalls;
 use windows_workload_rules::modules::MODULES;
-use windows_workload_rules::wapc::policy::{FLOOR, validate_floor};
+use windows_workload_rules::wapc::policy::{FLOOR, validate_floor, validate_floor_settings};
 
 const WARM_UP: usize = 10;
 const MIN_ITERATIONS: usize = 20;
@@ -756,7 +756,16 @@ fn kwctl_policies(options: &Options) -> Vec<(String, Kind, PathBuf, Value)> {
         ));
     }
     if let Some(floor) = &options.floor {
-        policies.push((FLOOR.to_owned(), Kind::Floor, floor.clone(), json!({})));
+        // The bench's settings when the floor accepts them (as in our host), else none.
+        let payload = serde_json::to_vec(&options.settings).unwrap_or_default();
+        let accepted = serde_json::from_slice::<Value>(&validate_floor_settings(&payload))
+            .is_ok_and(|answer| answer["valid"] == json!(true));
+        let settings = if accepted {
+            options.settings.clone()
+        } else {
+            json!({})
+        };
+        policies.push((FLOOR.to_owned(), Kind::Floor, floor.clone(), settings));
     }
     for path in &options.modules {
         let stem = path

@@ -12,7 +12,8 @@
 #   make release-dry-run  annotate, push (to a loopback registry), SBOM and Artifact Hub package
 #   make serve      Kubewarden's PolicyServer on 127.0.0.1:$(SERVE_PORT) serving every module
 #   make load       a bounded load run of PolicyServer: the flagship beside the reference policy
-#   make bench      evaluation time (waPC host, native, kwctl bench), peak memory and size
+#   make bench      evaluation time (waPC host, native, kwctl bench) against the floor module
+#                   and the reference policy, peak memory, size, and the targets
 #   make fuzz       run each fuzz target for FUZZ_SECONDS (libFuzzer, coverage-guided)
 
 CARGO       ?= cargo
@@ -47,7 +48,7 @@ KWCTL_SOURCES ?=
 KWCTL_SOURCES_FLAG := $(if $(KWCTL_SOURCES),--sources-path $(KWCTL_SOURCES))
 
 .PHONY: all build setup run run-corpus test e2e unit fmt lint annotate push check-versions \
-	check-kwctl rules-doc bench fuzz clean artifacthub kubewarden-tools serve load sbom \
+	check-kwctl rules-doc bench bench-modules fuzz clean artifacthub kubewarden-tools serve load sbom \
 	release-dry-run
 
 all: build
@@ -60,8 +61,9 @@ build: setup
 	@$(MAKE) --no-print-directory -s $(SHIPPED)
 	@ls -l $(SHIPPED)
 
-$(DIST)/%.wasm: $(RELEASE_DIR)/%.wasm
-	@mkdir -p $(DIST)
+# cargo's module $< shrunk by wasm-opt into $@ (copied as it is without binaryen).
+define ship_wasm
+	@mkdir -p $(@D)
 	@if command -v $(WASM_OPT) >/dev/null 2>&1 && $(WASM_OPT) $(WASM_OPT_FLAGS) $< -o $@.tmp; then \
 	  mv $@.tmp $@; \
 	  echo "$@: $$(wc -c < $<) bytes, $$(wc -c < $@) after wasm-opt -Oz"; \
@@ -69,6 +71,23 @@ $(DIST)/%.wasm: $(RELEASE_DIR)/%.wasm
 	  rm -f $@.tmp; cp $< $@; \
 	  echo "$@: $$(wc -c < $@) bytes, not optimized ($(WASM_OPT) from binaryen is not installed or failed)"; \
 	fi
+endef
+
+$(DIST)/%.wasm: $(RELEASE_DIR)/%.wasm
+	$(ship_wasm)
+
+# The floor module of the benchmarks (tests/floor-module: decode, then accept), built and
+# shrunk as the shipped modules are, but kept apart from them: never shipped.
+FLOOR_PACKAGE := windows-workloads-floor
+BENCH_DIR     := target/bench-modules
+FLOOR_MODULE  := $(BENCH_DIR)/$(subst -,_,$(FLOOR_PACKAGE)).wasm
+
+$(BENCH_DIR)/%.wasm: $(RELEASE_DIR)/%.wasm
+	$(ship_wasm)
+
+bench-modules: setup
+	$(CARGO) build --release --target $(TARGET) -p $(FLOOR_PACKAGE)
+	@$(MAKE) --no-print-directory -s $(FLOOR_MODULE)
 
 # The main job: every module evaluates its own sample manifests with its example settings.
 run: build
@@ -164,13 +183,16 @@ push:
 rules-doc:
 	$(CARGO) run --quiet -p windows-workload-rules --bin rules-doc
 
-# The shipped modules in the waPC host and their rule-crate twins natively; the tables
-# of the README's performance section come from `make bench BENCH_ARGS=--markdown`.
-# Then `kwctl bench` (Kubewarden's engine) of every module and of the reference policy in
-# ../shared/tools on the same requests. BENCH_ARGS=--time: evaluation time only;
-# --memory: peak linear memory only; --kwctl: kwctl bench only; --no-kwctl: without it.
-bench: build
-	WASM_MODULES_DIR=$(CURDIR)/$(DIST) $(CARGO) bench -p wapc-test-host -- $(BENCH_ARGS)
+# The shipped modules, the floor module and the reference policy in ../shared/tools in
+# the waPC host (the modules' and the floor's rule-crate twins natively too), then the
+# node inventory's cost; then `kwctl bench` (Kubewarden's engine) of the same policies on
+# the same requests, interleaved; then the ratios and the targets. The tables of the
+# README's performance section come from `make bench BENCH_ARGS=--markdown`.
+# BENCH_ARGS=--time: evaluation time only; --memory: peak linear memory only; --kwctl:
+# kwctl bench only; --no-kwctl: without it; --json.
+bench: build bench-modules
+	WASM_MODULES_DIR=$(CURDIR)/$(DIST) FLOOR_MODULE=$(CURDIR)/$(FLOOR_MODULE) \
+	  $(CARGO) bench -p wapc-test-host -- $(BENCH_ARGS)
 
 # A CycloneDX (1.5, JSON) SBOM of each module, for its wasm32-wasip1 build, by
 # cargo-cyclonedx (pinned in .ci/run): $(SBOM_DIR)/<module>.cdx.json. cargo-cyclonedx

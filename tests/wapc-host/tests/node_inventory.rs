@@ -23,6 +23,9 @@
 //! - A cluster without Windows nodes leaves a Windows pod Pending: a warning, since a
 //!   node pool scaled to zero has no Node objects.
 //! - A failed look-up warns and falls back to the settings, never rejecting by itself.
+//!
+//! What the node inventory costs per evaluation (1, 100 and 1,000 nodes) is measured by
+//! `make bench` (`tests/wapc-host/benches/evaluate.rs`), not here.
 
 use serde_json::{Value, json};
 use wapc_test_host::kubewarden::{self, Differential};
@@ -206,133 +209,5 @@ fn node_inventory_decides_the_same_in_our_host_and_kwctl() {
     }
     if engine {
         assert_eq!(differential.finish(""), cases.len());
-    }
-}
-
-/// `count` AKS-style nodes, as the masked list the module receives: one Linux system
-/// node, the rest Windows Server 2022 nodes of one pool tainted `os=windows:NoSchedule`.
-fn synthetic_node_list(count: usize) -> Value {
-    let items: Vec<Value> = (0..count)
-        .map(|i| {
-            if i == 0 {
-                json!({"metadata": {"name": "aks-system-00000000-vmss000000", "labels": {
-                    "kubernetes.io/os": "linux", "kubernetes.azure.com/agentpool": "system",
-                    "kubernetes.azure.com/os-sku": "Ubuntu", "kubernetes.azure.com/mode": "system"}},
-                    "spec": {"taints": [{"key": "CriticalAddonsOnly", "value": "true", "effect": "NoSchedule"}]},
-                    "status": {"nodeInfo": {"operatingSystem": "linux",
-                        "kernelVersion": "5.15.0-1064-azure", "osImage": "Ubuntu 22.04.4 LTS"}}})
-            } else {
-                json!({"metadata": {"name": format!("akswin22{i:06}"), "labels": {
-                    "kubernetes.io/os": "windows", "node.kubernetes.io/windows-build": "10.0.20348",
-                    "kubernetes.azure.com/agentpool": "win22", "kubernetes.azure.com/os-sku": "Windows2022",
-                    "kubernetes.azure.com/mode": "user"}},
-                    "spec": {"taints": [{"key": "os", "value": "windows", "effect": "NoSchedule"}]},
-                    "status": {"nodeInfo": {"operatingSystem": "windows",
-                        "kernelVersion": "10.0.20348.2527", "osImage": "Windows Server 2022 Datacenter"}}})
-            }
-        })
-        .collect();
-    json!({"apiVersion": "v1", "kind": "NodeList", "items": items})
-}
-
-/// The extra time `nodeInventory` costs per evaluation, in `kwctl bench` with replayed
-/// sessions of 1, 100 and 1,000 nodes, against the same request with it off (the
-/// flagship on a Windows pod that tolerates the nodes' taint and runs their build, so
-/// that the decision is the same). Slow: run with `NODE_INVENTORY_BENCH=1`; the figures
-/// are printed (and recorded in the README).
-#[test]
-fn node_inventory_cost_in_kwctl_bench() {
-    if std::env::var_os("NODE_INVENTORY_BENCH").is_none() || !kubewarden::engine_available() {
-        return;
-    }
-    let module = "windows-workloads";
-    let (annotated, _) = kubewarden::annotated(module).expect("kwctl annotate");
-    let input = windows_pod(
-        "mcr.microsoft.com/windows/nanoserver:ltsc2022",
-        json!({"os": {"name": "windows"},
-            "nodeSelector": {"kubernetes.io/os": "windows", "node.kubernetes.io/windows-build": "10.0.20348"},
-            "tolerations": [{"key": "os", "operator": "Equal", "value": "windows", "effect": "NoSchedule"}],
-            "containers": [{"name": "app", "image": "mcr.microsoft.com/windows/nanoserver:ltsc2022",
-                "resources": {"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "1", "memory": "1Gi"}}}]}),
-    );
-    let (warm_up, measure) = (2, 5);
-    let off = kubewarden::kwctl_bench(&annotated, &input.request, &json!({}), warm_up, measure)
-        .expect("kwctl bench");
-    println!(
-        "nodeInventory off: median {:.1} us, mean {:.1} us",
-        off.median_us, off.mean_us
-    );
-    // A look-up that fails: the cost of the call and the warning without a list.
-    let failing = HostCapabilities::new().fail("kubernetes", "list_resources_all", "timeout");
-    let instance = built_policy(module)
-        .expect("the module loads")
-        .instance_with(failing)
-        .expect("an instance");
-    let host = evaluate_one(&instance, &json!({"nodeInventory": true}), &input);
-    let session = kubewarden::replay_session(&host.host_calls).expect("a session");
-    let session_path =
-        std::env::temp_dir().join(format!("nodes-bench-{}-failing.yml", std::process::id()));
-    std::fs::write(&session_path, session).expect("writable");
-    let failed = kubewarden::kwctl_bench_with(
-        &annotated,
-        &input.request,
-        &json!({"nodeInventory": true}),
-        warm_up,
-        measure,
-        &[
-            "--allow-context-aware",
-            "--replay-host-capabilities-interactions",
-            session_path.to_str().unwrap(),
-        ],
-    )
-    .expect("kwctl bench");
-    println!(
-        "nodeInventory on, failing look-up: median {:.1} us (+{:.1})",
-        failed.median_us,
-        failed.median_us - off.median_us
-    );
-    let ours = built_policy(module).expect("the module loads");
-    let on = json!({"nodeInventory": true});
-    for count in [1, 100, 1000] {
-        let list = synthetic_node_list(count);
-        let bytes = serde_json::to_vec(&list).unwrap().len();
-        let instance = ours
-            .instance_with(HostCapabilities::new().respond(
-                "kubernetes",
-                "list_resources_all",
-                list,
-            ))
-            .expect("an instance");
-        let host = evaluate_one(&instance, &on, &input);
-        assert_eq!(
-            said(&host).0,
-            "accepted",
-            "{count} nodes: {:?}",
-            said(&host)
-        );
-        let session = kubewarden::replay_session(&host.host_calls).expect("a session");
-        let session_path =
-            std::env::temp_dir().join(format!("nodes-bench-{}-{count}.yml", std::process::id()));
-        std::fs::write(&session_path, session).expect("writable");
-        let figures = kubewarden::kwctl_bench_with(
-            &annotated,
-            &input.request,
-            &on,
-            warm_up,
-            measure,
-            &[
-                "--allow-context-aware",
-                "--replay-host-capabilities-interactions",
-                session_path.to_str().unwrap(),
-            ],
-        )
-        .expect("kwctl bench");
-        println!(
-            "nodeInventory on, {count} nodes ({bytes} bytes listed): median {:.1} us (+{:.1}), mean {:.1} us (+{:.1})",
-            figures.median_us,
-            figures.median_us - off.median_us,
-            figures.mean_us,
-            figures.mean_us - off.mean_us
-        );
     }
 }

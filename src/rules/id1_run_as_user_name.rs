@@ -111,6 +111,12 @@ impl Rule for RunAsUserNameRule {
 
     fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>) {
         report_malformed(ctx.workload, findings);
+        // Both checks below are opt-in; by default nothing needs the grouped uses.
+        if ctx.settings.allowed_run_as_user_names.is_none()
+            && !ctx.settings.forbid_container_administrator
+        {
+            return;
+        }
         let (uses, unset) = uses_of(ctx.workload);
         if let Some(entries) = &ctx.settings.allowed_run_as_user_names {
             report_unlisted(entries, &uses, findings);
@@ -123,18 +129,24 @@ impl Rule for RunAsUserNameRule {
 
 /// The API server's format rules, on every value set.
 fn report_malformed(workload: &Workload, findings: &mut Vec<Finding>) {
+    // The path of a value is made only when the value is malformed: a pod may have
+    // thousands of containers, nearly all of them fine.
     let pod_value = workload
         .pod_windows_options()
         .and_then(|o| o.run_as_user_name.as_deref())
-        .map(|name| (workload.pod_windows_options_path(), name));
+        .map(|name| (None, name));
     let own_values = workload.containers().filter_map(|c| {
         c.windows_options()
             .and_then(|o| o.run_as_user_name.as_deref())
-            .map(|name| (c.windows_options_path(), name))
+            .map(|name| (Some(c), name))
     });
-    for (base, name) in pod_value.into_iter().chain(own_values) {
+    for (container, name) in pod_value.into_iter().chain(own_values) {
         let errors = run_as_user_name_errors(name);
         if !errors.is_empty() {
+            let base = match container {
+                Some(c) => c.windows_options_path(),
+                None => workload.pod_windows_options_path(),
+            };
             findings.push(Finding::new(
                 META.id,
                 base.field("runAsUserName"),

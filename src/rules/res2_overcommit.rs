@@ -58,8 +58,8 @@ impl Rule for OvercommitRule {
             let Some(resources) = container.resources else {
                 continue;
             };
-            let resources_path = container.path().field("resources");
-            let requests_path = resources_path.field("requests");
+            // Paths are made only for a finding: most containers have none.
+            let resources_path = || container.path().field("resources");
             let mut missing = Map::new();
             for resource in ["cpu", "memory"] {
                 let Some(limit) = resources.limits.as_ref().and_then(|l| l.get(resource)) else {
@@ -71,7 +71,7 @@ impl Rule for OvercommitRule {
                 let Some(request) = resources.requests.as_ref().and_then(|r| r.get(resource))
                 else {
                     // Copy the limit as written (a string or a bare number).
-                    let limit_pointer = resources_path.field("limits").key(resource).pointer();
+                    let limit_pointer = resources_path().field("limits").key(resource).pointer();
                     let written = ctx
                         .object
                         .pointer(&limit_pointer)
@@ -80,7 +80,7 @@ impl Rule for OvercommitRule {
                     missing.insert(resource.to_string(), written);
                     continue;
                 };
-                let path = requests_path.key(resource);
+                let path = resources_path().field("requests").key(resource);
                 let message = match Quantity::parse(&request.0) {
                     Err(e) => format!("container {:?}: {e}", container.name),
                     Ok(request) if request < limit_value => format!(
@@ -96,6 +96,7 @@ impl Rule for OvercommitRule {
                 findings.push(Finding::new(META.id, path, message));
             }
             if copy_missing && !missing.is_empty() {
+                let requests_path = resources_path().field("requests");
                 let names: Vec<String> = missing
                     .iter()
                     .map(|(resource, limit)| format!("{resource} (limit {})", show(limit)))

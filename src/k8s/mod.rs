@@ -3,6 +3,7 @@
 //! quantities, scheduling (taints, tolerations), volume sources and RuntimeClass objects.
 
 pub mod decode;
+pub mod node_selection;
 pub mod patch;
 pub mod path;
 pub mod quantity;

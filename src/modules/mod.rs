@@ -6,7 +6,7 @@ use crate::engine::module::Module;
 use crate::engine::rule::{Action, RuleId};
 use crate::rules::*;
 
-/// OS placement: steer every pod to the right OS (OS-1 to OS-5).
+/// OS placement: steer every pod to the right OS (OS-1 to OS-6).
 pub static OS_PLACEMENT: Module = Module {
     name: "windows-os-placement",
     rules: &[
@@ -15,6 +15,7 @@ pub static OS_PLACEMENT: Module = Module {
         &MissingWindowsTolerationRule,
         &MissingOsNameRule,
         &WindowsTaintToleratedRule,
+        &SelectionOfOtherOsRule,
     ],
     runtime_class_lookup: None,
     node_inventory: Some(crate::facts::nodes::list_nodes),

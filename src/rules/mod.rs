@@ -15,6 +15,7 @@ mod os2_os_conflict;
 mod os3_missing_windows_toleration;
 mod os4_missing_os_name;
 mod os5_windows_taint_tolerated;
+mod os6_selection_of_other_os;
 mod rc1_hyperv_host_access;
 mod rc2_runtime_class_scheduling;
 mod res1_missing_limits;
@@ -69,6 +70,7 @@ catalogue! {
     OS_3 => os3_missing_windows_toleration::MissingWindowsTolerationRule,
     OS_4 => os4_missing_os_name::MissingOsNameRule,
     OS_5 => os5_windows_taint_tolerated::WindowsTaintToleratedRule,
+    OS_6 => os6_selection_of_other_os::SelectionOfOtherOsRule,
     WIN_1 => win1_privileged::PrivilegedRule,
     WIN_2 => win2_capabilities::CapabilitiesRule,
     WIN_3 => win3_host_namespaces::HostNamespacesRule,

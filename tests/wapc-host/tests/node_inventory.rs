@@ -115,6 +115,24 @@ fn node_inventory_decides_the_same_in_our_host_and_kwctl() {
             vec![],
         ),
         (
+            // The scheduler's NodeAffinity filter: the pool label picks only Windows
+            // nodes, so the Linux selector beside it leaves no node (OS-6).
+            "AKS-style cluster, a Linux pod aimed at a Windows pool",
+            "windows-os-placement",
+            Input::from_object(
+                json!({"apiVersion": "v1", "kind": "Pod",
+                    "metadata": {"name": "nodes", "namespace": "default"},
+                    "spec": {"nodeSelector": {"kubernetes.io/os": "linux",
+                        "kubernetes.azure.com/agentpool": "win22"},
+                        "containers": [{"name": "app", "image": "nginx:1.27"}]}}),
+                "nodes",
+            )
+            .expect("a pod"),
+            listing("aks-two-windows-builds.json"),
+            "accepted",
+            vec!["[OS-6] spec.nodeSelector: the pod targets linux by spec.nodeSelector[kubernetes.io/os] (kubernetes.io/os=linux) but every node its node selection picks runs windows: akswin22000000 (AKS pool win22); it stays Pending, or the kubelet of the node it lands on refuses it".to_string()],
+        ),
+        (
             "AKS-style cluster, a 2019 image",
             "windows-image-compatibility",
             windows_pod("mcr.microsoft.com/windows/servercore:ltsc2019", json!({})),

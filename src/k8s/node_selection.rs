@@ -8,6 +8,7 @@
 //! `Exists`, `DoesNotExist`, `Gt` and `Lt` (the label and the single value as integers).
 //! `matchFields` knows one field, `metadata.name`, with `In` and `NotIn`.
 
+use crate::k8s::workload::required_node_selector_terms;
 use k8s_openapi::api::core::v1::{NodeSelectorRequirement, PodSpec};
 use std::collections::BTreeMap;
 
@@ -41,32 +42,23 @@ impl<'a> NodeSelection<'a> {
             .filter(|(key, _)| !left_out.contains(&key.as_str()))
             .map(|(key, value)| (key.as_str(), value.as_str()))
             .collect();
-        let terms = spec
-            .affinity
-            .as_ref()
-            .and_then(|a| a.node_affinity.as_ref())
-            .and_then(|n| {
-                n.required_during_scheduling_ignored_during_execution
-                    .as_ref()
-            })
-            .map(|required| {
-                required
-                    .node_selector_terms
-                    .iter()
-                    .map(|term| {
-                        let expressions = term.match_expressions.as_deref().unwrap_or_default();
-                        let fields = term.match_fields.as_deref().unwrap_or_default();
-                        Term {
-                            written: !expressions.is_empty() || !fields.is_empty(),
-                            expressions: expressions
-                                .iter()
-                                .filter(|r| !left_out.contains(&r.key.as_str()))
-                                .collect(),
-                            fields: fields.iter().collect(),
-                        }
-                    })
-                    .collect::<Vec<_>>()
-            });
+        let terms = required_node_selector_terms(spec).map(|required| {
+            required
+                .iter()
+                .map(|term| {
+                    let expressions = term.match_expressions.as_deref().unwrap_or_default();
+                    let fields = term.match_fields.as_deref().unwrap_or_default();
+                    Term {
+                        written: !expressions.is_empty() || !fields.is_empty(),
+                        expressions: expressions
+                            .iter()
+                            .filter(|r| !left_out.contains(&r.key.as_str()))
+                            .collect(),
+                        fields: fields.iter().collect(),
+                    }
+                })
+                .collect::<Vec<_>>()
+        });
         let constrains = !selector.is_empty()
             || terms.as_ref().is_some_and(|terms| {
                 terms

@@ -206,15 +206,7 @@ impl Workload {
     /// The terms of the pod's required node affinity
     /// (`requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms`), when set.
     pub fn required_node_selector_terms(&self) -> Option<&[NodeSelectorTerm]> {
-        self.spec
-            .affinity
-            .as_ref()
-            .and_then(|a| a.node_affinity.as_ref())
-            .and_then(|n| {
-                n.required_during_scheduling_ignored_during_execution
-                    .as_ref()
-            })
-            .map(|r| r.node_selector_terms.as_slice())
+        required_node_selector_terms(&self.spec)
     }
 
     /// `<pod spec>.securityContext.windowsOptions`
@@ -283,6 +275,19 @@ impl ContainerList {
             ContainerList::EphemeralContainers => "ephemeralContainers",
         }
     }
+}
+
+/// The terms of a pod spec's required node affinity
+/// (`requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms`), when set.
+pub fn required_node_selector_terms(spec: &PodSpec) -> Option<&[NodeSelectorTerm]> {
+    spec.affinity
+        .as_ref()
+        .and_then(|a| a.node_affinity.as_ref())
+        .and_then(|n| {
+            n.required_during_scheduling_ignored_during_execution
+                .as_ref()
+        })
+        .map(|r| r.node_selector_terms.as_slice())
 }
 
 /// A view of one container, the same for regular, init and ephemeral containers.

@@ -68,6 +68,11 @@ impl<'a> NodeSelection<'a> {
         constrains.then_some(NodeSelection { selector, terms })
     }
 
+    /// Whether `nodeSelector` takes part (it names a key not left out).
+    pub fn selects_by_node_selector(&self) -> bool {
+        !self.selector.is_empty()
+    }
+
     /// Whether a node with these labels and this name is admitted.
     pub fn admits(&self, labels: &BTreeMap<String, String>, name: &str) -> bool {
         self.selector
@@ -145,6 +150,7 @@ mod tests {
             ]}}}}),
         );
         let selection = NodeSelection::of(&pod, OS).unwrap();
+        assert!(selection.selects_by_node_selector());
         let win = labels(&[
             ("kubernetes.io/os", "windows"),
             ("agentpool", "win22"),
@@ -175,6 +181,7 @@ mod tests {
             ]}}}}),
         );
         let selection = NodeSelection::of(&pod, OS).unwrap();
+        assert!(!selection.selects_by_node_selector());
         assert!(selection.admits(&labels(&[("size", "8")]), "n"));
         assert!(!selection.admits(&labels(&[("size", "4")]), "n"));
         assert!(!selection.admits(&labels(&[("size", "x")]), "n"));

@@ -54,8 +54,8 @@ impl Rule for SelectionOfOtherOsRule {
             TargetOs::Windows => (Os::Windows, Os::Linux),
             _ => return,
         };
-        let spec = &ctx.workload.spec;
-        let Some(selection) = NodeSelection::of(spec, &[OS_LABEL, BETA_OS_LABEL]) else {
+        let Some(selection) = NodeSelection::of(&ctx.workload.spec, &[OS_LABEL, BETA_OS_LABEL])
+        else {
             return;
         };
         let picked: Vec<&ClusterNode> = nodes
@@ -67,12 +67,7 @@ impl Rule for SelectionOfOtherOsRule {
             return;
         }
         // The selector when it names more than the OS, else the required affinity.
-        let by_selector = spec
-            .node_selector
-            .iter()
-            .flatten()
-            .any(|(key, _)| key != OS_LABEL && key != BETA_OS_LABEL);
-        let path = if by_selector {
+        let path = if selection.selects_by_node_selector() {
             ctx.workload.spec_field("nodeSelector")
         } else {
             ctx.workload
@@ -97,22 +92,8 @@ impl Rule for SelectionOfOtherOsRule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::facts::host::HostCalls;
-    use crate::testing::acted_with;
+    use crate::testing::{NodesHost, acted_with};
     use serde_json::{Value, json};
-
-    /// Answers the node list with `nodes`.
-    struct Nodes(Value);
-
-    impl HostCalls for Nodes {
-        fn call(&self, namespace: &str, operation: &str, _: &[u8]) -> Result<Vec<u8>, String> {
-            assert_eq!((namespace, operation), ("kubernetes", "list_resources_all"));
-            Ok(serde_json::to_vec(
-                &json!({"apiVersion": "v1", "kind": "NodeList", "items": self.0}),
-            )
-            .unwrap())
-        }
-    }
 
     fn node(name: &str, os: &str, pool: &str) -> Value {
         json!({"metadata": {"name": name, "labels": {"kubernetes.io/os": os,
@@ -120,14 +101,15 @@ mod tests {
             "status": {"nodeInfo": {"operatingSystem": os}}})
     }
 
-    fn cluster() -> Nodes {
-        Nodes(json!([
+    fn cluster() -> NodesHost {
+        let nodes = json!({"apiVersion": "v1", "kind": "NodeList", "items": [
             node("aks-linux-1", "linux", "linux"),
             node("aks-win22-1", "windows", "win22"),
             node("aks-win22-2", "windows", "win22"),
             {"metadata": {"name": "mystery", "labels": {"agentpool": "mixed"}}},
             node("aks-mixed-1", "linux", "mixed"),
-        ]))
+        ]});
+        NodesHost::listing(&nodes.to_string())
     }
 
     fn pod(spec: Value) -> Value {

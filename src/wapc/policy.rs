@@ -83,44 +83,36 @@ pub fn validate_floor(payload: &[u8]) -> Vec<u8> {
 /// The name the floor module answers under.
 pub const FLOOR: &str = "windows-workloads-floor";
 
+/// The settings document of a `validate_settings` call: none (blank) is `null`.
+fn settings_json(payload: &[u8]) -> Result<serde_json::Value, String> {
+    if payload.iter().all(u8::is_ascii_whitespace) {
+        return Ok(serde_json::Value::Null);
+    }
+    serde_json::from_slice(payload).map_err(|e| format!("settings are not JSON: {e}"))
+}
+
 /// Validates settings for a module: known keys, good values, rules of this module.
 pub fn check_settings(module: &Module, payload: &[u8]) -> Result<Settings, String> {
-    let value: serde_json::Value = if payload.iter().all(u8::is_ascii_whitespace) {
-        serde_json::Value::Null
-    } else {
-        serde_json::from_slice(payload).map_err(|e| format!("settings are not JSON: {e}"))?
-    };
-    module.settings(&value)
+    module.settings(&settings_json(payload)?)
 }
 
 /// The `validate_settings` function of the floor module: the settings every module
 /// shares.
 pub fn validate_floor_settings(payload: &[u8]) -> Vec<u8> {
-    let value: Result<serde_json::Value, String> = if payload.iter().all(u8::is_ascii_whitespace) {
-        Ok(serde_json::Value::Null)
-    } else {
-        serde_json::from_slice(payload).map_err(|e| format!("settings are not JSON: {e}"))
-    };
-    let checked = value.and_then(|v| Settings::for_module(&v, &[]).map(|_| ()));
-    to_bytes(&SettingsValidationResponse {
-        valid: checked.is_ok(),
-        message: checked.err(),
-    })
+    settings_response(settings_json(payload).and_then(|v| Settings::for_module(&v, &[])))
 }
 
 /// The `validate_settings` waPC function.
 pub fn validate_settings(module: &Module, payload: &[u8]) -> Vec<u8> {
-    let response = match check_settings(module, payload) {
-        Ok(_) => SettingsValidationResponse {
-            valid: true,
-            message: None,
-        },
-        Err(e) => SettingsValidationResponse {
-            valid: false,
-            message: Some(e),
-        },
-    };
-    to_bytes(&response)
+    settings_response(check_settings(module, payload))
+}
+
+fn settings_response(checked: Result<Settings, String>) -> Vec<u8> {
+    let message = checked.err();
+    to_bytes(&SettingsValidationResponse {
+        valid: message.is_none(),
+        message,
+    })
 }
 
 /// Declares the waPC entry points of a policy module. Invoke it once, in the policy

@@ -296,13 +296,13 @@ fn samples() -> Vec<(String, Input)> {
                     json!("mcr.microsoft.com/dotnet/samples:aspnetapp-nanoserver-ltsc2022");
                 samples.push((
                     UPDATED_DEPLOYMENT.to_owned(),
-                    as_update(&input, new_image, &old),
+                    input.as_update(new_image, &old),
                 ));
                 let mut relabelled = old.clone();
                 relabelled["metadata"]["labels"] = json!({"release": "2"});
                 samples.push((
                     RELABELLED_DEPLOYMENT.to_owned(),
-                    as_update(&input, relabelled, &old),
+                    input.as_update(relabelled, &old),
                 ));
                 // The same Deployment as the OS placement rules leave it (os.name and the
                 // Windows toleration added): no module needs to mutate it.
@@ -329,21 +329,12 @@ fn samples() -> Vec<(String, Input)> {
                 let mut new = old.clone();
                 new["spec"]["containers"][0]["image"] =
                     json!("mcr.microsoft.com/windows/servercore:ltsc2022-amd64");
-                samples.push((UPDATED_POD.to_owned(), as_update(&input, new, &old)));
+                samples.push((UPDATED_POD.to_owned(), input.as_update(new, &old)));
             }
             samples.push((pods(n), input));
         }
     }
     samples
-}
-
-/// `input` as an UPDATE from `old` to `new`.
-fn as_update(input: &Input, new: Value, old: &Value) -> Input {
-    let mut update = input.clone();
-    update.request["operation"] = json!("UPDATE");
-    update.request["object"] = new;
-    update.request["oldObject"] = old.clone();
-    update
 }
 
 fn median_us(mut f: impl FnMut()) -> (usize, f64) {

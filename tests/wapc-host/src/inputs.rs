@@ -71,6 +71,16 @@ impl Input {
         manifest_input(object, origin)
     }
 
+    /// This input as the UPDATE of an existing object from `old` to `new`, as the API
+    /// server sends it (the old object in `oldObject`).
+    pub fn as_update(&self, new: Value, old: &Value) -> Input {
+        let mut update = self.clone();
+        update.request["operation"] = Value::from("UPDATE");
+        update.request["object"] = new;
+        update.request["oldObject"] = old.clone();
+        update
+    }
+
     /// The object under review (`request.object`).
     pub fn object(&self) -> &Value {
         self.request.get("object").unwrap_or(&Value::Null)

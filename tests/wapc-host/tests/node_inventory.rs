@@ -76,6 +76,21 @@ fn said(outcome: &Outcome) -> (String, Vec<String>) {
     (outcome.decision.name().to_string(), lines)
 }
 
+/// A Linux pod whose pool selector picks the AKS fixture's Windows Server 2022 pool.
+fn linux_pod_in_windows_pool() -> Input {
+    Input::from_object(
+        json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "nodes", "namespace": "default"},
+            "spec": {"nodeSelector": {"kubernetes.io/os": "linux",
+                "kubernetes.azure.com/agentpool": "win22"},
+                "containers": [{"name": "app", "image": "nginx:1.27"}]}}),
+        "nodes",
+    )
+    .expect("a pod")
+}
+
+const OS6_WIN22: &str = "[OS-6] spec.nodeSelector: the pod targets linux by spec.nodeSelector[kubernetes.io/os] (kubernetes.io/os=linux) but every node its node selection picks runs windows: akswin22000000 (AKS pool win22); it stays Pending, or the kubelet of the node it lands on refuses it";
+
 const BY: &str = "spec.nodeSelector[kubernetes.io/os] (kubernetes.io/os=windows), spec.os.name (os.name=windows)";
 
 #[test]
@@ -119,18 +134,26 @@ fn node_inventory_decides_the_same_in_our_host_and_kwctl() {
             // nodes, so the Linux selector beside it leaves no node (OS-6).
             "AKS-style cluster, a Linux pod aimed at a Windows pool",
             "windows-os-placement",
-            Input::from_object(
-                json!({"apiVersion": "v1", "kind": "Pod",
-                    "metadata": {"name": "nodes", "namespace": "default"},
-                    "spec": {"nodeSelector": {"kubernetes.io/os": "linux",
-                        "kubernetes.azure.com/agentpool": "win22"},
-                        "containers": [{"name": "app", "image": "nginx:1.27"}]}}),
-                "nodes",
-            )
-            .expect("a pod"),
+            linux_pod_in_windows_pool(),
             listing("aks-two-windows-builds.json"),
             "accepted",
-            vec!["[OS-6] spec.nodeSelector: the pod targets linux by spec.nodeSelector[kubernetes.io/os] (kubernetes.io/os=linux) but every node its node selection picks runs windows: akswin22000000 (AKS pool win22); it stays Pending, or the kubelet of the node it lands on refuses it".to_string()],
+            vec![OS6_WIN22.to_string()],
+        ),
+        (
+            // The same pod, Pending, its image updated (an UPDATE the API server takes
+            // for a Pod): still reported, as a warning; the nodes are read once for the
+            // old and the new pod.
+            "AKS-style cluster, the image UPDATE of a Linux pod aimed at a Windows pool",
+            "windows-os-placement",
+            {
+                let pod = linux_pod_in_windows_pool();
+                let mut new = pod.object().clone();
+                new["spec"]["containers"][0]["image"] = json!("nginx:1.28");
+                pod.as_update(new, pod.object())
+            },
+            listing("aks-two-windows-builds.json"),
+            "accepted",
+            vec![OS6_WIN22.to_string()],
         ),
         (
             "AKS-style cluster, a 2019 image",

@@ -158,17 +158,10 @@ fn every_module_round_trips_through_a_loopback_registry() {
         ..ServerOptions::default()
     };
     let server = PolicyServer::start_with(&served, &options).expect("policy-server starts");
-    let mut differential = Differential::new("PolicyServer serving registry://");
-    for module in MODULES {
-        let settings = example_settings(module.name);
-        let ours = built_policy(module.name).expect("the module loads");
-        for input in test_data(module.name) {
-            let host = evaluate_one(&ours, &settings, &input);
-            let engine = server.validate(module.name, &input.request);
-            differential.compare(module.name, &input, &host, engine);
-        }
-    }
-    assert_eq!(differential.finish(&server.log()), by_kwctl);
+    let served = served_like_our_host(&server, "PolicyServer serving registry://", |module| {
+        example_settings(module)
+    });
+    assert_eq!(served, by_kwctl);
     drop(server);
     // examples/policies.yml, the standalone PolicyServer's configuration, as written but
     // for the registry's host: it serves every module with the settings of the example
@@ -237,9 +230,27 @@ fn every_module_round_trips_through_a_loopback_registry() {
         }
     }
     assert!(from_readmes.finish("") > MODULES.len());
-    let mut differential = Differential::new("PolicyServer with examples/policies.yml");
+    let served = served_like_our_host(
+        &server,
+        "PolicyServer with examples/policies.yml",
+        |module| config[module]["settings"].clone(),
+    );
+    assert_eq!(served, by_kwctl);
+}
+
+/// The SBOM and the Artifact Hub package the release made of `module`: a CycloneDX
+/// document of the module's crate at its version, listing the rule crate and
+/// Kubewarden's SDK, and the committed `artifacthub-pkg.yml` (but its `createdAt`).
+/// Every module's test data sent to `server` (each module served under its name) and
+/// to our host with `settings_of(module)`: the decisions compared; how many were.
+fn served_like_our_host(
+    server: &PolicyServer,
+    label: &str,
+    settings_of: impl Fn(&str) -> Value,
+) -> usize {
+    let mut differential = Differential::new(label);
     for module in MODULES {
-        let settings = config[module.name]["settings"].clone();
+        let settings = settings_of(module.name);
         let ours = built_policy(module.name).expect("the module loads");
         for input in test_data(module.name) {
             let host = evaluate_one(&ours, &settings, &input);
@@ -247,12 +258,9 @@ fn every_module_round_trips_through_a_loopback_registry() {
             differential.compare(module.name, &input, &host, engine);
         }
     }
-    assert_eq!(differential.finish(&server.log()), by_kwctl);
+    differential.finish(&server.log())
 }
 
-/// The SBOM and the Artifact Hub package the release made of `module`: a CycloneDX
-/// document of the module's crate at its version, listing the rule crate and
-/// Kubewarden's SDK, and the committed `artifacthub-pkg.yml` (but its `createdAt`).
 fn check_release_files(release: &Path, module: &str) {
     let version = kubewarden::module_version(module).expect("the module's version");
     let sbom_path = release.join("sbom").join(format!("{module}.cdx.json"));

@@ -19,10 +19,11 @@
 use crate::engine::lifecycle::{self, PatchScope, Review};
 use crate::engine::module::Module;
 use crate::engine::rule::{
-    Action, AppliesTo, ClusterNodes, Context, Finding, RuleId, RuntimeClassContext,
+    Action, AppliesTo, ClusterNodes, Context, Finding, PassFacts, RuleId, RuntimeClassContext,
 };
 use crate::facts::host::{HostCalls, MemoHostCalls};
-use crate::facts::target_os::{TargetOs, resolve_target_os};
+use crate::facts::images::known_images;
+use crate::facts::target_os::{TargetOs, resolve_target_os_with};
 use crate::k8s::patch;
 use crate::k8s::path::FieldPath;
 use crate::k8s::request::AdmissionRequest;
@@ -126,7 +127,8 @@ pub(crate) fn run_rules(
         None => std::borrow::Cow::Borrowed(settings),
     };
     let settings: &Settings = &completed;
-    let os = resolve_target_os(workload, settings);
+    let images = known_images(workload, settings);
+    let os = resolve_target_os_with(workload, settings, &images);
     let ctx = Context {
         object,
         workload,
@@ -134,7 +136,7 @@ pub(crate) fn run_rules(
         settings,
         host,
         module_rules: module.rules,
-        facts: Default::default(),
+        facts: PassFacts::with_known_images(images),
         nodes,
     };
     let mut acted = Vec::new();

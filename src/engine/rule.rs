@@ -2,7 +2,7 @@
 //! workload into findings (field path, message, optional patch).
 
 use crate::facts::host::HostCalls;
-use crate::facts::images::{ContainerImage, container_images};
+use crate::facts::images::{ContainerImage, known_images, looked_up};
 use crate::facts::nodes::{NodeInventory, ReadNodes, name_node_names};
 use crate::facts::placement::Placement;
 use crate::facts::target_os::OsResolution;
@@ -209,13 +209,26 @@ pub struct PassFacts<'a> {
     linux_only: OnceCell<Vec<LinuxOnlyField>>,
 }
 
+impl<'a> PassFacts<'a> {
+    /// Facts that start with the images as the OS resolution read them
+    /// ([`known_images`]), so that no image is parsed twice in a pass.
+    pub fn with_known_images(images: Vec<ContainerImage<'a>>) -> Self {
+        PassFacts {
+            images: [OnceCell::from(images), OnceCell::new()],
+            ..Default::default()
+        }
+    }
+}
+
 impl<'a> Context<'a> {
     /// The images of every container (see [`container_images`]); with `lookup`, those the
     /// reference and mappings do not tell are looked up when `imageLookup.enabled`.
     pub fn container_images(&self, lookup: bool) -> &[ContainerImage<'a>] {
-        let lookup = lookup && self.settings.image_lookup.enabled;
-        self.facts.images[usize::from(lookup)]
-            .get_or_init(|| container_images(self.workload, self.settings, self.host, lookup))
+        let known = self.facts.images[0].get_or_init(|| known_images(self.workload, self.settings));
+        if !(lookup && self.settings.image_lookup.enabled) {
+            return known;
+        }
+        self.facts.images[1].get_or_init(|| looked_up(known, self.host))
     }
 
     /// The pod's Windows build pins and isolation (see [`Placement::of`]).

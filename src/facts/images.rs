@@ -19,7 +19,8 @@ use crate::windows::image::{
 };
 use crate::windows::os::Os;
 use serde_json::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::rc::Rc;
 
 /// The platforms an image offers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,7 +83,8 @@ pub struct ContainerImage<'a> {
     pub container: ContainerRef<'a>,
     /// The reference as written.
     pub image: &'a str,
-    pub reference: Result<ImageReference, ImageReferenceError>,
+    /// Shared by the containers that name the same image.
+    pub reference: Rc<Result<ImageReference, ImageReferenceError>>,
     /// `None`: the OS is not known.
     pub platforms: Option<Platforms>,
     pub source: Source,
@@ -141,46 +143,83 @@ pub fn container_images<'a>(
     host: &dyn HostCalls,
     lookup: bool,
 ) -> Vec<ContainerImage<'a>> {
-    let lookup = lookup && settings.image_lookup.enabled;
-    workload
-        .containers()
-        .filter_map(|container| {
-            let image = container.image?;
-            let reference = ImageReference::parse(image);
-            let (platforms, source) = match &reference {
-                Ok(r) => {
-                    let (os, by) = classify_with(r, &settings.image_mappings);
-                    let source = match by {
-                        ClassifiedBy::Reference => Source::Reference,
-                        ClassifiedBy::Mapping(i) => Source::Mapping(i),
-                    };
-                    (Platforms::from_image_os(os), source)
-                }
-                Err(_) => (None, Source::Reference),
-            };
-            let mut known = ContainerImage {
+    let known = known_images(workload, settings);
+    if lookup && settings.image_lookup.enabled {
+        looked_up(&known, host)
+    } else {
+        known
+    }
+}
+
+/// The images of every container as their references and the settings' `imageMappings`
+/// tell, without asking a registry. Each distinct image is parsed and classified once:
+/// the containers of a pod often share one (sidecars, init containers).
+pub fn known_images<'a>(workload: &'a Workload, settings: &Settings) -> Vec<ContainerImage<'a>> {
+    let mut known: Vec<ContainerImage<'a>> = Vec::new();
+    let mut first_of: HashMap<&'a str, usize> = HashMap::new();
+    for container in workload.containers() {
+        let Some(image) = container.image else {
+            continue;
+        };
+        if let Some(&first) = first_of.get(image) {
+            let same = ContainerImage {
                 container,
-                image,
-                reference,
-                platforms,
-                source,
-                lookup_error: None,
+                ..known[first].clone()
             };
-            let untold = match &known.platforms {
+            known.push(same);
+            continue;
+        }
+        let reference = ImageReference::parse(image);
+        let (platforms, source) = match &reference {
+            Ok(r) => {
+                let (os, by) = classify_with(r, &settings.image_mappings);
+                let source = match by {
+                    ClassifiedBy::Reference => Source::Reference,
+                    ClassifiedBy::Mapping(i) => Source::Mapping(i),
+                };
+                (Platforms::from_image_os(os), source)
+            }
+            Err(_) => (None, Source::Reference),
+        };
+        first_of.insert(image, known.len());
+        known.push(ContainerImage {
+            container,
+            image,
+            reference: Rc::new(reference),
+            platforms,
+            source,
+            lookup_error: None,
+        });
+    }
+    known
+}
+
+/// `known` with the images whose OS, or Windows build, it does not tell looked up in
+/// their registry through `host` (each image asked once: the host answers are memoized
+/// per request).
+pub fn looked_up<'a>(
+    known: &[ContainerImage<'a>],
+    host: &dyn HostCalls,
+) -> Vec<ContainerImage<'a>> {
+    known
+        .iter()
+        .map(|image| {
+            let mut image = image.clone();
+            let untold = match &image.platforms {
                 None => true,
                 Some(p) => p.offers(Os::Windows) && p.windows_builds.is_none(),
             };
-            if lookup && untold && known.reference.is_ok() {
-                match look_up(host, image) {
+            if untold && image.reference.is_ok() {
+                match look_up(host, image.image) {
                     Ok(Some(platforms)) => {
-                        known.platforms = Some(platforms);
-                        known.source = Source::Registry;
+                        image.platforms = Some(platforms);
+                        image.source = Source::Registry;
                     }
                     Ok(None) => {}
-                    Err(e) => known.lookup_error = Some(e),
+                    Err(e) => image.lookup_error = Some(e),
                 }
             }
-            Some(known)
+            image
         })
         .collect()
 }

@@ -25,11 +25,11 @@
 //! Values are exact: node labels are lower-case (`kubernetes.io/os` is set by the kubelet
 //! from `runtime.GOOS`), so `Windows` matches no node and is reported as invalid.
 
+use crate::facts::images::{ContainerImage, Source, known_images};
 use crate::k8s::path::FieldPath;
 use crate::k8s::scheduling::names_taint;
 use crate::k8s::workload::{ContainerRef, Workload};
 use crate::settings::Settings;
-use crate::windows::image::{ClassifiedBy, ImageOs, ImageReference, classify_with};
 use crate::windows::os::{BETA_OS_LABEL, OS_LABEL, Os};
 use k8s_openapi::api::core::v1::NodeSelectorTerm;
 
@@ -186,6 +186,16 @@ impl OsResolution {
 
 /// Resolves the target OS of a workload's pod.
 pub fn resolve_target_os(workload: &Workload, settings: &Settings) -> OsResolution {
+    resolve_target_os_with(workload, settings, &known_images(workload, settings))
+}
+
+/// [`resolve_target_os`] with the pod's images already classified
+/// ([`known_images`], which the image rules read too).
+pub fn resolve_target_os_with(
+    workload: &Workload,
+    settings: &Settings,
+    images: &[ContainerImage<'_>],
+) -> OsResolution {
     let mut evidence = Vec::new();
     // Pins, then declarations, then hints: the order the messages list them in.
     node_selector_evidence(workload, &mut evidence);
@@ -195,9 +205,15 @@ pub fn resolve_target_os(workload: &Workload, settings: &Settings) -> OsResoluti
     pod_label_evidence(workload, &mut evidence);
     toleration_evidence(workload, settings, &mut evidence);
     pod_windows_options_evidence(workload, &mut evidence);
+    let mut images = images.iter().peekable();
     for container in workload.containers() {
         container_windows_options_evidence(&container, &mut evidence);
-        image_evidence(&container, settings, &mut evidence);
+        let of_container = |image: &&ContainerImage<'_>| {
+            image.container.list == container.list && image.container.index == container.index
+        };
+        if let Some(image) = images.next_if(of_container) {
+            image_evidence(image, &mut evidence);
+        }
     }
     let target = decide(&evidence);
     OsResolution { target, evidence }
@@ -336,22 +352,18 @@ fn container_windows_options_evidence(container: &ContainerRef<'_>, evidence: &m
 
 /// A container's image whose OS is known: by its reference, or by the settings'
 /// `imageMappings` (a hint).
-fn image_evidence(container: &ContainerRef<'_>, settings: &Settings, evidence: &mut Vec<Evidence>) {
-    let Some(image) = container.image else {
+fn image_evidence(image: &ContainerImage<'_>, evidence: &mut Vec<Evidence>) {
+    let Some(os) = image
+        .platforms
+        .as_ref()
+        .and_then(|p| p.oses.first())
+        .copied()
+    else {
         return;
     };
-    let Ok(reference) = ImageReference::parse(image) else {
-        return;
-    };
-    let (image_os, by) = classify_with(&reference, &settings.image_mappings);
-    let os = match image_os {
-        ImageOs::Windows(_) => Os::Windows,
-        ImageOs::Linux => Os::Linux,
-        ImageOs::Unknown => return,
-    };
-    let by = match by {
-        ClassifiedBy::Reference => String::new(),
-        ClassifiedBy::Mapping(i) => format!(" (settings.imageMappings[{i}])"),
+    let by = match image.source {
+        Source::Mapping(i) => format!(" (settings.imageMappings[{i}])"),
+        Source::Reference | Source::Registry => String::new(),
     };
     let name = if os == Os::Windows {
         "Windows"
@@ -360,8 +372,8 @@ fn image_evidence(container: &ContainerRef<'_>, settings: &Settings, evidence: &
     };
     evidence.push(Evidence {
         signal: Signal::Image,
-        path: container.path().field("image"),
-        detail: format!("{image} is a {name} image{by}"),
+        path: image.path(),
+        detail: format!("{} is a {name} image{by}", image.image),
         os: Some(os),
     });
 }

@@ -178,10 +178,102 @@ impl PartialOrd for Decimal {
     }
 }
 
+/// An exact value, in one canonical form so that equal values are equal: whole
+/// nano-units when they fit an `i128` (every resource anyone writes: machine arithmetic,
+/// no allocation), else the digits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Value {
+    Nanos(i128),
+    /// Beyond an `i128` of nano-units, so larger in magnitude than any `Nanos`.
+    Beyond(Decimal),
+}
+
+impl Value {
+    fn of(decimal: Decimal) -> Value {
+        match decimal.nanos() {
+            Some(nanos) => Value::Nanos(nanos),
+            None => Value::Beyond(decimal),
+        }
+    }
+
+    fn is_negative(&self) -> bool {
+        match self {
+            Value::Nanos(n) => *n < 0,
+            Value::Beyond(d) => d.negative,
+        }
+    }
+}
+
+impl Ord for Value {
+    fn cmp(&self, other: &Self) -> Ordering {
+        match (self, other) {
+            (Value::Nanos(a), Value::Nanos(b)) => a.cmp(b),
+            (Value::Beyond(a), Value::Beyond(b)) => a.cmp(b),
+            (Value::Nanos(_), Value::Beyond(b)) if b.negative => Ordering::Greater,
+            (Value::Nanos(_), Value::Beyond(_)) => Ordering::Less,
+            (Value::Beyond(a), Value::Nanos(_)) if a.negative => Ordering::Less,
+            (Value::Beyond(_), Value::Nanos(_)) => Ordering::Greater,
+        }
+    }
+}
+
+impl PartialOrd for Value {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// 10^`power`, when it fits a `u128` (`power` ≤ 38).
+fn power_of_ten(power: u32) -> Option<u128> {
+    10u128.checked_pow(power)
+}
+
+/// The value in nano-units by machine arithmetic, the same as the exact path gives
+/// (digits × 2^exp2 × 10^(exp10 + 9 − fraction length), rounded up away from zero,
+/// binary values capped), or `None` where that leaves a `u128` or an `i128`: the exact
+/// path then decides.
+fn machine_nanos(
+    negative: bool,
+    int_digits: &str,
+    frac_digits: &str,
+    suffix: Suffix,
+) -> Option<i128> {
+    let digits = int_digits.bytes().chain(frac_digits.bytes());
+    let mut mantissa: u128 = 0;
+    for digit in digits {
+        mantissa = mantissa
+            .checked_mul(10)?
+            .checked_add(u128::from(digit - b'0'))?;
+    }
+    let mantissa = mantissa.checked_mul(1u128.checked_shl(suffix.exp2)?)?;
+    let scale = suffix.exp10 + 9 - i64::try_from(frac_digits.len()).ok()?;
+    let magnitude = if mantissa == 0 {
+        0
+    } else if scale >= 0 {
+        mantissa.checked_mul(power_of_ten(u32::try_from(scale).ok()?)?)?
+    } else {
+        match u32::try_from(-scale).ok().and_then(power_of_ten) {
+            Some(divisor) => mantissa.div_ceil(divisor),
+            // Below 10^-38 of a nano-unit times a u128: rounds up to one nano-unit.
+            None => 1,
+        }
+    };
+    let magnitude = if suffix.is_binary() {
+        magnitude.min(BINARY_CAP_NANOS)
+    } else {
+        magnitude
+    };
+    let magnitude = i128::try_from(magnitude).ok()?;
+    Some(if negative { -magnitude } else { magnitude })
+}
+
+/// [`BINARY_CAP`] in nano-units.
+const BINARY_CAP_NANOS: u128 = (i64::MAX as u128) * 1_000_000_000;
+
 /// A parsed quantity: its exact value, and the text it was written as (for messages).
 #[derive(Clone, Debug)]
 pub struct Quantity {
-    value: Decimal,
+    value: Value,
     text: String,
 }
 
@@ -283,6 +375,31 @@ fn go_parse_int64(s: &str) -> Option<i64> {
     }
 }
 
+/// The value by exact decimal arithmetic, for any number of digits and any exponent:
+/// ±digits × 10^exp10 × 2^exp2, rounded up to nano-units, binary values capped.
+fn exact_value(negative: bool, int_digits: &str, frac_digits: &str, suffix: Suffix) -> Decimal {
+    let digits = int_digits
+        .bytes()
+        .chain(frac_digits.bytes())
+        .map(|b| b - b'0');
+    // exp10 is an int32 and the fraction at most as long as the text: no overflow.
+    let mut value = Decimal::new(negative, digits, suffix.exp10 - frac_digits.len() as i64);
+    if suffix.is_binary() {
+        value.multiply_by_power_of_two(suffix.exp2);
+    }
+    value.round_up_to_nanos();
+    if suffix.is_binary() {
+        let cap = Decimal::new(false, BINARY_CAP.iter().map(|b| b - b'0'), 0);
+        if value.cmp_magnitude(&cap) == Ordering::Greater {
+            value = Decimal {
+                negative: value.negative,
+                ..cap
+            };
+        }
+    }
+    value
+}
+
 impl Quantity {
     /// Parses a quantity as the API server decodes one from JSON (`Quantity.UnmarshalJSON`):
     /// surrounding whitespace is trimmed, then the text is read as [`Quantity::parse_untrimmed`].
@@ -339,25 +456,10 @@ impl Quantity {
                 ));
             }
         }
-        let digits = int_digits
-            .bytes()
-            .chain(frac_digits.bytes())
-            .map(|b| b - b'0');
-        // exp10 is an int32 and the fraction at most as long as the text: no overflow.
-        let mut value = Decimal::new(negative, digits, suffix.exp10 - frac_digits.len() as i64);
-        if suffix.is_binary() {
-            value.multiply_by_power_of_two(suffix.exp2);
-        }
-        value.round_up_to_nanos();
-        if suffix.is_binary() {
-            let cap = Decimal::new(false, BINARY_CAP.iter().map(|b| b - b'0'), 0);
-            if value.cmp_magnitude(&cap) == Ordering::Greater {
-                value = Decimal {
-                    negative: value.negative,
-                    ..cap
-                };
-            }
-        }
+        let value = match machine_nanos(negative, int_digits, frac_digits, suffix) {
+            Some(nanos) => Value::Nanos(nanos),
+            None => Value::of(exact_value(negative, int_digits, frac_digits, suffix)),
+        };
         Ok(Quantity {
             value,
             text: text.to_string(),
@@ -367,7 +469,10 @@ impl Quantity {
     /// The value in nano-units (10⁻⁹), when it fits an `i128` (about ±1.7 × 10²⁹ units,
     /// far beyond any resource; larger quantities still compare exactly).
     pub fn nanos(&self) -> Option<i128> {
-        self.value.nanos()
+        match self.value {
+            Value::Nanos(nanos) => Some(nanos),
+            Value::Beyond(_) => None,
+        }
     }
 
     /// The text the quantity was written as.
@@ -376,11 +481,11 @@ impl Quantity {
     }
 
     pub fn is_negative(&self) -> bool {
-        self.value.negative
+        self.value.is_negative()
     }
 
     pub fn is_zero(&self) -> bool {
-        self.value.is_zero()
+        self.value == Value::Nanos(0)
     }
 }
 
@@ -485,7 +590,7 @@ mod tests {
     fn assert_value(input: &str, expected: &Decimal) {
         let parsed = Quantity::parse_untrimmed(input)
             .unwrap_or_else(|e| panic!("ParseQuantity accepts {input:?}: {e}"));
-        assert_eq!(&parsed.value, expected, "{input}");
+        assert_eq!(parsed.value, Value::of(expected.clone()), "{input}");
     }
 
     const UNIT: i128 = 1_000_000_000;
@@ -1110,7 +1215,68 @@ mod tests {
         Some(if negative { -magnitude } else { magnitude })
     }
 
+    /// The value of `text` by the exact path alone.
+    fn exactly(text: &str) -> Value {
+        let parsed = q(text);
+        let (negative, unsigned) = match text.as_bytes().first() {
+            Some(b'-') => (true, &text[1..]),
+            Some(b'+') => (false, &text[1..]),
+            _ => (false, text),
+        };
+        let int_len = unsigned.bytes().take_while(u8::is_ascii_digit).count();
+        let (int, rest) = unsigned.split_at(int_len);
+        let (frac, rest) = match rest.strip_prefix('.') {
+            Some(after) => after.split_at(after.bytes().take_while(u8::is_ascii_digit).count()),
+            None => ("", rest),
+        };
+        let value = Value::of(exact_value(negative, int, frac, suffix(rest).unwrap()));
+        assert_eq!(parsed.value, value, "{text}");
+        value
+    }
+
+    #[test]
+    fn machine_and_exact_paths_agree_at_their_border() {
+        for text in [
+            "0",
+            "-0",
+            "1n",
+            "0.1n",
+            "-0.1n",
+            "1e-48",
+            "1e-47",
+            "1e-38",
+            "-1e-50",
+            "99999999999999999999999999999999999999e-47",
+            "170141183460469231731.687303715884105727", // i128::MAX nano-units
+            "170141183460469231731.687303715884105728", // one more
+            "-170141183460469231731.687303715884105728",
+            "340282366920938463463374607431768211455n", // u128::MAX nano-units
+            "7.9999999999999999999Ei",
+            "8Ei",
+            "-8Ei",
+            "1e30",
+            "1e29",
+            "9Ei",
+            "123456789012345678901234567890123456789012345678901234567890",
+        ] {
+            exactly(text);
+        }
+    }
+
     proptest! {
+        /// The machine arithmetic gives what the exact arithmetic gives, wherever it
+        /// answers; long numbers and far exponents included.
+        #[test]
+        fn machine_arithmetic_is_exact(
+            (text, ..) in written(),
+            long in "-?[0-9]{0,45}(\\.[0-9]{0,45})?(e-?[0-9]{1,2}|Ki|Mi|Ei|n|m|E)?",
+        ) {
+            exactly(&text);
+            if Quantity::parse(&long).is_ok() {
+                exactly(&long);
+            }
+        }
+
         /// Any text at all: a clear answer, never a panic.
         #[test]
         fn never_panics(text in "\\PC{0,40}", quantityish in "[-+0-9.eEinumkKMGTP ]{0,40}") {

@@ -86,7 +86,7 @@ impl Rule for ImageOsRule {
     fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>) {
         let pod = pod_os(ctx.os);
         for image in ctx.container_images(pod.is_some()) {
-            if let Err(e) = &image.reference {
+            if let Err(e) = image.reference.as_ref() {
                 findings.push(
                     Finding::new(
                         META.id,

@@ -60,13 +60,19 @@ impl Rule for MissingLimitsRule {
                 continue;
             }
             let limits = container.resources.and_then(|r| r.limits.as_ref());
-            let base = container.path().field("resources").field("limits");
             for (resource, bounds) in [("cpu", &bounds.cpu), ("memory", &bounds.memory)] {
-                let path = base.key(resource);
+                // Made only for a finding: most containers have none.
+                let path = || {
+                    container
+                        .path()
+                        .field("resources")
+                        .field("limits")
+                        .key(resource)
+                };
                 let Some(limit) = limits.and_then(|l| l.get(resource)) else {
                     findings.push(Finding::new(
                         META.id,
-                        path,
+                        path(),
                         format!(
                             "container {:?} declares no {resource} limit: {}; set resources.limits.{resource}",
                             container.name,
@@ -78,14 +84,14 @@ impl Rule for MissingLimitsRule {
                 match Quantity::parse(&limit.0) {
                     Err(e) => findings.push(Finding::new(
                         META.id,
-                        path,
+                        path(),
                         format!("container {:?}: {e}", container.name),
                     )),
                     Ok(limit) => {
                         if let Some(message) = out_of_bounds(resource, &limit, bounds) {
                             findings.push(Finding::new(
                                 META.id,
-                                path,
+                                path(),
                                 format!("container {:?}: {message}", container.name),
                             ));
                         }

@@ -238,6 +238,10 @@ fn machine_nanos(
     frac_digits: &str,
     suffix: Suffix,
 ) -> Option<i128> {
+    if let Some(magnitude) = small_nanos(int_digits, frac_digits, suffix) {
+        let magnitude = i128::from(magnitude);
+        return Some(if negative { -magnitude } else { magnitude });
+    }
     let digits = int_digits.bytes().chain(frac_digits.bytes());
     let mut mantissa: u128 = 0;
     for digit in digits {
@@ -265,6 +269,35 @@ fn machine_nanos(
     };
     let magnitude = i128::try_from(magnitude).ok()?;
     Some(if negative { -magnitude } else { magnitude })
+}
+
+/// [`machine_nanos`]' magnitude in 64 bits, where the number has at most 19 digits and
+/// the value fits: what resources are written as (`500m`, `2Gi`). 128-bit arithmetic is
+/// a library call in wasm32. No binary value below 2^64 nano-units reaches the cap.
+fn small_nanos(int_digits: &str, frac_digits: &str, suffix: Suffix) -> Option<u64> {
+    if int_digits.len() + frac_digits.len() > 19 {
+        return None;
+    }
+    let mut mantissa: u64 = 0;
+    for digit in int_digits.bytes().chain(frac_digits.bytes()) {
+        // At most 19 digits: below 10^19, within a u64.
+        mantissa = mantissa * 10 + u64::from(digit - b'0');
+    }
+    let mantissa = mantissa.checked_mul(1u64.checked_shl(suffix.exp2)?)?;
+    let scale = suffix.exp10 + 9 - i64::try_from(frac_digits.len()).ok()?;
+    if scale >= 0 {
+        return mantissa.checked_mul(10u64.checked_pow(u32::try_from(scale).ok()?)?);
+    }
+    Some(
+        match u32::try_from(-scale)
+            .ok()
+            .and_then(|k| 10u64.checked_pow(k))
+        {
+            Some(divisor) => mantissa.div_ceil(divisor),
+            // 10^20 and beyond exceed any u64 mantissa: a non-zero value rounds up to 1.
+            None => u64::from(mantissa != 0),
+        },
+    )
 }
 
 /// [`BINARY_CAP`] in nano-units.

@@ -67,6 +67,11 @@ pub const WASM_PAGE_SIZE: usize = 64 * 1024;
 /// modules (`off` to compile every time).
 pub const CACHE_ENV: &str = "WAPC_HOST_CACHE_DIR";
 
+/// Environment variable: `perfmap` names the compiled wasm functions for Linux `perf`
+/// (`perf record` a benchmark, then `perf report`; build the module unstripped to see
+/// its function names).
+pub const PROFILER_ENV: &str = "WAPC_HOST_PROFILER";
+
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// The Wasmtime engine shared by every module, with epoch interruption on
@@ -77,6 +82,10 @@ fn engine() -> Result<wasmtime::Engine> {
         .get_or_init(|| {
             let mut config = wasmtime::Config::new();
             config.epoch_interruption(true);
+            // For `perf record`: the compiled functions named in /tmp/perf-<pid>.map.
+            if std::env::var_os(PROFILER_ENV).is_some_and(|v| v == "perfmap") {
+                config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+            }
             if let Some(dir) = cache_dir() {
                 let mut cache = wasmtime::CacheConfig::new();
                 cache.with_directory(dir);

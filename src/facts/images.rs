@@ -156,12 +156,12 @@ pub fn container_images<'a>(
 /// the containers of a pod often share one (sidecars, init containers).
 pub fn known_images<'a>(workload: &'a Workload, settings: &Settings) -> Vec<ContainerImage<'a>> {
     let mut known: Vec<ContainerImage<'a>> = Vec::new();
-    let mut first_of: HashMap<&'a str, usize> = HashMap::new();
+    let mut distinct = DistinctImages::default();
     for container in workload.containers() {
         let Some(image) = container.image else {
             continue;
         };
-        if let Some(&first) = first_of.get(image) {
+        if let Some(first) = distinct.find(image) {
             let same = ContainerImage {
                 container,
                 ..known[first].clone()
@@ -181,7 +181,7 @@ pub fn known_images<'a>(workload: &'a Workload, settings: &Settings) -> Vec<Cont
             }
             Err(_) => (None, Source::Reference),
         };
-        first_of.insert(image, known.len());
+        distinct.add(image, known.len());
         known.push(ContainerImage {
             container,
             image,
@@ -192,6 +192,40 @@ pub fn known_images<'a>(workload: &'a Workload, settings: &Settings) -> Vec<Cont
         });
     }
     known
+}
+
+/// The first container of each distinct image in a list being built: scanned while there
+/// are few (most pods), hashed beyond.
+#[derive(Default)]
+struct DistinctImages<'a> {
+    first: Vec<(&'a str, usize)>,
+    by_image: HashMap<&'a str, usize>,
+}
+
+impl<'a> DistinctImages<'a> {
+    const SCANNED: usize = 8;
+
+    fn find(&self, image: &str) -> Option<usize> {
+        if self.first.len() <= Self::SCANNED {
+            self.first
+                .iter()
+                .find(|(i, _)| *i == image)
+                .map(|(_, at)| *at)
+        } else {
+            self.by_image.get(image).copied()
+        }
+    }
+
+    fn add(&mut self, image: &'a str, at: usize) {
+        self.first.push((image, at));
+        if self.first.len() > Self::SCANNED {
+            if self.by_image.is_empty() {
+                self.by_image.extend(self.first.iter().copied());
+            } else {
+                self.by_image.insert(image, at);
+            }
+        }
+    }
 }
 
 /// `known` with the images whose OS, or Windows build, it does not tell looked up in
@@ -322,6 +356,47 @@ mod tests {
             oses: BTreeSet::from([Os::Windows]),
             windows_builds: Some(builds.iter().copied().collect()),
         })
+    }
+
+    /// Containers that share an image share its classification, with few distinct
+    /// images (scanned) and with many (hashed); each is what its image alone gives.
+    #[test]
+    fn shared_images_are_classified_once_and_alike() {
+        let names: Vec<String> = (0..12)
+            .map(|i| match i % 3 {
+                0 => format!("mcr.microsoft.com/windows/servercore:ltsc20{}", 19 + i % 4),
+                1 => format!("registry.example.com/team/app-{i}:v1"),
+                _ => format!("Invalid/Ref-{i}"),
+            })
+            .collect();
+        for distinct in [2, 12] {
+            let images: Vec<&String> = (0..30).map(|i| &names[(i * 7) % distinct]).collect();
+            let containers: Vec<Value> = images
+                .iter()
+                .enumerate()
+                .map(|(i, image)| json!({"name": format!("c{i}"), "image": image}))
+                .collect();
+            let object = json!({"spec": {"containers": containers, "initContainers": [{"name": "no-image"}]}});
+            let workload = Workload::from_object(WorkloadKind::Pod, &object).unwrap();
+            let settings = settings(json!({}));
+            let known = known_images(&workload, &settings);
+            assert_eq!(known.len(), images.len());
+            for (i, image) in known.iter().enumerate() {
+                assert_eq!(
+                    (image.container.index, image.image),
+                    (i, images[i].as_str())
+                );
+                let alone = json!({"spec": {"containers": [{"name": "a", "image": images[i]}]}});
+                let alone = Workload::from_object(WorkloadKind::Pod, &alone).unwrap();
+                let alone = &known_images(&alone, &settings)[0];
+                assert_eq!(
+                    (&image.platforms, image.source, &*image.reference),
+                    (&alone.platforms, alone.source, &*alone.reference),
+                    "{}",
+                    images[i]
+                );
+            }
+        }
     }
 
     #[test]

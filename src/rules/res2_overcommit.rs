@@ -80,7 +80,6 @@ impl Rule for OvercommitRule {
                     missing.insert(resource.to_string(), written);
                     continue;
                 };
-                let path = resources_path().field("requests").key(resource);
                 let message = match Quantity::parse(&request.0) {
                     Err(e) => format!("container {:?}: {e}", container.name),
                     Ok(request) if request < limit_value => format!(
@@ -93,6 +92,7 @@ impl Rule for OvercommitRule {
                     ),
                     Ok(_) => continue,
                 };
+                let path = resources_path().field("requests").key(resource);
                 findings.push(Finding::new(META.id, path, message));
             }
             if copy_missing && !missing.is_empty() {

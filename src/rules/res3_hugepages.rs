@@ -34,10 +34,11 @@ declare_rule! {
 
 const PREFIX: &str = "hugepages-";
 
+/// `base` and `owner` are made only for a finding: most resources ask for no huge pages.
 fn report(
     resources: &ResourceRequirements,
-    base: &FieldPath,
-    owner: &str,
+    base: impl Fn() -> FieldPath,
+    owner: impl Fn() -> String,
     findings: &mut Vec<Finding>,
 ) {
     for (field, map) in [
@@ -48,9 +49,10 @@ fn report(
             if key.starts_with(PREFIX) {
                 findings.push(Finding::new(
                     META.id,
-                    base.field(field).key(key),
+                    base().field(field).key(key),
                     format!(
-                        "{owner} asks for {key}: Windows nodes have no huge pages, so the pod can never be scheduled there; remove it"
+                        "{} asks for {key}: Windows nodes have no huge pages, so the pod can never be scheduled there; remove it",
+                        owner()
                     ),
                 ));
             }
@@ -67,16 +69,19 @@ impl Rule for HugepagesRule {
         let workload = ctx.workload;
         for container in workload.containers() {
             if let Some(resources) = container.resources {
-                let base = container.path().field("resources");
-                let owner = format!("container {:?}", container.name);
-                report(resources, &base, &owner, findings);
+                report(
+                    resources,
+                    || container.path().field("resources"),
+                    || format!("container {:?}", container.name),
+                    findings,
+                );
             }
         }
         if let Some(resources) = &workload.spec.resources {
             report(
                 resources,
-                &workload.spec_field("resources"),
-                "the pod",
+                || workload.spec_field("resources"),
+                || "the pod".to_string(),
                 findings,
             );
         }

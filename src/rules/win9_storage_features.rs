@@ -61,7 +61,8 @@ impl Rule for StorageFeaturesRule {
                 ));
             }
             for (j, mount) in container.volume_mounts.iter().enumerate() {
-                let mount_path = container.path().field("volumeMounts").index(j);
+                // Made only for a finding.
+                let mount_path = || container.path().field("volumeMounts").index(j);
                 if let Some(propagation) = mount
                     .mount_propagation
                     .as_deref()
@@ -69,7 +70,7 @@ impl Rule for StorageFeaturesRule {
                 {
                     findings.push(Finding::new(
                         META.id,
-                        mount_path.field("mountPropagation"),
+                        mount_path().field("mountPropagation"),
                         format!(
                             "container {} mounts volume {} with mount propagation {propagation}: Windows nodes support only None",
                             container.name, mount.name
@@ -86,7 +87,7 @@ impl Rule for StorageFeaturesRule {
                     findings.push(
                         Finding::new(
                             META.id,
-                            mount_path.field(field),
+                            mount_path().field(field),
                             format!(
                                 "container {} mounts {value:?} of volume {} at {}: Windows mounts only directories, so this fails if it names a file",
                                 container.name, mount.name, mount.mount_path

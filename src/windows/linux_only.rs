@@ -118,7 +118,8 @@ pub fn linux_only_fields(workload: &Workload) -> Vec<LinuxOnlyField> {
         let Some(sc) = container.security_context else {
             continue;
         };
-        let base = container.path().field("securityContext");
+        // Made only when the container sets a Linux-only field.
+        let mut base = None;
         let container_fields: [(&'static str, Option<Value>); 10] = [
             ("seLinuxOptions", set(&sc.se_linux_options)),
             ("seccompProfile", set(&sc.seccomp_profile)),
@@ -136,6 +137,7 @@ pub fn linux_only_fields(workload: &Workload) -> Vec<LinuxOnlyField> {
         ];
         for (field, value) in container_fields {
             if let Some(value) = value {
+                let base = base.get_or_insert_with(|| container.path().field("securityContext"));
                 push(base.field(field), field, value);
             }
         }

@@ -200,26 +200,25 @@ fn act(action: Action, mut finding: Finding) -> ActedFinding {
 /// A rule that warned in an early pass and fixed the same field in a later one (OS-4
 /// once WIN-6 stripped the Linux-only fields) reports the fix only.
 fn drop_superseded_warnings(mut findings: Vec<ActedFinding>) -> Vec<ActedFinding> {
-    let fixed: HashSet<(RuleId, String)> = findings
+    let fixed: HashSet<(RuleId, FieldPath)> = findings
         .iter()
         .filter(|f| f.action == Action::Mutate)
-        .map(|f| (f.finding.rule, f.finding.path.to_string()))
+        .map(|f| (f.finding.rule, f.finding.path.clone()))
         .collect();
     if !fixed.is_empty() {
         findings.retain(|f| {
-            f.action != Action::Warn
-                || !fixed.contains(&(f.finding.rule, f.finding.path.to_string()))
+            f.action != Action::Warn || !fixed.contains(&(f.finding.rule, f.finding.path.clone()))
         });
     }
     findings
 }
 
-fn finding_key(finding: &Finding) -> (RuleId, String, String) {
-    (
-        finding.rule,
-        finding.path.to_string(),
-        finding.message.clone(),
-    )
+/// What makes two findings the same: rule, field and message. (The path itself, not its
+/// text: rendering every path of a pass costs more than comparing them.)
+type FindingKey = (RuleId, FieldPath, String);
+
+fn finding_key(finding: &Finding) -> FindingKey {
+    (finding.rule, finding.path.clone(), finding.message.clone())
 }
 
 /// Evaluates a workload object of a known kind, as on CREATE: every fix applies.
@@ -260,7 +259,7 @@ pub fn evaluate_workload_update(
 struct Restriction<'a> {
     scope: &'a PatchScope,
     /// The findings of the old object (rule, path, message).
-    before: HashSet<(RuleId, String, String)>,
+    before: HashSet<FindingKey>,
 }
 
 impl Restriction<'_> {
@@ -345,7 +344,7 @@ fn evaluate_workload_in(
     // The findings of the latest pass; `None` while that is the first pass (`all`).
     let mut latest: Option<Vec<ActedFinding>> = None;
     let mut current: Option<Value> = None;
-    let mut seen: HashSet<(RuleId, String, String)> = HashSet::new();
+    let mut seen: HashSet<FindingKey> = HashSet::new();
     for _ in 0..MAX_PASSES {
         let pass = latest.as_deref().unwrap_or(&all);
         if pass.iter().any(|f| f.action == Action::Reject) {

@@ -33,6 +33,7 @@ use crate::settings::Settings;
 use crate::windows::os::{BETA_OS_LABEL, OS_LABEL, Os};
 use k8s_openapi::api::core::v1::NodeSelectorTerm;
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::fmt;
 
@@ -77,7 +78,8 @@ impl Signal {
 pub struct Evidence {
     pub signal: Signal,
     pub path: FieldPath,
-    pub detail: String,
+    /// What the signal says, for messages (most are fixed text, shared).
+    pub detail: Cow<'static, str>,
     pub os: Option<Os>,
 }
 
@@ -232,7 +234,7 @@ fn node_selector_evidence(workload: &Workload, evidence: &mut Vec<Evidence>) {
             evidence.push(Evidence {
                 signal,
                 path: workload.spec_field("nodeSelector").key(label),
-                detail: format!("{label}={value}"),
+                detail: format!("{label}={value}").into(),
                 os: Os::from_label(value),
             });
         }
@@ -266,7 +268,7 @@ fn runtime_class_evidence(workload: &Workload, settings: &Settings, evidence: &m
             evidence.push(Evidence {
                 signal: Signal::RuntimeClass,
                 path: workload.spec_field("runtimeClassName"),
-                detail: format!("RuntimeClass {name} selects {label}={value}"),
+                detail: format!("RuntimeClass {name} selects {label}={value}").into(),
                 os: Os::from_label(value),
             });
         }
@@ -279,7 +281,7 @@ fn os_name_evidence(workload: &Workload, evidence: &mut Vec<Evidence>) {
         evidence.push(Evidence {
             signal: Signal::OsName,
             path: workload.spec_field("os").field("name"),
-            detail: format!("os.name={}", os.name),
+            detail: format!("os.name={}", os.name).into(),
             os: Os::from_label(&os.name),
         });
     }
@@ -292,7 +294,7 @@ fn pod_label_evidence(workload: &Workload, evidence: &mut Vec<Evidence>) {
         evidence.push(Evidence {
             signal: Signal::PodLabel,
             path: workload.label_path(OS_LABEL),
-            detail: format!("pod label {OS_LABEL}={value}"),
+            detail: format!("pod label {OS_LABEL}={value}").into(),
             os: Os::from_label(value),
         });
     }
@@ -305,7 +307,7 @@ fn toleration_evidence(workload: &Workload, settings: &Settings, evidence: &mut 
             evidence.push(Evidence {
                 signal: Signal::Toleration,
                 path: workload.spec_field("tolerations").index(i),
-                detail: format!("tolerates the Windows taint {}", settings.windows_taint),
+                detail: format!("tolerates the Windows taint {}", settings.windows_taint).into(),
                 os: Some(Os::Windows),
             });
         }
@@ -325,7 +327,7 @@ fn pod_windows_options_evidence(workload: &Workload, evidence: &mut Vec<Evidence
             path: workload
                 .spec_field("securityContext")
                 .field("windowsOptions"),
-            detail: "Windows-only security options".to_string(),
+            detail: Cow::Borrowed("Windows-only security options"),
             os: Some(Os::Windows),
         });
     }
@@ -344,7 +346,7 @@ fn container_windows_options_evidence(container: &ContainerRef<'_>, evidence: &m
                 .path()
                 .field("securityContext")
                 .field("windowsOptions"),
-            detail: "Windows-only security options".to_string(),
+            detail: Cow::Borrowed("Windows-only security options"),
             os: Some(Os::Windows),
         });
     }
@@ -373,7 +375,7 @@ fn image_evidence(image: &ContainerImage<'_>, evidence: &mut Vec<Evidence>) {
     evidence.push(Evidence {
         signal: Signal::Image,
         path: image.path(),
-        detail: format!("{} is a {name} image{by}", image.image),
+        detail: format!("{} is a {name} image{by}", image.image).into(),
         os: Some(os),
     });
 }
@@ -522,7 +524,7 @@ fn affinity_evidence(terms: &[NodeSelectorTerm], path: FieldPath) -> Option<Evid
     Some(Evidence {
         signal: Signal::NodeAffinity,
         path,
-        detail,
+        detail: detail.into(),
         os,
     })
 }
@@ -685,7 +687,7 @@ mod tests {
         let r = resolve(affinity(json!([capitalised])));
         assert_eq!(r.evidence.len(), 1);
         assert_eq!(
-            (r.evidence[0].os, r.evidence[0].detail.as_str()),
+            (r.evidence[0].os, &*r.evidence[0].detail),
             (
                 None,
                 "no node matches any required term: nodeSelectorTerms[0] (kubernetes.io/os In [Windows])"

@@ -1,5 +1,6 @@
 //! Evaluation time, peak memory and size of the policy modules: in the native waPC host
-//! (wasmtime, each module compiled once and one instance reused, as PolicyServer does)
+//! (wasmtime, each module compiled once and one instance reused, as `kwctl bench` does;
+//! PolicyServer rehydrates a fresh instance per request, which `make load` measures)
 //! and natively in the rule crate (`windows_workload_rules::wapc::policy::validate`, the
 //! function the module's `validate` entry point calls, on the same request bytes); beside
 //! them the floor module (`tests/floor-module`: decode the request, the settings and the

@@ -231,9 +231,7 @@ fn affinity_pin(workload: &Workload, terms: &[NodeSelectorTerm]) -> Option<Build
     values.dedup();
     Some(BuildPin {
         path: workload
-            .spec_field("affinity")
-            .field("nodeAffinity")
-            .field("requiredDuringSchedulingIgnoredDuringExecution")
+            .required_node_affinity_path()
             .field("nodeSelectorTerms"),
         detail: format!("every required term selects {}", values.join(" or ")),
         builds,

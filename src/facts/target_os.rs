@@ -247,9 +247,7 @@ fn required_affinity_evidence(workload: &Workload, evidence: &mut Vec<Evidence>)
         return;
     };
     let path = workload
-        .spec_field("affinity")
-        .field("nodeAffinity")
-        .field("requiredDuringSchedulingIgnoredDuringExecution")
+        .required_node_affinity_path()
         .field("nodeSelectorTerms");
     evidence.extend(affinity_evidence(terms, path));
 }

@@ -209,6 +209,13 @@ impl Workload {
         required_node_selector_terms(&self.spec)
     }
 
+    /// `<pod spec>.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution`
+    pub fn required_node_affinity_path(&self) -> FieldPath {
+        self.spec_field("affinity")
+            .field("nodeAffinity")
+            .field("requiredDuringSchedulingIgnoredDuringExecution")
+    }
+
     /// `<pod spec>.securityContext.windowsOptions`
     pub fn pod_windows_options_path(&self) -> FieldPath {
         self.spec_field("securityContext").field("windowsOptions")

@@ -70,10 +70,7 @@ impl Rule for SelectionOfOtherOsRule {
         let path = if selection.selects_by_node_selector() {
             ctx.workload.spec_field("nodeSelector")
         } else {
-            ctx.workload
-                .spec_field("affinity")
-                .field("nodeAffinity")
-                .field("requiredDuringSchedulingIgnoredDuringExecution")
+            ctx.workload.required_node_affinity_path()
         };
         findings.push(Finding::new(
             META.id,

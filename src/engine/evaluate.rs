@@ -23,7 +23,7 @@ use crate::engine::rule::{
 };
 use crate::facts::host::{HostCalls, MemoHostCalls};
 use crate::facts::images::known_images;
-use crate::facts::target_os::{TargetOs, resolve_target_os_with};
+use crate::facts::target_os::{TargetOs, resolve_target_os};
 use crate::k8s::patch;
 use crate::k8s::path::FieldPath;
 use crate::k8s::request::AdmissionRequest;
@@ -128,7 +128,7 @@ pub(crate) fn run_rules(
     };
     let settings: &Settings = &completed;
     let images = known_images(workload, settings);
-    let os = resolve_target_os_with(workload, settings, &images);
+    let os = resolve_target_os(workload, settings, &images);
     let ctx = Context {
         object,
         workload,

@@ -2,7 +2,7 @@
 //! workload into findings (field path, message, optional patch).
 
 use crate::facts::host::HostCalls;
-use crate::facts::images::{ContainerImage, known_images, looked_up};
+use crate::facts::images::{ContainerImage, known_images, looked_up, looks_up};
 use crate::facts::nodes::{NodeInventory, ReadNodes, name_node_names};
 use crate::facts::placement::Placement;
 use crate::facts::target_os::OsResolution;
@@ -221,11 +221,12 @@ impl<'a> PassFacts<'a> {
 }
 
 impl<'a> Context<'a> {
-    /// The images of every container (see [`container_images`]); with `lookup`, those the
-    /// reference and mappings do not tell are looked up when `imageLookup.enabled`.
+    /// The images of every container (see [`known_images`]); with `lookup`, those the
+    /// reference and mappings do not tell are looked up ([`looked_up`]) when
+    /// `imageLookup.enabled` ([`looks_up`]).
     pub fn container_images(&self, lookup: bool) -> &[ContainerImage<'a>] {
         let known = self.facts.images[0].get_or_init(|| known_images(self.workload, self.settings));
-        if !(lookup && self.settings.image_lookup.enabled) {
+        if !looks_up(self.settings, lookup) {
             return known;
         }
         self.facts.images[1].get_or_init(|| looked_up(known, self.host))

@@ -133,26 +133,15 @@ impl ContainerImage<'_> {
     }
 }
 
-/// The images of every container of the pod (containers, initContainers,
-/// ephemeralContainers; those without an image are skipped). With `lookup`, images whose
-/// OS, or Windows build, neither the mappings nor the reference tell are looked up in
-/// their registry through `host` (when `imageLookup.enabled`).
-pub fn container_images<'a>(
-    workload: &'a Workload,
-    settings: &Settings,
-    host: &dyn HostCalls,
-    lookup: bool,
-) -> Vec<ContainerImage<'a>> {
-    let known = known_images(workload, settings);
-    if lookup && settings.image_lookup.enabled {
-        looked_up(&known, host)
-    } else {
-        known
-    }
+/// Whether a rule that asks for registry look-ups gets them: only with
+/// `imageLookup.enabled`.
+pub fn looks_up(settings: &Settings, lookup: bool) -> bool {
+    lookup && settings.image_lookup.enabled
 }
 
-/// The images of every container as their references and the settings' `imageMappings`
-/// tell, without asking a registry. Each distinct image is parsed and classified once:
+/// The images of every container of the pod (containers, initContainers,
+/// ephemeralContainers; those without an image are skipped) as their references and the
+/// settings' `imageMappings` tell, without asking a registry. Each distinct image is parsed and classified once:
 /// the containers of a pod often share one (sidecars, init containers).
 pub fn known_images<'a>(workload: &'a Workload, settings: &Settings) -> Vec<ContainerImage<'a>> {
     let mut known: Vec<ContainerImage<'a>> = Vec::new();
@@ -345,7 +334,13 @@ mod tests {
         let object = json!({"spec": {"containers": containers}});
         let workload = Workload::from_object(WorkloadKind::Pod, &object).unwrap();
         let settings = settings(settings_value);
-        container_images(&workload, &settings, host, true)
+        let known = known_images(&workload, &settings);
+        let images = if looks_up(&settings, true) {
+            looked_up(&known, host)
+        } else {
+            known
+        };
+        images
             .into_iter()
             .map(|c| (c.image.to_string(), c.platforms, c.source, c.lookup_error))
             .collect()

@@ -25,7 +25,7 @@
 //! Values are exact: node labels are lower-case (`kubernetes.io/os` is set by the kubelet
 //! from `runtime.GOOS`), so `Windows` matches no node and is reported as invalid.
 
-use crate::facts::images::{ContainerImage, Source, known_images};
+use crate::facts::images::{ContainerImage, Source};
 use crate::k8s::path::FieldPath;
 use crate::k8s::scheduling::names_taint;
 use crate::k8s::workload::{ContainerRef, Workload};
@@ -186,14 +186,10 @@ impl OsResolution {
     }
 }
 
-/// Resolves the target OS of a workload's pod.
-pub fn resolve_target_os(workload: &Workload, settings: &Settings) -> OsResolution {
-    resolve_target_os_with(workload, settings, &known_images(workload, settings))
-}
-
-/// [`resolve_target_os`] with the pod's images already classified
-/// ([`known_images`], which the image rules read too).
-pub fn resolve_target_os_with(
+/// Resolves the target OS of a workload's pod, from its images as
+/// [`known_images`](crate::facts::images::known_images) classified them (the image rules
+/// read the same list).
+pub fn resolve_target_os(
     workload: &Workload,
     settings: &Settings,
     images: &[ContainerImage<'_>],
@@ -530,6 +526,7 @@ fn affinity_evidence(terms: &[NodeSelectorTerm], path: FieldPath) -> Option<Evid
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::facts::images::known_images;
     use crate::k8s::workload::WorkloadKind;
     use serde_json::{Value, json};
 
@@ -539,7 +536,11 @@ mod tests {
             spec["containers"] = json!([{"name": "app", "image": "nginx"}]);
         }
         let workload = Workload::from_object(WorkloadKind::Pod, &json!({ "spec": spec })).unwrap();
-        resolve_target_os(&workload, settings)
+        resolved(&workload, settings)
+    }
+
+    fn resolved(workload: &Workload, settings: &Settings) -> OsResolution {
+        resolve_target_os(workload, settings, &known_images(workload, settings))
     }
 
     fn resolve(spec: Value) -> OsResolution {
@@ -724,7 +725,7 @@ mod tests {
                 _ => json!({"spec": {"template": template}}),
             };
             let workload = Workload::from_object(kind, &object).unwrap();
-            resolve_target_os(&workload, &Settings::default())
+            resolved(&workload, &Settings::default())
         };
         let windows = json!({"kubernetes.io/os": "windows"});
         let r = labelled(WorkloadKind::Pod, windows.clone(), json!({}));
@@ -792,7 +793,7 @@ mod tests {
         let object = json!({"metadata": {"labels": windows},
             "spec": {"template": {"spec": {"containers": [{"name": "a"}]}}}});
         let workload = Workload::from_object(WorkloadKind::Deployment, &object).unwrap();
-        let r = resolve_target_os(&workload, &Settings::default());
+        let r = resolved(&workload, &Settings::default());
         assert_eq!(r.target, TargetOs::Unknown);
     }
 

@@ -23,6 +23,8 @@
 //! - A cluster without Windows nodes leaves a Windows pod Pending: a warning, since a
 //!   node pool scaled to zero has no Node objects.
 //! - A failed look-up warns and falls back to the settings, never rejecting by itself.
+//! - OS-6 (a pod whose node selection picks only nodes of the other OS) is checked on a
+//!   CREATE, an image UPDATE and an `ephemeralcontainers` UPDATE (`kubectl debug`).
 //!
 //! What the node inventory costs per evaluation (1, 100 and 1,000 nodes) is measured by
 //! `make bench` (`tests/wapc-host/benches/evaluate.rs`), not here.
@@ -150,6 +152,27 @@ fn node_inventory_decides_the_same_in_our_host_and_kwctl() {
                 let mut new = pod.object().clone();
                 new["spec"]["containers"][0]["image"] = json!("nginx:1.28");
                 pod.as_update(new, pod.object())
+            },
+            listing("aks-two-windows-builds.json"),
+            "accepted",
+            vec![OS6_WIN22.to_string()],
+        ),
+        (
+            // `kubectl debug` on that Pending pod: an UPDATE of the `ephemeralcontainers`
+            // subresource, which can change nothing but ephemeralContainers
+            // (ValidatePodEphemeralContainersUpdate in pkg/apis/core/validation): the pod
+            // spec changed, so it is evaluated, and OS-6 still warns (it never rejects,
+            // and the old pod had it already); the nodes are read once for both pods.
+            "AKS-style cluster, kubectl debug of a Linux pod aimed at a Windows pool",
+            "windows-os-placement",
+            {
+                let pod = linux_pod_in_windows_pool();
+                let mut new = pod.object().clone();
+                new["spec"]["ephemeralContainers"] = json!([
+                    {"name": "debugger", "image": "busybox:1.36", "targetContainerName": "app"}]);
+                let mut debug = pod.as_update(new, pod.object());
+                debug.request["subResource"] = json!("ephemeralcontainers");
+                debug
             },
             listing("aks-two-windows-builds.json"),
             "accepted",

@@ -225,13 +225,14 @@ serve: build
 	  $(if $(REGISTRY),--registry $(REGISTRY)) \
 	  $(if $(KWCTL_SOURCES),--sources $(KWCTL_SOURCES))
 
-# A bounded load run of PolicyServer: the flagship and the reference policy of
-# ../shared/tools side by side, keep-alive clients, p50/p90/p99 latency, requests per
-# second and errors (which fail the run). LOAD_ARGS: --requests N --clients C
-# --workers W --markdown.
+# A bounded load run of PolicyServer: the flagship, the reference policy of
+# ../shared/tools and the floor module side by side, taking turns over rounds, keep-alive clients,
+# p50/p90/p99 latency, requests per second, PolicyServer's CPU time per request and
+# errors (which fail the run). LOAD_ARGS: --requests N --rounds R --clients C
+# --workers W --sample TEXT --policy ID --markdown.
 LOAD_ARGS ?=
-load: build
-	WASM_MODULES_DIR=$(CURDIR)/$(DIST) $(CARGO) run --quiet --release -p wapc-test-host \
+load: build bench-modules
+	WASM_MODULES_DIR=$(CURDIR)/$(DIST) FLOOR_MODULE=$(CURDIR)/$(FLOOR_MODULE) $(CARGO) run --quiet --release -p wapc-test-host \
 	  --bin policy-load -- $(LOAD_ARGS)
 
 # Coverage-guided fuzzing with libFuzzer (libfuzzer-sys), instrumented with LLVM's

@@ -57,7 +57,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use wapc_test_host::kubewarden;
 use wapc_test_host::samples::{
-    LINUX_DEPLOYMENT, WINDOWS_DEPLOYMENT, deployment, pods, windows_pod,
+    FIXED_DEPLOYMENT, LINUX_DEPLOYMENT, WINDOWS_DEPLOYMENT, deployment, engine_sample_names,
+    fixed_deployment, pods, windows_pod,
 };
 use wapc_test_host::{
     DEFAULT_MEMORY_LIMIT, HostCapabilities, Input, MODULES_DIR_ENV, PolicyModule, WASM_PAGE_SIZE,
@@ -214,7 +215,6 @@ fn options() -> Result<Options, String> {
 const FLOOR_MODULE_ENV: &str = "FLOOR_MODULE";
 
 const SMALL: &str = "small pod";
-const FIXED_DEPLOYMENT: &str = "deployment (windows, fixed)";
 const UPDATED_DEPLOYMENT: &str = "deployment (windows), UPDATE of its image";
 const RELABELLED_DEPLOYMENT: &str = "deployment (windows), UPDATE of a label";
 const UPDATED_POD: &str = "windows pod 10, UPDATE of an image";
@@ -305,18 +305,12 @@ fn samples() -> Vec<(String, Input)> {
                     RELABELLED_DEPLOYMENT.to_owned(),
                     input.as_update(relabelled, &old),
                 ));
-                // The same Deployment as the OS placement rules leave it (os.name and the
-                // Windows toleration added): no module needs to mutate it.
-                let mut fixed = input.object().clone();
-                let spec = &mut fixed["spec"]["template"]["spec"];
-                spec["os"] = json!({"name": "windows"});
-                spec["tolerations"] = json!([{"key": "os", "operator": "Equal",
-                    "value": "windows", "effect": "NoSchedule"}]);
-                if let Ok(fixed) = Input::from_object(fixed, "fixed-windows-deployment") {
-                    samples.push((name.to_owned(), input));
-                    samples.push((FIXED_DEPLOYMENT.to_owned(), fixed));
-                    continue;
+                samples.push((name.to_owned(), input));
+                match fixed_deployment() {
+                    Ok(fixed) => samples.push((FIXED_DEPLOYMENT.to_owned(), fixed)),
+                    Err(e) => eprintln!("bench: {e:#}: sample skipped"),
                 }
+                continue;
             }
             samples.push((name.to_owned(), input));
         }
@@ -685,18 +679,6 @@ fn main() {
     }
 }
 
-/// The samples of the engine tables (kwctl bench, and our host's table beside it): the
-/// Linux Deployment, the compliant Windows Deployment (which no module mutates), the
-/// Windows Deployment as written (the flagship mutates it) and the largest pod.
-fn engine_samples() -> [String; 4] {
-    [
-        LINUX_DEPLOYMENT.to_owned(),
-        FIXED_DEPLOYMENT.to_owned(),
-        WINDOWS_DEPLOYMENT.to_owned(),
-        pods(100),
-    ]
-}
-
 /// The name the reference policy is shown under.
 const REFERENCE: &str = "pod-privileged-policy 1.0.13 (reference)";
 
@@ -798,7 +780,7 @@ fn kwctl_bench(options: &Options, samples: &[(String, Input)]) -> Vec<KwctlRow> 
     let mut rows: Vec<KwctlRow> = Vec::new();
     let start = Instant::now();
     for round in 1..=options.rounds {
-        for sample in engine_samples() {
+        for sample in engine_sample_names() {
             let Some((_, input)) = samples.iter().find(|(name, _)| *name == sample) else {
                 continue;
             };
@@ -843,7 +825,7 @@ struct EngineCell {
 }
 
 fn engine_cells_of_rows(rows: &[Row]) -> Vec<EngineCell> {
-    let samples = engine_samples();
+    let samples = engine_sample_names();
     rows.iter()
         .filter(|r| samples.contains(&r.sample))
         .map(|r| EngineCell {
@@ -982,7 +964,7 @@ fn print_engine(title: &str, cells: &[EngineCell], format: Format) {
         return;
     }
     let engine = Engine { cells };
-    let samples = engine_samples();
+    let samples = engine_sample_names();
     println!("{title}:");
     let mut header = vec!["policy".to_owned()];
     header.extend(samples.iter().cloned());
@@ -1433,7 +1415,7 @@ fn targets(
                 1.0,
             ));
         }
-        for sample in engine_samples() {
+        for sample in engine_sample_names() {
             targets.push(ratio(
                 format!("{FLAGSHIP} / floor, {sample}"),
                 KWCTL_ENGINE,

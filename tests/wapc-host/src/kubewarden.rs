@@ -397,6 +397,43 @@ pub fn annotated(module: &str) -> Result<(PathBuf, String)> {
         .map_err(|e| anyhow!(e))
 }
 
+/// The floor module's Kubewarden metadata: validating, not context-aware, for Pods and
+/// the workload kinds.
+const FLOOR_METADATA: &str = r#"rules:
+  - apiGroups: ["", "apps", "batch"]
+    apiVersions: ["v1"]
+    resources: ["pods", "replicationcontrollers", "deployments", "replicasets",
+      "statefulsets", "daemonsets", "jobs", "cronjobs"]
+    operations: ["CREATE", "UPDATE"]
+mutating: false
+backgroundAudit: true
+contextAwareResources: []
+executionMode: kubewarden-wapc
+annotations:
+  io.kubewarden.policy.title: windows-workloads-floor
+  io.kubewarden.policy.description: the benchmarks' floor module (decode, then accept)
+"#;
+
+/// The benchmarks' floor module (decode, then accept; never shipped) annotated with a
+/// metadata of its own (`target/annotated/floor.wasm`): Pods and the workload kinds,
+/// validating, not context-aware. PolicyServer serves annotated modules only.
+pub fn annotated_floor(floor: &Path) -> Result<PathBuf> {
+    let dir = target_dir().join("annotated");
+    std::fs::create_dir_all(&dir)?;
+    let metadata = dir.join("floor-metadata.yml");
+    std::fs::write(&metadata, FLOOR_METADATA)?;
+    let out = dir.join("floor.wasm");
+    kwctl(&[
+        "annotate".as_ref(),
+        "-m".as_ref(),
+        metadata.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+        floor.as_os_str(),
+    ])?;
+    Ok(out)
+}
+
 fn annotate(module: &str) -> Result<(PathBuf, String)> {
     let wasm = built_module(module)?;
     let dir = target_dir().join("annotated");
@@ -946,6 +983,22 @@ impl PolicyServer {
     /// The loopback port it serves `/validate/<policy>` on.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The CPU time the server's threads have used so far (Linux: the sum of
+    /// `/proc/<pid>/task/*/schedstat`, in nanoseconds), or `None` where that is not to
+    /// be had. Its difference over a load run is the server's own cost of the run, apart
+    /// from the clients' (which share the machine).
+    pub fn cpu_time(&self) -> Option<Duration> {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", self.child.id())).ok()?;
+        let mut nanos: u64 = 0;
+        for task in tasks.flatten() {
+            let Ok(stat) = std::fs::read_to_string(task.path().join("schedstat")) else {
+                continue; // a thread that ended meanwhile
+            };
+            nanos += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+        }
+        Some(Duration::from_nanos(nanos))
     }
 
     /// Waits until the server exits (for `make serve`: until it is interrupted).

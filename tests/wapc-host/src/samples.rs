@@ -13,6 +13,10 @@ pub const LINUX_DEPLOYMENT: &str = "deployment (linux)";
 /// mutate it).
 pub const WINDOWS_DEPLOYMENT: &str = "deployment (windows)";
 
+/// The Windows Deployment as the OS placement rules leave it (`os.name` and the Windows
+/// toleration added): no module needs to mutate it.
+pub const FIXED_DEPLOYMENT: &str = "deployment (windows, fixed)";
+
 /// The corpus file of each Deployment sample.
 const DEPLOYMENT_FILES: [(&str, &str); 2] = [
     (
@@ -41,6 +45,17 @@ pub fn deployment(name: &str) -> Result<Input> {
         .into_iter()
         .next()
         .ok_or_else(|| anyhow!("no object in {}", path.display()))
+}
+
+/// [`FIXED_DEPLOYMENT`]: the [`WINDOWS_DEPLOYMENT`] with `os.name: windows` and the
+/// toleration of the Windows node taint in its pod template.
+pub fn fixed_deployment() -> Result<Input> {
+    let mut fixed = deployment(WINDOWS_DEPLOYMENT)?.object().clone();
+    let spec = &mut fixed["spec"]["template"]["spec"];
+    spec["os"] = json!({"name": "windows"});
+    spec["tolerations"] = json!([{"key": "os", "operator": "Equal",
+        "value": "windows", "effect": "NoSchedule"}]);
+    Input::from_object(fixed, "fixed-windows-deployment")
 }
 
 fn container(i: usize) -> Value {
@@ -72,18 +87,29 @@ pub fn windows_pod(containers: usize) -> Value {
     })
 }
 
-/// The three samples the engine comparisons use (kwctl bench, the load run): the two
-/// Deployments and the Windows pod of 100 containers, in that order.
+/// The samples the engine comparisons use (kwctl bench, our host's table beside it, the
+/// load run): the Linux Deployment, the compliant Windows Deployment (which no module
+/// mutates), the Windows Deployment as written (the flagship mutates it) and the
+/// Windows pod of 100 containers, in that order.
 pub fn engine_samples() -> Result<Vec<(String, Input)>> {
+    let [linux, fixed, windows, pod] = engine_sample_names();
     Ok(vec![
-        (LINUX_DEPLOYMENT.to_owned(), deployment(LINUX_DEPLOYMENT)?),
+        (linux, deployment(LINUX_DEPLOYMENT)?),
+        (fixed, fixed_deployment()?),
+        (windows, deployment(WINDOWS_DEPLOYMENT)?),
         (
-            WINDOWS_DEPLOYMENT.to_owned(),
-            deployment(WINDOWS_DEPLOYMENT)?,
-        ),
-        (
-            pods(100),
+            pod,
             Input::from_object(windows_pod(100), "windows-pod-100")?,
         ),
     ])
+}
+
+/// The names of [`engine_samples`], in their order.
+pub fn engine_sample_names() -> [String; 4] {
+    [
+        LINUX_DEPLOYMENT.to_owned(),
+        FIXED_DEPLOYMENT.to_owned(),
+        WINDOWS_DEPLOYMENT.to_owned(),
+        pods(100),
+    ]
 }

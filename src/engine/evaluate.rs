@@ -200,7 +200,7 @@ fn act(action: Action, mut finding: Finding) -> ActedFinding {
 /// A rule that warned in an early pass and fixed the same field in a later one (OS-4
 /// once WIN-6 stripped the Linux-only fields) reports the fix only.
 fn drop_superseded_warnings(mut findings: Vec<ActedFinding>) -> Vec<ActedFinding> {
-    let fixed: HashSet<(RuleId, FieldPath)> = findings
+    let fixed: FindingSet<(RuleId, FieldPath)> = findings
         .iter()
         .filter(|f| f.action == Action::Mutate)
         .map(|f| (f.finding.rule, f.finding.path.clone()))
@@ -215,10 +215,99 @@ fn drop_superseded_warnings(mut findings: Vec<ActedFinding>) -> Vec<ActedFinding
 
 /// What makes two findings the same: rule, field and message. (The path itself, not its
 /// text: rendering every path of a pass costs more than comparing them.)
-type FindingKey = (RuleId, FieldPath, String);
+#[derive(PartialEq, Eq)]
+struct FindingKey {
+    rule: RuleId,
+    path: FieldPath,
+    message: String,
+}
+
+/// Hashes the rule and the field only: findings that differ by message alone are few
+/// (equality still compares it), and the messages are the long part of a finding, so
+/// hashing them cost more than the rest of the set.
+impl std::hash::Hash for FindingKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.rule.hash(state);
+        self.path.hash(state);
+    }
+}
+
+/// A set of findings (or of their keys) that scans while it is small and hashes once it
+/// is not: an evaluation mostly has a handful of findings, where comparing a few paths
+/// costs less than hashing every one, but a pod may have thousands of containers, each
+/// with findings.
+enum FindingSet<T> {
+    Few(Vec<T>),
+    Many(HashSet<T>),
+}
+
+/// Up to how many items a [`FindingSet`] scans.
+const SCANNED_FINDINGS: usize = 16;
+
+impl<T> Default for FindingSet<T> {
+    fn default() -> Self {
+        FindingSet::Few(Vec::new())
+    }
+}
+
+impl<T: std::hash::Hash + Eq> FindingSet<T> {
+    fn contains(&self, item: &T) -> bool {
+        match self {
+            FindingSet::Few(items) => items.contains(item),
+            FindingSet::Many(items) => items.contains(item),
+        }
+    }
+
+    /// Adds `item`; false if it was there already.
+    fn insert(&mut self, item: T) -> bool {
+        match self {
+            FindingSet::Few(items) if items.contains(&item) => false,
+            FindingSet::Few(items) if items.len() < SCANNED_FINDINGS => {
+                items.push(item);
+                true
+            }
+            FindingSet::Few(items) => {
+                let mut hashed: HashSet<T> = items.drain(..).collect();
+                hashed.insert(item);
+                *self = FindingSet::Many(hashed);
+                true
+            }
+            FindingSet::Many(items) => items.insert(item),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            FindingSet::Few(items) => items.is_empty(),
+            FindingSet::Many(items) => items.is_empty(),
+        }
+    }
+}
+
+impl<T: std::hash::Hash + Eq> FromIterator<T> for FindingSet<T> {
+    fn from_iter<I: IntoIterator<Item = T>>(items: I) -> Self {
+        let mut set = FindingSet::default();
+        for item in items {
+            set.insert(item);
+        }
+        set
+    }
+}
+
+impl<T: std::hash::Hash + Eq> Extend<T> for FindingSet<T> {
+    fn extend<I: IntoIterator<Item = T>>(&mut self, items: I) {
+        for item in items {
+            self.insert(item);
+        }
+    }
+}
 
 fn finding_key(finding: &Finding) -> FindingKey {
-    (finding.rule, finding.path.clone(), finding.message.clone())
+    FindingKey {
+        rule: finding.rule,
+        path: finding.path.clone(),
+        message: finding.message.clone(),
+    }
 }
 
 /// Evaluates a workload object of a known kind, as on CREATE: every fix applies.
@@ -259,7 +348,7 @@ pub fn evaluate_workload_update(
 struct Restriction<'a> {
     scope: &'a PatchScope,
     /// The findings of the old object (rule, path, message).
-    before: HashSet<FindingKey>,
+    before: FindingSet<FindingKey>,
 }
 
 impl Restriction<'_> {
@@ -344,7 +433,7 @@ fn evaluate_workload_in(
     // The findings of the latest pass; `None` while that is the first pass (`all`).
     let mut latest: Option<Vec<ActedFinding>> = None;
     let mut current: Option<Value> = None;
-    let mut seen: HashSet<FindingKey> = HashSet::new();
+    let mut seen: FindingSet<FindingKey> = FindingSet::default();
     for _ in 0..MAX_PASSES {
         let pass = latest.as_deref().unwrap_or(&all);
         if pass.iter().any(|f| f.action == Action::Reject) {
@@ -385,8 +474,7 @@ fn evaluate_workload_in(
         if let Some(restriction) = &restriction {
             restriction.apply(&mut findings, &next);
         }
-        // Report each finding once, as first seen (a set, not a scan: a pod may have
-        // thousands of containers, each with findings).
+        // Report each finding once, as first seen.
         if seen.is_empty() {
             seen.extend(all.iter().map(|f| finding_key(&f.finding)));
         }
@@ -626,6 +714,28 @@ mod tests {
         let again = evaluate(&OS_PLACEMENT, mutated, json!({}));
         assert_eq!(again.decision, Decision::Accept);
         assert!(again.findings.is_empty(), "{:?}", again.findings);
+    }
+
+    #[test]
+    fn a_finding_set_answers_the_same_before_and_after_it_starts_hashing() {
+        let key = |i: usize, message: &str| FindingKey {
+            rule: RuleId::new("OS-1"),
+            path: FieldPath::root().field("containers").index(i),
+            message: message.to_owned(),
+        };
+        let mut set = FindingSet::default();
+        for i in 0..3 * SCANNED_FINDINGS {
+            assert!(set.insert(key(i, "a")), "{i} is new");
+            assert!(!set.insert(key(i, "a")), "{i} is there");
+            // Same rule and field, another message: another finding.
+            assert!(!set.contains(&key(i, "b")));
+            if i + 1 == SCANNED_FINDINGS {
+                assert!(matches!(set, FindingSet::Few(_)));
+            }
+        }
+        assert!(matches!(set, FindingSet::Many(_)));
+        assert!((0..3 * SCANNED_FINDINGS).all(|i| set.contains(&key(i, "a"))));
+        assert!(!set.contains(&key(3 * SCANNED_FINDINGS, "a")));
     }
 
     #[test]

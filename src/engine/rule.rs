@@ -151,7 +151,7 @@ pub struct Context<'a> {
     /// The original object, as received (patches are made against it).
     pub object: &'a Value,
     pub workload: &'a Workload,
-    pub os: &'a OsResolution,
+    pub os: &'a OsResolution<'a>,
     pub settings: &'a Settings,
     /// Host capabilities for rules that look things up (OCI registry, cluster).
     pub host: &'a dyn HostCalls,

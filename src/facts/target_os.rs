@@ -27,13 +27,12 @@
 
 use crate::facts::images::{ContainerImage, Source};
 use crate::k8s::path::FieldPath;
-use crate::k8s::scheduling::names_taint;
+use crate::k8s::scheduling::{Taint, names_taint};
 use crate::k8s::workload::{ContainerRef, Workload};
 use crate::settings::Settings;
 use crate::windows::os::{BETA_OS_LABEL, OS_LABEL, Os};
 use k8s_openapi::api::core::v1::NodeSelectorTerm;
 
-use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::fmt;
 
@@ -75,15 +74,74 @@ impl Signal {
 /// One signal found in the pod: where, what it says, and the OS it names
 /// (`None` when its value names no OS, such as `Windows`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Evidence {
+pub struct Evidence<'a> {
     pub signal: Signal,
     pub path: FieldPath,
-    /// What the signal says, for messages (most are fixed text, shared).
-    pub detail: Cow<'static, str>,
+    /// What the signal says, for messages.
+    pub detail: Detail<'a>,
     pub os: Option<Os>,
 }
 
-impl fmt::Display for Evidence {
+/// What a signal says, rendered only when a message names it: every pass resolves the
+/// OS, and most have no finding that quotes the evidence.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Detail<'a> {
+    /// A node selector's OS label: `label=value`.
+    Label {
+        label: &'static str,
+        value: &'a str,
+    },
+    /// `RuntimeClass <name> selects label=value`.
+    RuntimeClass {
+        name: &'a str,
+        label: &'static str,
+        value: &'a str,
+    },
+    /// `os.name=<name>`.
+    OsName(&'a str),
+    /// The pod's own OS label.
+    PodLabel(&'a str),
+    /// A toleration of the Windows taint.
+    Toleration(&'a Taint),
+    /// A container's image whose OS is known, by its reference or by
+    /// `imageMappings[mapping]`.
+    Image {
+        image: &'a str,
+        os: Os,
+        mapping: Option<usize>,
+    },
+    Fixed(&'static str),
+    Text(String),
+}
+
+impl fmt::Display for Detail<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Detail::Label { label, value } => write!(f, "{label}={value}"),
+            Detail::RuntimeClass { name, label, value } => {
+                write!(f, "RuntimeClass {name} selects {label}={value}")
+            }
+            Detail::OsName(name) => write!(f, "os.name={name}"),
+            Detail::PodLabel(value) => write!(f, "pod label {OS_LABEL}={value}"),
+            Detail::Toleration(taint) => write!(f, "tolerates the Windows taint {taint}"),
+            Detail::Image { image, os, mapping } => {
+                let name = match os {
+                    Os::Windows => "Windows",
+                    Os::Linux => "Linux",
+                };
+                write!(f, "{image} is a {name} image")?;
+                match mapping {
+                    Some(i) => write!(f, " (settings.imageMappings[{i}])"),
+                    None => Ok(()),
+                }
+            }
+            Detail::Fixed(text) => f.write_str(text),
+            Detail::Text(text) => f.write_str(text),
+        }
+    }
+}
+
+impl fmt::Display for Evidence<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} ({})", self.path, self.detail)
     }
@@ -130,18 +188,18 @@ impl From<Os> for TargetOs {
 
 /// The outcome of resolution, with all evidence found.
 #[derive(Debug, Clone, PartialEq)]
-pub struct OsResolution {
+pub struct OsResolution<'a> {
     pub target: TargetOs,
-    pub evidence: Vec<Evidence>,
+    pub evidence: Vec<Evidence<'a>>,
 }
 
-impl OsResolution {
+impl OsResolution<'_> {
     pub fn is_windows(&self) -> bool {
         self.target == TargetOs::Windows
     }
 
     /// Evidence that constrains scheduling.
-    pub fn pins(&self) -> impl Iterator<Item = &Evidence> {
+    pub fn pins(&self) -> impl Iterator<Item = &Evidence<'_>> {
         self.evidence
             .iter()
             .filter(|e| e.signal.is_scheduling_pin())
@@ -189,11 +247,11 @@ impl OsResolution {
 /// Resolves the target OS of a workload's pod, from its images as
 /// [`known_images`](crate::facts::images::known_images) classified them (the image rules
 /// read the same list).
-pub fn resolve_target_os(
-    workload: &Workload,
-    settings: &Settings,
-    images: &[ContainerImage<'_>],
-) -> OsResolution {
+pub fn resolve_target_os<'a>(
+    workload: &'a Workload,
+    settings: &'a Settings,
+    images: &[ContainerImage<'a>],
+) -> OsResolution<'a> {
     let mut evidence = Vec::new();
     // Pins, then declarations, then hints: the order the messages list them in.
     node_selector_evidence(workload, &mut evidence);
@@ -218,7 +276,7 @@ pub fn resolve_target_os(
 }
 
 /// `nodeSelector` `kubernetes.io/os`, and the deprecated `beta.kubernetes.io/os`.
-fn node_selector_evidence(workload: &Workload, evidence: &mut Vec<Evidence>) {
+fn node_selector_evidence<'a>(workload: &'a Workload, evidence: &mut Vec<Evidence<'a>>) {
     let Some(selector) = &workload.spec.node_selector else {
         return;
     };
@@ -230,7 +288,7 @@ fn node_selector_evidence(workload: &Workload, evidence: &mut Vec<Evidence>) {
             evidence.push(Evidence {
                 signal,
                 path: workload.spec_field("nodeSelector").key(label),
-                detail: format!("{label}={value}").into(),
+                detail: Detail::Label { label, value },
                 os: Os::from_label(value),
             });
         }
@@ -238,7 +296,7 @@ fn node_selector_evidence(workload: &Workload, evidence: &mut Vec<Evidence>) {
 }
 
 /// Required node affinity, as the scheduler matches its terms (see [`affinity_evidence`]).
-fn required_affinity_evidence(workload: &Workload, evidence: &mut Vec<Evidence>) {
+fn required_affinity_evidence(workload: &Workload, evidence: &mut Vec<Evidence<'_>>) {
     let Some(terms) = workload.required_node_selector_terms() else {
         return;
     };
@@ -250,7 +308,11 @@ fn required_affinity_evidence(workload: &Workload, evidence: &mut Vec<Evidence>)
 
 /// The OS labels of the RuntimeClass's `scheduling.nodeSelector`, as the settings
 /// describe it (merged into the pod at admission).
-fn runtime_class_evidence(workload: &Workload, settings: &Settings, evidence: &mut Vec<Evidence>) {
+fn runtime_class_evidence<'a>(
+    workload: &'a Workload,
+    settings: &'a Settings,
+    evidence: &mut Vec<Evidence<'a>>,
+) {
     let Some(name) = &workload.spec.runtime_class_name else {
         return;
     };
@@ -262,7 +324,7 @@ fn runtime_class_evidence(workload: &Workload, settings: &Settings, evidence: &m
             evidence.push(Evidence {
                 signal: Signal::RuntimeClass,
                 path: workload.spec_field("runtimeClassName"),
-                detail: format!("RuntimeClass {name} selects {label}={value}").into(),
+                detail: Detail::RuntimeClass { name, label, value },
                 os: Os::from_label(value),
             });
         }
@@ -270,12 +332,12 @@ fn runtime_class_evidence(workload: &Workload, settings: &Settings, evidence: &m
 }
 
 /// `spec.os.name`.
-fn os_name_evidence(workload: &Workload, evidence: &mut Vec<Evidence>) {
+fn os_name_evidence<'a>(workload: &'a Workload, evidence: &mut Vec<Evidence<'a>>) {
     if let Some(os) = &workload.spec.os {
         evidence.push(Evidence {
             signal: Signal::OsName,
             path: workload.spec_field("os").field("name"),
-            detail: format!("os.name={}", os.name).into(),
+            detail: Detail::OsName(&os.name),
             os: Os::from_label(&os.name),
         });
     }
@@ -283,25 +345,29 @@ fn os_name_evidence(workload: &Workload, evidence: &mut Vec<Evidence>) {
 
 /// The pod's own `kubernetes.io/os` label. The kubelet compares it, exactly, with its
 /// node's OS label; it does not read `beta.kubernetes.io/os` from the pod.
-fn pod_label_evidence(workload: &Workload, evidence: &mut Vec<Evidence>) {
+fn pod_label_evidence<'a>(workload: &'a Workload, evidence: &mut Vec<Evidence<'a>>) {
     if let Some(value) = workload.labels.get(OS_LABEL) {
         evidence.push(Evidence {
             signal: Signal::PodLabel,
             path: workload.label_path(OS_LABEL),
-            detail: format!("pod label {OS_LABEL}={value}").into(),
+            detail: Detail::PodLabel(value),
             os: Os::from_label(value),
         });
     }
 }
 
 /// Tolerations naming the Windows taint (a hint).
-fn toleration_evidence(workload: &Workload, settings: &Settings, evidence: &mut Vec<Evidence>) {
+fn toleration_evidence<'a>(
+    workload: &Workload,
+    settings: &'a Settings,
+    evidence: &mut Vec<Evidence<'a>>,
+) {
     for (i, toleration) in workload.spec.tolerations.iter().flatten().enumerate() {
         if names_taint(toleration, &settings.windows_taint) {
             evidence.push(Evidence {
                 signal: Signal::Toleration,
                 path: workload.spec_field("tolerations").index(i),
-                detail: format!("tolerates the Windows taint {}", settings.windows_taint).into(),
+                detail: Detail::Toleration(&settings.windows_taint),
                 os: Some(Os::Windows),
             });
         }
@@ -309,7 +375,7 @@ fn toleration_evidence(workload: &Workload, settings: &Settings, evidence: &mut 
 }
 
 /// The pod's `securityContext.windowsOptions` (a hint).
-fn pod_windows_options_evidence(workload: &Workload, evidence: &mut Vec<Evidence>) {
+fn pod_windows_options_evidence(workload: &Workload, evidence: &mut Vec<Evidence<'_>>) {
     let pod_windows_options = workload
         .spec
         .security_context
@@ -321,14 +387,17 @@ fn pod_windows_options_evidence(workload: &Workload, evidence: &mut Vec<Evidence
             path: workload
                 .spec_field("securityContext")
                 .field("windowsOptions"),
-            detail: Cow::Borrowed("Windows-only security options"),
+            detail: Detail::Fixed("Windows-only security options"),
             os: Some(Os::Windows),
         });
     }
 }
 
 /// A container's `securityContext.windowsOptions` (a hint).
-fn container_windows_options_evidence(container: &ContainerRef<'_>, evidence: &mut Vec<Evidence>) {
+fn container_windows_options_evidence(
+    container: &ContainerRef<'_>,
+    evidence: &mut Vec<Evidence<'_>>,
+) {
     if container
         .security_context
         .and_then(|s| s.windows_options.as_ref())
@@ -340,7 +409,7 @@ fn container_windows_options_evidence(container: &ContainerRef<'_>, evidence: &m
                 .path()
                 .field("securityContext")
                 .field("windowsOptions"),
-            detail: Cow::Borrowed("Windows-only security options"),
+            detail: Detail::Fixed("Windows-only security options"),
             os: Some(Os::Windows),
         });
     }
@@ -348,7 +417,7 @@ fn container_windows_options_evidence(container: &ContainerRef<'_>, evidence: &m
 
 /// A container's image whose OS is known: by its reference, or by the settings'
 /// `imageMappings` (a hint).
-fn image_evidence(image: &ContainerImage<'_>, evidence: &mut Vec<Evidence>) {
+fn image_evidence<'a>(image: &ContainerImage<'a>, evidence: &mut Vec<Evidence<'a>>) {
     let Some(os) = image
         .platforms
         .as_ref()
@@ -357,24 +426,23 @@ fn image_evidence(image: &ContainerImage<'_>, evidence: &mut Vec<Evidence>) {
     else {
         return;
     };
-    let by = match image.source {
-        Source::Mapping(i) => format!(" (settings.imageMappings[{i}])"),
-        Source::Reference | Source::Registry => String::new(),
-    };
-    let name = if os == Os::Windows {
-        "Windows"
-    } else {
-        "Linux"
+    let mapping = match image.source {
+        Source::Mapping(i) => Some(i),
+        Source::Reference | Source::Registry => None,
     };
     evidence.push(Evidence {
         signal: Signal::Image,
         path: image.path(),
-        detail: format!("{} is a {name} image{by}", image.image).into(),
+        detail: Detail::Image {
+            image: image.image,
+            os,
+            mapping,
+        },
         os: Some(os),
     });
 }
 
-fn decide(evidence: &[Evidence]) -> TargetOs {
+fn decide(evidence: &[Evidence<'_>]) -> TargetOs {
     let declared: Vec<Option<Os>> = evidence
         .iter()
         .filter(|e| !e.signal.is_hint())
@@ -479,7 +547,7 @@ fn term_oses(term: &NodeSelectorTerm) -> TermOses {
 /// run on the union of the OSes of the terms that can match a node. One OS pins it; none
 /// at all means no node of either OS can run it (an `os` of `None`); both say nothing.
 /// An empty term list is refused by the API server and says nothing here.
-fn affinity_evidence(terms: &[NodeSelectorTerm], path: FieldPath) -> Option<Evidence> {
+fn affinity_evidence(terms: &[NodeSelectorTerm], path: FieldPath) -> Option<Evidence<'static>> {
     let mut union: BTreeSet<Os> = BTreeSet::new();
     let mut unmatched: Vec<String> = Vec::new();
     for (i, term) in terms.iter().enumerate() {
@@ -518,7 +586,7 @@ fn affinity_evidence(terms: &[NodeSelectorTerm], path: FieldPath) -> Option<Evid
     Some(Evidence {
         signal: Signal::NodeAffinity,
         path,
-        detail: detail.into(),
+        detail: Detail::Text(detail),
         os,
     })
 }
@@ -530,26 +598,72 @@ mod tests {
     use crate::k8s::workload::WorkloadKind;
     use serde_json::{Value, json};
 
-    fn resolve_with(spec: Value, settings: &Settings) -> OsResolution {
+    fn resolve_with(spec: Value, settings: &Settings) -> OsResolution<'static> {
         let mut spec = spec;
         if spec.get("containers").is_none() {
             spec["containers"] = json!([{"name": "app", "image": "nginx"}]);
         }
         let workload = Workload::from_object(WorkloadKind::Pod, &json!({ "spec": spec })).unwrap();
-        resolved(&workload, settings)
+        resolved_kept(workload, settings)
     }
 
-    fn resolved(workload: &Workload, settings: &Settings) -> OsResolution {
+    /// The resolution borrows the workload and the settings: a test keeps them.
+    fn resolved_kept(workload: Workload, settings: &Settings) -> OsResolution<'static> {
+        let workload: &'static Workload = Box::leak(Box::new(workload));
+        let settings: &'static Settings = Box::leak(Box::new(settings.clone()));
+        resolved(workload, settings)
+    }
+
+    fn resolved<'a>(workload: &'a Workload, settings: &'a Settings) -> OsResolution<'a> {
         resolve_target_os(workload, settings, &known_images(workload, settings))
     }
 
-    fn resolve(spec: Value) -> OsResolution {
+    fn resolve(spec: Value) -> OsResolution<'static> {
         resolve_with(spec, &Settings::default())
     }
 
     fn affinity(terms: Value) -> Value {
         json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
             "nodeSelectorTerms": terms}}}})
+    }
+
+    #[test]
+    fn details_render_as_the_messages_quote_them() {
+        let settings = Settings::default();
+        let cases = [
+            (
+                Detail::RuntimeClass {
+                    name: "windows-2022",
+                    label: OS_LABEL,
+                    value: "windows",
+                },
+                "RuntimeClass windows-2022 selects kubernetes.io/os=windows",
+            ),
+            (
+                Detail::Toleration(&settings.windows_taint),
+                "tolerates the Windows taint os=windows:NoSchedule",
+            ),
+            (
+                Detail::Image {
+                    image: "mcr.microsoft.com/windows/servercore:ltsc2022",
+                    os: Os::Windows,
+                    mapping: None,
+                },
+                "mcr.microsoft.com/windows/servercore:ltsc2022 is a Windows image",
+            ),
+            (
+                Detail::Image {
+                    image: "example.com/sh:1",
+                    os: Os::Linux,
+                    mapping: Some(2),
+                },
+                "example.com/sh:1 is a Linux image (settings.imageMappings[2])",
+            ),
+            (Detail::OsName("windows"), "os.name=windows"),
+        ];
+        for (detail, text) in cases {
+            assert_eq!(detail.to_string(), text);
+        }
     }
 
     #[test]
@@ -686,7 +800,7 @@ mod tests {
         let r = resolve(affinity(json!([capitalised])));
         assert_eq!(r.evidence.len(), 1);
         assert_eq!(
-            (r.evidence[0].os, &*r.evidence[0].detail),
+            (r.evidence[0].os, r.evidence[0].detail.to_string().as_str()),
             (
                 None,
                 "no node matches any required term: nodeSelectorTerms[0] (kubernetes.io/os In [Windows])"
@@ -725,7 +839,7 @@ mod tests {
                 _ => json!({"spec": {"template": template}}),
             };
             let workload = Workload::from_object(kind, &object).unwrap();
-            resolved(&workload, &Settings::default())
+            resolved_kept(workload, &Settings::default())
         };
         let windows = json!({"kubernetes.io/os": "windows"});
         let r = labelled(WorkloadKind::Pod, windows.clone(), json!({}));
@@ -793,7 +907,8 @@ mod tests {
         let object = json!({"metadata": {"labels": windows},
             "spec": {"template": {"spec": {"containers": [{"name": "a"}]}}}});
         let workload = Workload::from_object(WorkloadKind::Deployment, &object).unwrap();
-        let r = resolved(&workload, &Settings::default());
+        let settings = Settings::default();
+        let r = resolved(&workload, &settings);
         assert_eq!(r.target, TargetOs::Unknown);
     }
 

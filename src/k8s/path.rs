@@ -75,16 +75,46 @@ impl FieldPath {
 
 impl fmt::Display for FieldPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Plain writes, not `write!`: a path is rendered for every finding.
         for (i, segment) in self.0.iter().enumerate() {
             match segment {
-                Segment::Field(name) if i == 0 => f.write_str(name)?,
-                Segment::Field(name) => write!(f, ".{name}")?,
-                Segment::Index(index) => write!(f, "[{index}]")?,
-                Segment::Key(key) => write!(f, "[{key}]")?,
+                Segment::Field(name) => {
+                    if i > 0 {
+                        f.write_str(".")?;
+                    }
+                    f.write_str(name)?;
+                }
+                Segment::Index(index) => {
+                    f.write_str("[")?;
+                    write_decimal(f, *index)?;
+                    f.write_str("]")?;
+                }
+                Segment::Key(key) => {
+                    f.write_str("[")?;
+                    f.write_str(key)?;
+                    f.write_str("]")?;
+                }
             }
         }
         Ok(())
     }
+}
+
+/// `n` in decimal digits, whatever the formatter's width or fill: they apply to the
+/// whole path, not to an index inside it.
+fn write_decimal(f: &mut fmt::Formatter<'_>, mut n: usize) -> fmt::Result {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    f.write_str(std::str::from_utf8(&digits[start..]).unwrap_or_default())
 }
 
 /// Groups `(path, item)` pairs by path, in the order each path is first seen, in linear
@@ -137,6 +167,14 @@ mod tests {
         );
         let selector = FieldPath::from_fields(&["spec", "nodeSelector"]).key("kubernetes.io/os");
         assert_eq!(selector.to_string(), "spec.nodeSelector[kubernetes.io/os]");
+        let tenth = FieldPath::from_fields(&["spec", "containers"])
+            .index(10)
+            .index(0);
+        assert_eq!(tenth.to_string(), "spec.containers[10][0]");
+        assert_eq!(
+            FieldPath::root().index(usize::MAX).to_string(),
+            format!("[{}]", usize::MAX)
+        );
         assert_eq!(selector.pointer(), "/spec/nodeSelector/kubernetes.io~1os");
         assert_eq!(
             FieldPath::from_fields(&["spec", "tolerations"]).append_pointer(),

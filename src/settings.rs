@@ -204,7 +204,10 @@ impl Settings {
     /// Decodes settings; `null` means all defaults. Errors name the offending key.
     pub fn from_value(value: &Value) -> Result<Settings, String> {
         match value {
+            // No settings (what kwctl and most policies are given): all defaults, without
+            // a pass of the deserializer over every field.
             Value::Null => return Ok(Settings::default()),
+            Value::Object(map) if map.is_empty() => return Ok(Settings::default()),
             Value::Object(_) => {}
             other => {
                 return Err(format!(
@@ -342,6 +345,9 @@ mod tests {
     fn defaults_and_camel_case_keys() {
         let s = Settings::from_value(&json!({})).unwrap();
         assert_eq!(s, Settings::default());
+        // `{}` skips the deserializer: what it would have made is the same.
+        let decoded: Settings = crate::k8s::decode::from_value(&json!({})).unwrap();
+        assert_eq!(decoded, Settings::default());
         assert_eq!(s.windows_taint.to_string(), "os=windows:NoSchedule");
         let s = Settings::from_value(&json!({
             "defaultOs": "windows",

@@ -7,6 +7,7 @@
 //! `localhost`; otherwise the registry is `docker.io` (also written `index.docker.io`), and
 //! one-component names on it live in `library/`.
 
+use std::borrow::Cow;
 use std::fmt;
 
 pub const DEFAULT_REGISTRY: &str = "docker.io";
@@ -490,16 +491,17 @@ pub enum ImageOs {
     Unknown,
 }
 
-/// Repositories that only ship Windows images.
-const WINDOWS_REPOSITORY_PREFIXES: &[&str] = &[
-    "mcr.microsoft.com/windows/",
+/// Repositories that only ship Windows images, as (registry, repository): the
+/// repository itself or any under it.
+const WINDOWS_REPOSITORIES: &[(&str, &str)] = &[
+    ("mcr.microsoft.com", "windows"),
     // The retired Docker Hub repositories of the same Windows images.
-    "docker.io/microsoft/windowsservercore",
-    "docker.io/microsoft/nanoserver",
-    "docker.io/microsoft/iis",
-    "docker.io/microsoft/aspnet",
-    "docker.io/microsoft/dotnet-framework",
-    "mcr.microsoft.com/dotnet/framework/",
+    ("docker.io", "microsoft/windowsservercore"),
+    ("docker.io", "microsoft/nanoserver"),
+    ("docker.io", "microsoft/iis"),
+    ("docker.io", "microsoft/aspnet"),
+    ("docker.io", "microsoft/dotnet-framework"),
+    ("mcr.microsoft.com", "dotnet/framework"),
 ];
 
 /// Tag tokens that only Windows images use (`-nanoserver-ltsc2022`,
@@ -521,31 +523,29 @@ const WINDOWS_TAG_TOKENS: &[&str] = &[
 /// tag says nothing about the platforms an index offers.
 pub fn classify(image: &ImageReference) -> ImageOs {
     // `registry/repository` is the prefix or under it (a registry has no `/`).
-    let windows_repository = WINDOWS_REPOSITORY_PREFIXES.iter().any(|p| {
-        let Some((registry, repository)) = p.trim_end_matches('/').split_once('/') else {
-            return false;
-        };
-        image.registry == registry
-            && (image.repository == repository
-                || image
-                    .repository
-                    .strip_prefix(repository)
-                    .is_some_and(|rest| rest.starts_with('/')))
+    let windows_repository = WINDOWS_REPOSITORIES.iter().any(|(registry, repository)| {
+        image.registry == *registry
+            && image
+                .repository
+                .strip_prefix(repository)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
     });
-    let tag = image
-        .tag
-        .as_deref()
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    let tokens: Vec<&str> = tag.split(['-', '_', '.']).collect();
-    let windows_tag = tokens.iter().any(|t| WINDOWS_TAG_TOKENS.contains(t))
-        || WindowsBuild::from_version(&tag).is_some();
+    // Lower-cased only when it has capitals: most tags have none.
+    let tag = image.tag.as_deref().unwrap_or_default();
+    let tag: Cow<'_, str> = if tag.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(tag.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(tag)
+    };
+    let tokens = || tag.split(['-', '_', '.']);
+    let version_build = WindowsBuild::from_version(&tag);
+    let windows_tag = version_build.is_some() || tokens().any(|t| WINDOWS_TAG_TOKENS.contains(&t));
     if !(windows_repository || windows_tag) {
         return ImageOs::Unknown;
     }
-    let build = WindowsBuild::from_version(&tag).or_else(|| {
+    let build = version_build.or_else(|| {
         // Bare years (`-2019`) count only here, once the image is known to be Windows.
-        tokens.iter().find_map(|t| WindowsBuild::from_token(t))
+        tokens().find_map(WindowsBuild::from_token)
     });
     ImageOs::Windows(build)
 }

@@ -191,7 +191,7 @@ impl PatchScope {
         let Ok(tokens) = pointer_tokens(op.path()) else {
             return Some("the patch path is not a JSON pointer");
         };
-        let tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();
+        let tokens: Vec<&str> = tokens.iter().map(AsRef::as_ref).collect();
         let allowed = match self {
             PatchScope::Any => true,
             PatchScope::Pod { gated } => pod_allows(*gated, &tokens, op, object),

@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::fmt;
 
 /// One JSON Patch operation; `path` is a JSON pointer (RFC 6901).
@@ -73,7 +74,7 @@ where
 }
 
 /// The unescaped reference tokens of a JSON pointer (`/a/b~1c` → `a`, `b/c`).
-pub fn pointer_tokens(path: &str) -> Result<Vec<String>, PatchError> {
+pub fn pointer_tokens(path: &str) -> Result<Vec<Cow<'_, str>>, PatchError> {
     if path.is_empty() {
         return Ok(Vec::new());
     }
@@ -83,9 +84,13 @@ pub fn pointer_tokens(path: &str) -> Result<Vec<String>, PatchError> {
             reason: "a JSON pointer must start with '/'".to_string(),
         });
     };
+    // Unescaped (`~1` then `~0`, in that order) only where a token has a `~`.
     Ok(rest
         .split('/')
-        .map(|t| t.replace("~1", "/").replace("~0", "~"))
+        .map(|t| match t.contains('~') {
+            true => Cow::Owned(t.replace("~1", "/").replace("~0", "~")),
+            false => Cow::Borrowed(t),
+        })
         .collect())
 }
 
@@ -143,7 +148,7 @@ fn apply_one(doc: &mut Value, op: &PatchOp) -> Result<(), PatchError> {
     for token in &tokens {
         parent = match parent {
             Value::Object(map) => map
-                .get_mut(token)
+                .get_mut(token.as_ref())
                 .ok_or_else(|| err(path, format!("'{token}' does not exist")))?,
             Value::Array(items) => {
                 let index = array_index(path, token, items.len(), false)?;
@@ -159,14 +164,14 @@ fn apply_one(doc: &mut Value, op: &PatchOp) -> Result<(), PatchError> {
     }
     match (parent, op) {
         (Value::Object(map), PatchOp::Add { value, .. }) => {
-            map.insert(last, value.clone());
+            map.insert(last.into_owned(), value.clone());
         }
-        (Value::Object(map), PatchOp::Replace { value, .. }) => match map.get_mut(&last) {
+        (Value::Object(map), PatchOp::Replace { value, .. }) => match map.get_mut(last.as_ref()) {
             Some(slot) => *slot = value.clone(),
             None => return Err(err(path, format!("'{last}' does not exist"))),
         },
         (Value::Object(map), PatchOp::Remove { .. }) => {
-            if map.shift_remove(&last).is_none() {
+            if map.shift_remove(last.as_ref()).is_none() {
                 return Err(err(path, format!("'{last}' does not exist")));
             }
         }
@@ -276,6 +281,15 @@ mod tests {
             json!({"spec": {"tolerations": [{"key": "a"}, {"key": "os"}], "x-unknown": 1,
                 "nodeSelector": {"kubernetes.io/os": "linux"}}})
         );
+    }
+
+    #[test]
+    fn pointer_tokens_unescape_in_the_rfc_order() {
+        // RFC 6901: `~1` becomes `/` first, then `~0` becomes `~`, so `~01` is `~1`.
+        let tokens = pointer_tokens("/a~1b/c~0d/~01/plain/").unwrap();
+        assert_eq!(tokens, ["a/b", "c~d", "~1", "plain", ""]);
+        assert!(pointer_tokens("").unwrap().is_empty());
+        assert!(pointer_tokens("no-slash").is_err());
     }
 
     #[test]

@@ -12,6 +12,7 @@
 #   make release-dry-run  annotate, push (to a loopback registry), SBOM and Artifact Hub package
 #   make serve      Kubewarden's PolicyServer on 127.0.0.1:$(SERVE_PORT) serving every module
 #   make load       a bounded load run of PolicyServer: the flagship beside the reference policy
+#                   and the floor module
 #   make bench      evaluation time (waPC host, native, kwctl bench) against the floor module
 #                   and the reference policy, peak memory, size, and the targets
 #   make fuzz       run each fuzz target for FUZZ_SECONDS (libFuzzer, coverage-guided)

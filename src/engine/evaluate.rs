@@ -24,6 +24,7 @@ use crate::engine::rule::{
 use crate::facts::host::{HostCalls, MemoHostCalls};
 use crate::facts::images::known_images;
 use crate::facts::target_os::{TargetOs, resolve_target_os};
+use crate::k8s::first_seen::FirstSeen;
 use crate::k8s::patch;
 use crate::k8s::path::FieldPath;
 use crate::k8s::request::AdmissionRequest;
@@ -31,7 +32,6 @@ use crate::k8s::runtime_class::RuntimeClass;
 use crate::k8s::workload::{Workload, WorkloadKind};
 use crate::settings::Settings;
 use serde_json::Value;
-use std::collections::HashSet;
 
 /// A finding with the action that was taken on it.
 #[derive(Debug, Clone, PartialEq)]
@@ -203,7 +203,7 @@ fn drop_superseded_warnings(mut findings: Vec<ActedFinding>) -> Vec<ActedFinding
     let fixed: FindingSet<(RuleId, FieldPath)> = findings
         .iter()
         .filter(|f| f.action == Action::Mutate)
-        .map(|f| (f.finding.rule, f.finding.path.clone()))
+        .map(|f| ((f.finding.rule, f.finding.path.clone()), ()))
         .collect();
     if !fixed.is_empty() {
         findings.retain(|f| {
@@ -232,75 +232,8 @@ impl std::hash::Hash for FindingKey {
     }
 }
 
-/// A set of findings (or of their keys) that scans while it is small and hashes once it
-/// is not: an evaluation mostly has a handful of findings, where comparing a few paths
-/// costs less than hashing every one, but a pod may have thousands of containers, each
-/// with findings.
-enum FindingSet<T> {
-    Few(Vec<T>),
-    Many(HashSet<T>),
-}
-
-/// Up to how many items a [`FindingSet`] scans.
-const SCANNED_FINDINGS: usize = 16;
-
-impl<T> Default for FindingSet<T> {
-    fn default() -> Self {
-        FindingSet::Few(Vec::new())
-    }
-}
-
-impl<T: std::hash::Hash + Eq> FindingSet<T> {
-    fn contains(&self, item: &T) -> bool {
-        match self {
-            FindingSet::Few(items) => items.contains(item),
-            FindingSet::Many(items) => items.contains(item),
-        }
-    }
-
-    /// Adds `item`; false if it was there already.
-    fn insert(&mut self, item: T) -> bool {
-        match self {
-            FindingSet::Few(items) if items.contains(&item) => false,
-            FindingSet::Few(items) if items.len() < SCANNED_FINDINGS => {
-                items.push(item);
-                true
-            }
-            FindingSet::Few(items) => {
-                let mut hashed: HashSet<T> = items.drain(..).collect();
-                hashed.insert(item);
-                *self = FindingSet::Many(hashed);
-                true
-            }
-            FindingSet::Many(items) => items.insert(item),
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        match self {
-            FindingSet::Few(items) => items.is_empty(),
-            FindingSet::Many(items) => items.is_empty(),
-        }
-    }
-}
-
-impl<T: std::hash::Hash + Eq> FromIterator<T> for FindingSet<T> {
-    fn from_iter<I: IntoIterator<Item = T>>(items: I) -> Self {
-        let mut set = FindingSet::default();
-        for item in items {
-            set.insert(item);
-        }
-        set
-    }
-}
-
-impl<T: std::hash::Hash + Eq> Extend<T> for FindingSet<T> {
-    fn extend<I: IntoIterator<Item = T>>(&mut self, items: I) {
-        for item in items {
-            self.insert(item);
-        }
-    }
-}
+/// Findings (or their keys) seen so far: a set.
+type FindingSet<T> = FirstSeen<T, ()>;
 
 fn finding_key(finding: &Finding) -> FindingKey {
     FindingKey {
@@ -415,7 +348,10 @@ fn evaluate_workload_in(
             let (_, findings) = run_rules(module, settings, host, &nodes, old_object, &old);
             Some(Restriction {
                 scope,
-                before: findings.iter().map(|f| finding_key(&f.finding)).collect(),
+                before: findings
+                    .iter()
+                    .map(|f| (finding_key(&f.finding), ()))
+                    .collect(),
             })
         }
         _ => None,
@@ -476,10 +412,10 @@ fn evaluate_workload_in(
         }
         // Report each finding once, as first seen.
         if seen.is_empty() {
-            seen.extend(all.iter().map(|f| finding_key(&f.finding)));
+            seen.extend(all.iter().map(|f| (finding_key(&f.finding), ())));
         }
         for f in &findings {
-            if seen.insert(finding_key(&f.finding)) {
+            if seen.insert(finding_key(&f.finding), ()) {
                 all.push(f.clone());
             }
         }
@@ -717,25 +653,20 @@ mod tests {
     }
 
     #[test]
-    fn a_finding_set_answers_the_same_before_and_after_it_starts_hashing() {
+    fn findings_that_differ_by_message_alone_are_two_findings() {
+        // The key hashes rule and field only; equality still compares the message, in
+        // the scanned set and in the hashed one.
         let key = |i: usize, message: &str| FindingKey {
             rule: RuleId::new("OS-1"),
             path: FieldPath::root().field("containers").index(i),
             message: message.to_owned(),
         };
         let mut set = FindingSet::default();
-        for i in 0..3 * SCANNED_FINDINGS {
-            assert!(set.insert(key(i, "a")), "{i} is new");
-            assert!(!set.insert(key(i, "a")), "{i} is there");
-            // Same rule and field, another message: another finding.
-            assert!(!set.contains(&key(i, "b")));
-            if i + 1 == SCANNED_FINDINGS {
-                assert!(matches!(set, FindingSet::Few(_)));
-            }
+        for i in 0..100 {
+            assert!(set.insert(key(i, "a"), ()), "{i} is new");
+            assert!(!set.contains(&key(i, "b")), "{i}, another message");
         }
-        assert!(matches!(set, FindingSet::Many(_)));
-        assert!((0..3 * SCANNED_FINDINGS).all(|i| set.contains(&key(i, "a"))));
-        assert!(!set.contains(&key(3 * SCANNED_FINDINGS, "a")));
+        assert!((0..100).all(|i| set.insert(key(i, "b"), ())));
     }
 
     #[test]

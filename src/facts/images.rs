@@ -11,6 +11,7 @@
 //! needed, whatever else they carry); an answer of no known shape is a failed lookup.
 
 use crate::facts::host::HostCalls;
+use crate::k8s::first_seen::FirstSeen;
 use crate::k8s::path::FieldPath;
 use crate::k8s::workload::{ContainerRef, Workload};
 use crate::settings::Settings;
@@ -19,7 +20,7 @@ use crate::windows::image::{
 };
 use crate::windows::os::Os;
 use serde_json::Value;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::rc::Rc;
 
 /// The platforms an image offers.
@@ -145,12 +146,13 @@ pub fn looks_up(settings: &Settings, lookup: bool) -> bool {
 /// the containers of a pod often share one (sidecars, init containers).
 pub fn known_images<'a>(workload: &'a Workload, settings: &Settings) -> Vec<ContainerImage<'a>> {
     let mut known: Vec<ContainerImage<'a>> = Vec::new();
-    let mut distinct = DistinctImages::default();
+    // The index in `known` of each distinct image's first container.
+    let mut distinct: FirstSeen<&'a str, usize> = FirstSeen::default();
     for container in workload.containers() {
         let Some(image) = container.image else {
             continue;
         };
-        if let Some(first) = distinct.find(image) {
+        if let Some(&first) = distinct.get(&image) {
             let same = ContainerImage {
                 container,
                 ..known[first].clone()
@@ -170,7 +172,7 @@ pub fn known_images<'a>(workload: &'a Workload, settings: &Settings) -> Vec<Cont
             }
             Err(_) => (None, Source::Reference),
         };
-        distinct.add(image, known.len());
+        distinct.insert(image, known.len());
         known.push(ContainerImage {
             container,
             image,
@@ -181,40 +183,6 @@ pub fn known_images<'a>(workload: &'a Workload, settings: &Settings) -> Vec<Cont
         });
     }
     known
-}
-
-/// The first container of each distinct image in a list being built: scanned while there
-/// are few (most pods), hashed beyond.
-#[derive(Default)]
-struct DistinctImages<'a> {
-    first: Vec<(&'a str, usize)>,
-    by_image: HashMap<&'a str, usize>,
-}
-
-impl<'a> DistinctImages<'a> {
-    const SCANNED: usize = 8;
-
-    fn find(&self, image: &str) -> Option<usize> {
-        if self.first.len() <= Self::SCANNED {
-            self.first
-                .iter()
-                .find(|(i, _)| *i == image)
-                .map(|(_, at)| *at)
-        } else {
-            self.by_image.get(image).copied()
-        }
-    }
-
-    fn add(&mut self, image: &'a str, at: usize) {
-        self.first.push((image, at));
-        if self.first.len() > Self::SCANNED {
-            if self.by_image.is_empty() {
-                self.by_image.extend(self.first.iter().copied());
-            } else {
-                self.by_image.insert(image, at);
-            }
-        }
-    }
 }
 
 /// `known` with the images whose OS, or Windows build, it does not tell looked up in

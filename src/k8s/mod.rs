@@ -1,8 +1,10 @@
 //! Kubernetes, with no Windows knowledge and no settings: decoding with field paths,
 //! admission requests, workloads and their pod templates, field paths and JSON patches,
-//! quantities, scheduling (taints, tolerations), volume sources and RuntimeClass objects.
+//! quantities, scheduling (taints, tolerations), volume sources and RuntimeClass objects;
+//! and [`first_seen`], the small first-seen index a request's lists are built with.
 
 pub mod decode;
+pub mod first_seen;
 pub mod node_selection;
 pub mod patch;
 pub mod path;

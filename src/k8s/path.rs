@@ -3,6 +3,7 @@
 //! `nodeSelector[kubernetes.io/os]`, as Kubernetes' own field errors write them) and the
 //! JSON pointer a patch uses (`/spec/template/spec/containers/1/securityContext/privileged`).
 
+use crate::k8s::first_seen::FirstSeen;
 use crate::k8s::patch::escape_token;
 use std::fmt;
 
@@ -124,7 +125,7 @@ pub fn group_by_path<T>(
     pairs: impl IntoIterator<Item = (FieldPath, T)>,
 ) -> Vec<(FieldPath, Vec<T>)> {
     let mut groups: Vec<(FieldPath, Vec<T>)> = Vec::new();
-    let mut index: std::collections::HashMap<FieldPath, usize> = std::collections::HashMap::new();
+    let mut index: FirstSeen<FieldPath, usize> = FirstSeen::default();
     for (path, item) in pairs {
         match index.get(&path) {
             Some(&i) => groups[i].1.push(item),

@@ -61,8 +61,8 @@ use wapc_test_host::samples::{
     fixed_deployment, pods, windows_pod,
 };
 use wapc_test_host::{
-    DEFAULT_MEMORY_LIMIT, HostCapabilities, Input, MODULES_DIR_ENV, PolicyModule, WASM_PAGE_SIZE,
-    decide, module_file_name, release_dir, target_dir, workspace_root,
+    DEFAULT_MEMORY_LIMIT, FLOOR_MODULE_ENV, HostCapabilities, Input, MODULES_DIR_ENV, PolicyModule,
+    WASM_PAGE_SIZE, decide, floor_module, release_dir, target_dir, workspace_root,
 };
 use windows_workload_rules::engine::module::Module;
 use windows_workload_rules::facts::host::NoHostCalls;
@@ -178,17 +178,7 @@ fn options() -> Result<Options, String> {
     if modules.is_empty() {
         modules = wasm_files(&release_dir());
     }
-    let floor = std::env::var_os(FLOOR_MODULE_ENV)
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            Some(
-                target_dir()
-                    .join("bench-modules")
-                    .join(module_file_name(FLOOR)),
-            )
-            .filter(|p| p.is_file())
-        });
+    let floor = floor_module();
     if floor.is_none() {
         eprintln!(
             "bench: no floor module: build it with `make bench-modules` (or set {FLOOR_MODULE_ENV})"
@@ -210,9 +200,6 @@ fn options() -> Result<Options, String> {
         kwctl_seconds,
     })
 }
-
-/// Environment variable: the floor module's `.wasm` file.
-const FLOOR_MODULE_ENV: &str = "FLOOR_MODULE";
 
 const SMALL: &str = "small pod";
 const UPDATED_DEPLOYMENT: &str = "deployment (windows), UPDATE of its image";
@@ -305,14 +292,14 @@ fn samples() -> Vec<(String, Input)> {
                     RELABELLED_DEPLOYMENT.to_owned(),
                     input.as_update(relabelled, &old),
                 ));
-                samples.push((name.to_owned(), input));
-                match fixed_deployment() {
-                    Ok(fixed) => samples.push((FIXED_DEPLOYMENT.to_owned(), fixed)),
-                    Err(e) => eprintln!("bench: {e:#}: sample skipped"),
-                }
-                continue;
             }
+            let fixed = (name == WINDOWS_DEPLOYMENT).then(|| fixed_deployment(&input));
             samples.push((name.to_owned(), input));
+            match fixed {
+                Some(Ok(fixed)) => samples.push((FIXED_DEPLOYMENT.to_owned(), fixed)),
+                Some(Err(e)) => eprintln!("bench: {e:#}: sample skipped"),
+                None => {}
+            }
         }
     }
     for n in [1, 10, 100] {

@@ -50,8 +50,8 @@ pub use module::{
     MEMORY_LIMIT_ENV, PolicyInstance, PolicyModule, TIMEOUT_ENV, WASM_PAGE_SIZE,
 };
 pub use modules::{
-    MODULES_DIR_ENV, WASM_TARGET, built_module, built_policy, module_file_name, release_dir,
-    target_dir, workspace_root,
+    FLOOR_MODULE_ENV, MODULES_DIR_ENV, WASM_TARGET, built_module, built_policy, floor_module,
+    module_file_name, release_dir, target_dir, workspace_root,
 };
 pub use response::{SettingsValidation, ValidationResponse};
 /// The JSON patch type of the rule crate, used in [`Decision::Mutated`].

@@ -13,6 +13,10 @@ use std::sync::{Mutex, OnceLock};
 /// (`<package_with_underscores>.wasm`); when set, nothing is built.
 pub const MODULES_DIR_ENV: &str = "WASM_MODULES_DIR";
 
+/// Environment variable: the benchmarks' floor module (`make bench` and `make load` set
+/// it; see [`floor_module`]).
+pub const FLOOR_MODULE_ENV: &str = "FLOOR_MODULE";
+
 /// The wasm target the modules are built for.
 pub const WASM_TARGET: &str = "wasm32-wasip1";
 
@@ -28,6 +32,21 @@ pub fn workspace_root() -> PathBuf {
 /// `windows-os-placement` → `windows_os_placement.wasm`.
 pub fn module_file_name(package: &str) -> String {
     format!("{}.wasm", package.replace('-', "_"))
+}
+
+/// The floor module's `.wasm` (`tests/floor-module`, never shipped): `FLOOR_MODULE`, else
+/// `target/bench-modules/` where `make bench-modules` puts it; `None` when neither is
+/// there.
+pub fn floor_module() -> Option<PathBuf> {
+    std::env::var_os(FLOOR_MODULE_ENV)
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            Some(target_dir().join("bench-modules").join(module_file_name(
+                windows_workload_rules::wapc::policy::FLOOR,
+            )))
+            .filter(|p| p.is_file())
+        })
 }
 
 /// The workspace's target folder (`CARGO_TARGET_DIR` if set).

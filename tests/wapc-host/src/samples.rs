@@ -47,10 +47,10 @@ pub fn deployment(name: &str) -> Result<Input> {
         .ok_or_else(|| anyhow!("no object in {}", path.display()))
 }
 
-/// [`FIXED_DEPLOYMENT`]: the [`WINDOWS_DEPLOYMENT`] with `os.name: windows` and the
-/// toleration of the Windows node taint in its pod template.
-pub fn fixed_deployment() -> Result<Input> {
-    let mut fixed = deployment(WINDOWS_DEPLOYMENT)?.object().clone();
+/// [`FIXED_DEPLOYMENT`]: `windows` (the [`WINDOWS_DEPLOYMENT`]) with `os.name: windows`
+/// and the toleration of the Windows node taint in its pod template.
+pub fn fixed_deployment(windows: &Input) -> Result<Input> {
+    let mut fixed = windows.object().clone();
     let spec = &mut fixed["spec"]["template"]["spec"];
     spec["os"] = json!({"name": "windows"});
     spec["tolerations"] = json!([{"key": "os", "operator": "Equal",
@@ -93,10 +93,11 @@ pub fn windows_pod(containers: usize) -> Value {
 /// Windows pod of 100 containers, in that order.
 pub fn engine_samples() -> Result<Vec<(String, Input)>> {
     let [linux, fixed, windows, pod] = engine_sample_names();
+    let windows_deployment = deployment(WINDOWS_DEPLOYMENT)?;
     Ok(vec![
         (linux, deployment(LINUX_DEPLOYMENT)?),
-        (fixed, fixed_deployment()?),
-        (windows, deployment(WINDOWS_DEPLOYMENT)?),
+        (fixed, fixed_deployment(&windows_deployment)?),
+        (windows, windows_deployment),
         (
             pod,
             Input::from_object(windows_pod(100), "windows-pod-100")?,

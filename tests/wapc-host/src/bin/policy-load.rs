@@ -16,6 +16,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use wapc_test_host::kubewarden::{self, Connection, PolicyServer, ServedPolicy, ServerOptions};
 use wapc_test_host::samples;
+use wapc_test_host::{FLOOR_MODULE_ENV, floor_module};
+use windows_workload_rules::wapc::policy::FLOOR;
 
 const HELP: &str = "\
 policy-load: a bounded load run of PolicyServer with the flagship, the reference policy
@@ -41,10 +43,8 @@ USAGE:
 
 const FLAGSHIP: &str = "windows-workloads";
 const REFERENCE: &str = "pod-privileged-policy";
-/// The benchmarks' floor module (`FLOOR_MODULE`, which `make load` sets): what any
-/// module of ours costs PolicyServer before its first rule.
-const FLOOR: &str = "windows-workloads-floor";
-const FLOOR_MODULE_ENV: &str = "FLOOR_MODULE";
+// FLOOR: the benchmarks' floor module ([`floor_module`]), what any module of ours costs
+// PolicyServer before its first rule.
 
 struct Options {
     requests: usize,
@@ -370,13 +370,14 @@ fn run() -> Result<bool> {
         ServedPolicy::file(FLAGSHIP, &flagship, json!({}), true)?,
         ServedPolicy::file(REFERENCE, &reference, json!({}), false)?,
     ];
-    match std::env::var_os(FLOOR_MODULE_ENV).filter(|p| !p.is_empty()) {
+    match floor_module() {
         Some(floor) => {
-            let floor = kubewarden::annotated_floor(std::path::Path::new(&floor))?;
+            let floor = kubewarden::annotated_floor(&floor)?;
             served.push(ServedPolicy::file(FLOOR, &floor, json!({}), false)?);
         }
         None => eprintln!(
-            "policy-load: no floor module ({FLOOR_MODULE_ENV} is not set; make load sets it)"
+            "policy-load: no floor module: build it with `make bench-modules` (or set \
+             {FLOOR_MODULE_ENV}); make load does"
         ),
     }
     let server = PolicyServer::start_with(

@@ -4,6 +4,7 @@ use crate::engine::evaluate::{ActedFinding, Evaluation, evaluate_workload, run_r
 use crate::engine::module::Module;
 use crate::engine::rule::{ClusterNodes, Finding, Rule};
 use crate::facts::host::NoHostCalls;
+use crate::k8s::request::JsonObject;
 use crate::k8s::workload::{Workload, WorkloadKind};
 use crate::settings::Settings;
 use serde_json::Value;
@@ -38,7 +39,8 @@ pub fn acted(rule: &'static dyn Rule, object: &Value, settings_value: Value) -> 
     let workload = Workload::from_object(kind_of(object), object).expect("a valid workload");
     let module = single_rule_module(rule);
     let nodes = ClusterNodes::new(module.node_inventory, &settings, &NoHostCalls);
-    run_rules(&module, &settings, &NoHostCalls, &nodes, object, &workload).1
+    let object = JsonObject::from(object.clone());
+    run_rules(&module, &settings, &NoHostCalls, &nodes, &object, &workload).1
 }
 
 /// The findings of one rule with default settings.
@@ -82,7 +84,8 @@ pub fn acted_with(
     let workload = Workload::from_object(kind_of(object), object).expect("a valid workload");
     let module = single_rule_module(rule);
     let nodes = ClusterNodes::new(module.node_inventory, &settings, host);
-    run_rules(&module, &settings, host, &nodes, object, &workload).1
+    let object = JsonObject::from(object.clone());
+    run_rules(&module, &settings, host, &nodes, &object, &workload).1
 }
 
 /// A full evaluation with host capabilities answered by `host`.

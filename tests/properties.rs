@@ -20,6 +20,12 @@
 //!    suspended) nothing in its template (`ValidatePodUpdate`,
 //!    `validatePodTemplateUpdate`).
 //!
+//! 7. the request's text reader (`Workload::from_text`, which scans the object's JSON
+//!    text for its pod template instead of parsing it into a `Value`) reads every
+//!    object, intact or with one value replaced, as the tree reader does, with the same
+//!    error; and its JSON reader parses the text into the `Value` serde_json parses,
+//!    escapes and numbers included.
+//!
 //! Each property runs `PROPTEST_CASES` cases (default 256) so that `cargo test` stays fast.
 
 use proptest::prelude::*;
@@ -803,6 +809,46 @@ proptest! {
             (Err(ours), Err(theirs)) => prop_assert_eq!(ours.message(), theirs.to_string()),
             (ours, theirs) => prop_assert!(false, "{spec}: ours {ours:?}, serde_json {theirs:?}"),
         }
+    }
+
+    /// (7) The text reader reads what the tree reader reads.
+    #[test]
+    fn the_text_reader_agrees_with_the_tree_reader(
+        (kind, object) in workload(),
+        corrupt in any::<bool>(),
+        n in any::<usize>(),
+        replacement in any_json_type(),
+        odd_key in any::<String>(),
+        odd_value in any::<String>(),
+        number in prop_oneof![
+            any::<u64>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+        ],
+    ) {
+        use windows_workload_rules::k8s::workload::Workload;
+        let mut object = object;
+        if corrupt {
+            replace_nth(&mut object, n, replacement);
+        }
+        // Keys and strings that need escapes, and numbers of every kind.
+        if let Some(map) = object.as_object_mut() {
+            map.insert(odd_key, json!({"s": odd_value, "n": number, "u": "\u{1F600}\n\u{1}"}));
+        }
+        let text = serde_json::to_string_pretty(&object).unwrap();
+        let from_text = Workload::from_text(kind, &text);
+        let from_tree = Workload::from_object(kind, &object);
+        match (from_text, from_tree) {
+            (Ok(text), Ok(tree)) => {
+                prop_assert_eq!(&text.spec, &tree.spec);
+                prop_assert_eq!(&text.labels, &tree.labels);
+                prop_assert_eq!(text.spec_path, tree.spec_path);
+            }
+            (Err(text), Err(tree)) => prop_assert_eq!(text, tree),
+            (text, tree) => prop_assert!(false, "{object}: text {text:?}, tree {tree:?}"),
+        }
+        let parsed = windows_workload_rules::k8s::json_text::parse_value(text.as_bytes());
+        prop_assert_eq!(parsed, Ok(object));
     }
 
     /// (2) A mutated object, evaluated again, yields no further patch.

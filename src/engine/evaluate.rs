@@ -27,7 +27,7 @@ use crate::facts::target_os::{TargetOs, resolve_target_os};
 use crate::k8s::first_seen::FirstSeen;
 use crate::k8s::patch;
 use crate::k8s::path::FieldPath;
-use crate::k8s::request::AdmissionRequest;
+use crate::k8s::request::{AdmissionRequest, JsonObject};
 use crate::k8s::runtime_class::RuntimeClass;
 use crate::k8s::workload::{Workload, WorkloadKind};
 use crate::settings::Settings;
@@ -118,7 +118,7 @@ pub(crate) fn run_rules(
     settings: &Settings,
     host: &dyn HostCalls,
     nodes: &ClusterNodes<'_>,
-    object: &Value,
+    object: &JsonObject,
     workload: &Workload,
 ) -> (TargetOs, Vec<ActedFinding>) {
     // With `runtimeClassLookup`, the pod's RuntimeClass as the cluster defines it.
@@ -243,7 +243,9 @@ fn finding_key(finding: &Finding) -> FindingKey {
     }
 }
 
-/// Evaluates a workload object of a known kind, as on CREATE: every fix applies.
+/// Evaluates a workload object of a known kind, as on CREATE: every fix applies. (For
+/// tests and tools: requests go through [`evaluate_request`], which reads the object
+/// from its text.)
 pub fn evaluate_workload(
     module: &Module,
     settings: &Settings,
@@ -251,7 +253,8 @@ pub fn evaluate_workload(
     kind: WorkloadKind,
     object: &Value,
 ) -> Evaluation {
-    evaluate_workload_in(module, settings, host, kind, object, None)
+    let object = JsonObject::from(object.clone());
+    evaluate_workload_in(module, settings, host, kind, &object, None)
 }
 
 /// Evaluates an UPDATE of a workload that changes its pod spec (see [`lifecycle`]):
@@ -263,7 +266,7 @@ pub fn evaluate_workload_update(
     settings: &Settings,
     host: &dyn HostCalls,
     kind: WorkloadKind,
-    object: &Value,
+    object: &JsonObject,
     old_object: &Value,
     scope: &PatchScope,
 ) -> Evaluation {
@@ -323,10 +326,10 @@ fn evaluate_workload_in(
     settings: &Settings,
     host: &dyn HostCalls,
     kind: WorkloadKind,
-    object: &Value,
+    object: &JsonObject,
     update: Option<(&Value, &PatchScope)>,
 ) -> Evaluation {
-    let workload = match Workload::from_object(kind, object) {
+    let workload = match Workload::from_json(kind, object) {
         Ok(w) => w,
         Err(e) => return Evaluation::error(format!("invalid {}: {e}", kind.kind())),
     };
@@ -345,7 +348,8 @@ fn evaluate_workload_in(
                     ));
                 }
             };
-            let (_, findings) = run_rules(module, settings, host, &nodes, old_object, &old);
+            let old_object = JsonObject::from(old_object.clone());
+            let (_, findings) = run_rules(module, settings, host, &nodes, &old_object, &old);
             Some(Restriction {
                 scope,
                 before: findings
@@ -368,7 +372,7 @@ fn evaluate_workload_in(
     };
     // The findings of the latest pass; `None` while that is the first pass (`all`).
     let mut latest: Option<Vec<ActedFinding>> = None;
-    let mut current: Option<Value> = None;
+    let mut current: Option<JsonObject> = None;
     let mut seen: FindingSet<FindingKey> = FindingSet::default();
     for _ in 0..MAX_PASSES {
         let pass = latest.as_deref().unwrap_or(&all);
@@ -382,12 +386,17 @@ fn evaluate_workload_in(
             .peekable();
         if fixes.peek().is_none() {
             let decision = match current {
-                Some(mutated) if mutated != *object => Decision::Mutate(mutated),
+                Some(mutated) if mutated.value() != object.value() => {
+                    Decision::Mutate(mutated.into_value())
+                }
                 _ => Decision::Accept,
             };
             return finish(decision, drop_superseded_warnings(all));
         }
-        let mut next = current.take().unwrap_or_else(|| object.clone());
+        let mut next = match current.take() {
+            Some(mutated) => mutated.into_value(),
+            None => object.value().clone(),
+        };
         for finding in fixes {
             // A patch that does not apply ends the evaluation, so `next` is patched in
             // place: no copy of the object per fix (a 100-container pod is a large copy).
@@ -406,6 +415,7 @@ fn evaluate_workload_in(
                 ));
             }
         };
+        let next = JsonObject::from(next);
         let (_, mut findings) = run_rules(module, settings, host, &nodes, &next, &workload);
         if let Some(restriction) = &restriction {
             restriction.apply(&mut findings, &next);
@@ -532,7 +542,9 @@ pub fn evaluate_request(
     }
     match lifecycle::review(kind, request) {
         Err(error) => Evaluation::error(error.0),
-        Ok(Review::Create) => evaluate_workload(module, settings, host, kind, &request.object),
+        Ok(Review::Create) => {
+            evaluate_workload_in(module, settings, host, kind, &request.object, None)
+        }
         Ok(Review::Unchanged) => Evaluation::accept(),
         Ok(Review::Changed { old_object, scope }) => evaluate_workload_update(
             module,
@@ -746,7 +758,7 @@ mod tests {
         let settings = Settings::default();
         let mut request = AdmissionRequest {
             operation: "CREATE".into(),
-            object: json!({"kind": "ConfigMap"}),
+            object: json!({"kind": "ConfigMap"}).into(),
             ..Default::default()
         };
         request.kind.kind = "ConfigMap".into();
@@ -767,7 +779,7 @@ mod tests {
             Decision::Accept
         );
         request.sub_resource = "ephemeralcontainers".into();
-        request.object = json!(null);
+        request.object = json!(null).into();
         let evaluation = evaluate_request(&OS_PLACEMENT, &settings, &NoHostCalls, &request);
         assert_eq!(evaluation.decision, Decision::Reject);
         assert!(evaluation.error.unwrap().starts_with("request.object:"));
@@ -780,7 +792,8 @@ mod tests {
         let mut request = AdmissionRequest {
             operation: "CREATE".into(),
             object: json!({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
-                "metadata": {"name": "windows"}, "handler": "runhcs-wcow-process"}),
+                "metadata": {"name": "windows"}, "handler": "runhcs-wcow-process"})
+            .into(),
             ..Default::default()
         };
         request.kind.group = "node.k8s.io".into();

@@ -8,6 +8,7 @@ use crate::facts::placement::Placement;
 use crate::facts::target_os::OsResolution;
 use crate::k8s::patch::PatchOp;
 use crate::k8s::path::FieldPath;
+use crate::k8s::request::JsonObject;
 use crate::k8s::runtime_class::RuntimeClass;
 use crate::k8s::workload::Workload;
 pub use crate::settings::Action;
@@ -148,8 +149,9 @@ pub(crate) use declare_rule;
 
 /// Everything a rule may read about the request under review.
 pub struct Context<'a> {
-    /// The original object, as received (patches are made against it).
-    pub object: &'a Value,
+    /// The object under review, as received (patches are made against it); its tree
+    /// is parsed only if a rule reads it.
+    pub object: &'a JsonObject,
     pub workload: &'a Workload,
     pub os: &'a OsResolution<'a>,
     pub settings: &'a Settings,

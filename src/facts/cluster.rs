@@ -58,11 +58,10 @@ pub fn get_runtime_class(host: &dyn HostCalls, name: &str) -> Result<RuntimeClas
     let answer = host
         .call("kubernetes", "get_resource", &payload)
         .map_err(|e| format!("kubernetes/get_resource: {e}"))?;
-    // Parsed as JSON first, so that RuntimeClass is decoded by one deserializer in the
-    // whole module (see crate::k8s::decode).
-    let class: RuntimeClass = serde_json::from_slice(&answer)
+    // Read by the module's one JSON reader and decoder (see crate::k8s::json_text).
+    let class: RuntimeClass = std::str::from_utf8(&answer)
         .map_err(|e| e.to_string())
-        .and_then(|json| crate::k8s::decode::from_value(&json).map_err(|e| e.to_string()))
+        .and_then(|text| crate::k8s::decode::from_str(text).map_err(|e| e.to_string()))
         .map_err(|e| format!("kubernetes/get_resource: the answer is not a RuntimeClass ({e})"))?;
     let scheduling = class.scheduling.unwrap_or_default();
     Ok(RuntimeClassSettings {

@@ -247,7 +247,7 @@ fn ask(host: &dyn HostCalls, operation: &str, payload: &[u8]) -> Result<Value, S
     let answer = host
         .call("oci", operation, payload)
         .map_err(|e| format!("oci/{operation}: {e}"))?;
-    serde_json::from_slice(&answer)
+    crate::k8s::json_text::parse_value(&answer)
         .map_err(|e| format!("oci/{operation}: the answer is not JSON ({e})"))
 }
 

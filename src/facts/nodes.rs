@@ -232,7 +232,10 @@ pub fn is_transient_taint_key(key: &str) -> bool {
 impl NodeInventory {
     /// Derives the inventory from a `NodeList` (what `list_resources_all` answers).
     pub fn from_list(answer: &[u8]) -> Result<NodeInventory, String> {
-        let list: NodeList = serde_json::from_slice(answer).map_err(|e| e.to_string())?;
+        // Read by the module's one JSON reader and decoder (see crate::k8s::json_text).
+        let list: NodeList = std::str::from_utf8(answer)
+            .map_err(|e| e.to_string())
+            .and_then(|text| crate::k8s::decode::from_str(text).map_err(|e| e.to_string()))?;
         Ok(NodeInventory {
             nodes: list.items.into_iter().map(NodeObject::into_node).collect(),
         })

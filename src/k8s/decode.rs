@@ -1,17 +1,22 @@
-//! Typed decoding of a `serde_json::Value` that names the field where it fails.
+//! Typed decoding of JSON that names the field where it fails.
 //!
-//! The pod spec, the settings and RuntimeClasses are read from JSON the request already
-//! parsed. Errors must name the field (`containers[1].ports[0].containerPort: invalid
-//! type...`), as the API server would. A wrapper such as `serde_path_to_error` wraps every
-//! visitor and access type, so each Deserialize impl of the Kubernetes types is compiled
-//! twice more; that cost a quarter of each module's size. [`from_value`] is a
-//! deserializer for `&Value` that keeps the location as a chain of stack frames (no
-//! allocation) and writes it into an error only when one happens: one instantiation of
-//! each type's visitor, and next to no cost on the success path.
+//! The pod spec, the settings, RuntimeClasses and host answers are decoded from a
+//! [`Node`] tree ([`json_text`](crate::k8s::json_text)): read from the request's text, or
+//! borrowed from a `serde_json::Value`. Errors must name the field
+//! (`containers[1].ports[0].containerPort: invalid type...`), as the API server would. A
+//! wrapper such as `serde_path_to_error` wraps every visitor and access type, so each
+//! Deserialize impl of the Kubernetes types is compiled twice more; that cost a quarter
+//! of each module's size. This is one deserializer over `&Node` that keeps the location
+//! as a chain of stack frames (no allocation) and writes it into an error only when one
+//! happens: one instantiation of each type's visitor, and next to no cost on the success
+//! path. A deserializer over the text itself would skip the tree, but its visitors came
+//! out 120 KB larger (see DESIGN.md).
 
+use crate::k8s::json_text::{JsonNumber, Node, SyntaxError};
 use serde::de::value::BorrowedStrDeserializer;
 use serde::de::{self, DeserializeOwned, DeserializeSeed, Visitor};
-use serde_json::{Map, Number, Value};
+use serde_json::{Number, Value};
+use std::borrow::Cow;
 use std::fmt;
 
 /// A decoding failure and the field it happened at (`""` for the value itself).
@@ -22,6 +27,14 @@ pub struct PathError {
 }
 
 impl PathError {
+    /// The error with its path put under `prefix` (`request` + `kind.group`).
+    pub fn under(self, prefix: &str) -> Self {
+        PathError {
+            path: Some(self.path_under(prefix)),
+            message: self.message,
+        }
+    }
+
     /// Where the error happened, relative to the decoded value: `containers[1].name`, or
     /// `""` when the value itself is wrong.
     pub fn path(&self) -> &str {
@@ -63,6 +76,13 @@ impl fmt::Display for PathError {
 }
 
 impl std::error::Error for PathError {}
+
+/// Text that is no JSON fails where the decoding starts.
+impl From<SyntaxError> for PathError {
+    fn from(error: SyntaxError) -> Self {
+        de::Error::custom(error)
+    }
+}
 
 impl de::Error for PathError {
     fn custom<T: fmt::Display>(msg: T) -> Self {
@@ -106,8 +126,18 @@ impl fmt::Display for AsJson<'_> {
 
 /// Decodes `value` as a `T`; an error names the field it happened at.
 pub fn from_value<T: DeserializeOwned>(value: &Value) -> Result<T, PathError> {
-    T::deserialize(ValueDeserializer {
-        value,
+    from_node(&Node::of(value))
+}
+
+/// Decodes JSON `text` as a `T`; an error names the field it happened at.
+pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, PathError> {
+    from_node(&Node::parse(text)?)
+}
+
+/// Decodes a JSON tree as a `T`.
+pub(crate) fn from_node<T: DeserializeOwned>(node: &Node<'_>) -> Result<T, PathError> {
+    T::deserialize(NodeDeserializer {
+        value: node,
         location: &Location::Root,
     })
 }
@@ -141,8 +171,8 @@ fn is_field_name(key: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-struct ValueDeserializer<'de, 'p> {
-    value: &'de Value,
+struct NodeDeserializer<'de, 'p> {
+    value: &'de Node<'de>,
     location: &'p Location<'p>,
 }
 
@@ -151,8 +181,8 @@ struct ValueDeserializer<'de, 'p> {
 // visitor can take and leaves the rest to one shared error function. Locations are added
 // to errors by the caller (the map or sequence access that made this deserializer), not
 // here: one place per value instead of one per method and visitor.
-impl<'de> ValueDeserializer<'de, '_> {
-    fn seq_access(&self, items: &'de [Value]) -> SeqAccess<'de, '_> {
+impl<'de> NodeDeserializer<'de, '_> {
+    fn seq_access(&self, items: &'de [Node<'de>]) -> SeqAccess<'de, '_> {
         SeqAccess {
             items: items.iter(),
             index: 0,
@@ -160,7 +190,7 @@ impl<'de> ValueDeserializer<'de, '_> {
         }
     }
 
-    fn map_access(&self, map: &'de Map<String, Value>) -> MapAccess<'de, '_> {
+    fn map_access(&self, map: &'de [(Cow<'de, str>, Node<'de>)]) -> MapAccess<'de, '_> {
         MapAccess {
             entries: map.iter(),
             value: None,
@@ -170,18 +200,15 @@ impl<'de> ValueDeserializer<'de, '_> {
 }
 
 /// The error for a JSON value of the wrong type: not generic, so written once.
-fn invalid_type(value: &Value, expected: &dyn de::Expected) -> PathError {
+fn invalid_type(value: &Node<'_>, expected: &dyn de::Expected) -> PathError {
     de::Error::invalid_type(unexpected(value), expected)
 }
 
-fn visit_number<'de, V: Visitor<'de>>(n: &Number, visitor: V) -> Result<V::Value, PathError> {
-    if let Some(u) = n.as_u64() {
-        visitor.visit_u64(u)
-    } else if let Some(i) = n.as_i64() {
-        visitor.visit_i64(i)
-    } else {
-        // Without serde_json's arbitrary_precision, every other number is an f64.
-        visitor.visit_f64(n.as_f64().unwrap_or(f64::NAN))
+fn visit_number<'de, V: Visitor<'de>>(n: &JsonNumber, visitor: V) -> Result<V::Value, PathError> {
+    match *n {
+        JsonNumber::Unsigned(u) => visitor.visit_u64(u),
+        JsonNumber::Signed(i) => visitor.visit_i64(i),
+        JsonNumber::Float(f) => visitor.visit_f64(f),
     }
 }
 
@@ -189,30 +216,30 @@ macro_rules! deserialize_number {
     ($($method:ident)*) => {$(
         fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, PathError> {
             match self.value {
-                Value::Number(n) => visit_number(n, visitor),
+                Node::Number(n) => visit_number(n, visitor),
                 other => Err(invalid_type(other, &visitor)),
             }
         }
     )*};
 }
 
-impl<'de> de::Deserializer<'de> for ValueDeserializer<'de, '_> {
+impl<'de> de::Deserializer<'de> for NodeDeserializer<'de, '_> {
     type Error = PathError;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, PathError> {
         match self.value {
-            Value::Null => visitor.visit_unit(),
-            Value::Bool(b) => visitor.visit_bool(*b),
-            Value::Number(n) => visit_number(n, visitor),
-            Value::String(s) => visitor.visit_borrowed_str(s),
-            Value::Array(items) => visitor.visit_seq(self.seq_access(items)),
-            Value::Object(map) => visitor.visit_map(self.map_access(map)),
+            Node::Null => visitor.visit_unit(),
+            Node::Bool(b) => visitor.visit_bool(*b),
+            Node::Number(n) => visit_number(n, visitor),
+            Node::Str(s) => visitor.visit_borrowed_str(s),
+            Node::Seq(items) => visitor.visit_seq(self.seq_access(items)),
+            Node::Map(map) => visitor.visit_map(self.map_access(map)),
         }
     }
 
     fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, PathError> {
         match self.value {
-            Value::Bool(b) => visitor.visit_bool(*b),
+            Node::Bool(b) => visitor.visit_bool(*b),
             other => Err(invalid_type(other, &visitor)),
         }
     }
@@ -223,7 +250,7 @@ impl<'de> de::Deserializer<'de> for ValueDeserializer<'de, '_> {
 
     fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, PathError> {
         match self.value {
-            Value::String(s) => visitor.visit_borrowed_str(s),
+            Node::Str(s) => visitor.visit_borrowed_str(s),
             other => Err(invalid_type(other, &visitor)),
         }
     }
@@ -242,8 +269,8 @@ impl<'de> de::Deserializer<'de> for ValueDeserializer<'de, '_> {
 
     fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, PathError> {
         match self.value {
-            Value::String(s) => visitor.visit_borrowed_str(s),
-            Value::Array(items) => visitor.visit_seq(self.seq_access(items)),
+            Node::Str(s) => visitor.visit_borrowed_str(s),
+            Node::Seq(items) => visitor.visit_seq(self.seq_access(items)),
             other => Err(invalid_type(other, &visitor)),
         }
     }
@@ -254,14 +281,14 @@ impl<'de> de::Deserializer<'de> for ValueDeserializer<'de, '_> {
 
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, PathError> {
         match self.value {
-            Value::Null => visitor.visit_none(),
+            Node::Null => visitor.visit_none(),
             _ => visitor.visit_some(self),
         }
     }
 
     fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, PathError> {
         match self.value {
-            Value::Null => visitor.visit_unit(),
+            Node::Null => visitor.visit_unit(),
             other => Err(invalid_type(other, &visitor)),
         }
     }
@@ -284,7 +311,7 @@ impl<'de> de::Deserializer<'de> for ValueDeserializer<'de, '_> {
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, PathError> {
         match self.value {
-            Value::Array(items) => visitor.visit_seq(self.seq_access(items)),
+            Node::Seq(items) => visitor.visit_seq(self.seq_access(items)),
             other => Err(invalid_type(other, &visitor)),
         }
     }
@@ -308,7 +335,7 @@ impl<'de> de::Deserializer<'de> for ValueDeserializer<'de, '_> {
 
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, PathError> {
         match self.value {
-            Value::Object(map) => visitor.visit_map(self.map_access(map)),
+            Node::Map(map) => visitor.visit_map(self.map_access(map)),
             other => Err(invalid_type(other, &visitor)),
         }
     }
@@ -333,14 +360,14 @@ impl<'de> de::Deserializer<'de> for ValueDeserializer<'de, '_> {
         let location = self.location;
         match self.value {
             // A unit variant is a string; any other variant is a map with one key.
-            Value::String(variant) => visitor.visit_enum(EnumAccess {
+            Node::Str(variant) => visitor.visit_enum(EnumAccess {
                 variant,
                 content: None,
                 location,
             }),
-            Value::Object(map) if map.len() == 1 => match map.iter().next() {
+            Node::Map(map) if map.len() == 1 => match map.first() {
                 Some((variant, content)) => visitor.visit_enum(EnumAccess {
-                    variant,
+                    variant: variant.as_ref(),
                     content: Some(content),
                     location,
                 }),
@@ -356,23 +383,21 @@ impl<'de> de::Deserializer<'de> for ValueDeserializer<'de, '_> {
     }
 }
 
-fn unexpected(value: &Value) -> de::Unexpected<'_> {
+fn unexpected<'a>(value: &'a Node<'_>) -> de::Unexpected<'a> {
     match value {
-        Value::Null => de::Unexpected::Unit,
-        Value::Bool(b) => de::Unexpected::Bool(*b),
-        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
-            (Some(u), _) => de::Unexpected::Unsigned(u),
-            (None, Some(i)) => de::Unexpected::Signed(i),
-            _ => de::Unexpected::Float(n.as_f64().unwrap_or(f64::NAN)),
-        },
-        Value::String(s) => de::Unexpected::Str(s),
-        Value::Array(_) => de::Unexpected::Seq,
-        Value::Object(_) => de::Unexpected::Map,
+        Node::Null => de::Unexpected::Unit,
+        Node::Bool(b) => de::Unexpected::Bool(*b),
+        Node::Number(JsonNumber::Unsigned(u)) => de::Unexpected::Unsigned(*u),
+        Node::Number(JsonNumber::Signed(i)) => de::Unexpected::Signed(*i),
+        Node::Number(JsonNumber::Float(f)) => de::Unexpected::Float(*f),
+        Node::Str(s) => de::Unexpected::Str(s),
+        Node::Seq(_) => de::Unexpected::Seq,
+        Node::Map(_) => de::Unexpected::Map,
     }
 }
 
 struct SeqAccess<'de, 'p> {
-    items: std::slice::Iter<'de, Value>,
+    items: std::slice::Iter<'de, Node<'de>>,
     index: usize,
     location: &'p Location<'p>,
 }
@@ -391,7 +416,7 @@ impl<'de> de::SeqAccess<'de> for SeqAccess<'de, '_> {
         self.index += 1;
         // Also here, not only in the deserializer: a Deserialize impl may fail after its
         // deserializer returned (a string that does not parse).
-        seed.deserialize(ValueDeserializer {
+        seed.deserialize(NodeDeserializer {
             value,
             location: &location,
         })
@@ -405,8 +430,8 @@ impl<'de> de::SeqAccess<'de> for SeqAccess<'de, '_> {
 }
 
 struct MapAccess<'de, 'p> {
-    entries: serde_json::map::Iter<'de>,
-    value: Option<(&'de str, &'de Value)>,
+    entries: std::slice::Iter<'de, (Cow<'de, str>, Node<'de>)>,
+    value: Option<(&'de str, &'de Node<'de>)>,
     location: &'p Location<'p>,
 }
 
@@ -420,6 +445,7 @@ impl<'de> de::MapAccess<'de> for MapAccess<'de, '_> {
         let Some((key, value)) = self.entries.next() else {
             return Ok(None);
         };
+        let key: &'de str = key;
         self.value = Some((key, value));
         // A key error (an unknown field) gets the map's location from the caller; the
         // message names the key.
@@ -432,7 +458,7 @@ impl<'de> de::MapAccess<'de> for MapAccess<'de, '_> {
             return Err(de::Error::custom("a map value was read before its key"));
         };
         let location = Location::Field(self.location, key);
-        seed.deserialize(ValueDeserializer {
+        seed.deserialize(NodeDeserializer {
             value,
             location: &location,
         })
@@ -446,7 +472,7 @@ impl<'de> de::MapAccess<'de> for MapAccess<'de, '_> {
 
 struct EnumAccess<'de, 'p> {
     variant: &'de str,
-    content: Option<&'de Value>,
+    content: Option<&'de Node<'de>>,
     location: &'p Location<'p>,
 }
 
@@ -458,7 +484,7 @@ impl<'de, 'p> de::EnumAccess<'de> for EnumAccess<'de, 'p> {
         self,
         seed: V,
     ) -> Result<(V::Value, Self::Variant), PathError> {
-        let variant = seed.deserialize(BorrowedStrDeserializer::new(self.variant))?;
+        let variant = seed.deserialize(BorrowedStrDeserializer::<PathError>::new(self.variant))?;
         Ok((
             variant,
             VariantAccess {
@@ -472,12 +498,12 @@ impl<'de, 'p> de::EnumAccess<'de> for EnumAccess<'de, 'p> {
 
 struct VariantAccess<'de, 'p> {
     name: &'de str,
-    content: Option<&'de Value>,
+    content: Option<&'de Node<'de>>,
     location: &'p Location<'p>,
 }
 
 impl<'de> VariantAccess<'de, '_> {
-    fn content(&self, expected: &str) -> Result<&'de Value, PathError> {
+    fn content(&self, expected: &str) -> Result<&'de Node<'de>, PathError> {
         self.content
             .ok_or_else(|| de::Error::invalid_type(de::Unexpected::UnitVariant, &expected))
     }
@@ -488,7 +514,7 @@ impl<'de> de::VariantAccess<'de> for VariantAccess<'de, '_> {
 
     fn unit_variant(self) -> Result<(), PathError> {
         match self.content {
-            None | Some(Value::Null) => Ok(()),
+            None | Some(Node::Null) => Ok(()),
             Some(other) => Err(de::Error::invalid_type(unexpected(other), &"unit variant")),
         }
     }
@@ -496,7 +522,7 @@ impl<'de> de::VariantAccess<'de> for VariantAccess<'de, '_> {
     fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, PathError> {
         let value = self.content("newtype variant")?;
         let location = Location::Field(self.location, self.name);
-        seed.deserialize(ValueDeserializer {
+        seed.deserialize(NodeDeserializer {
             value,
             location: &location,
         })
@@ -511,7 +537,7 @@ impl<'de> de::VariantAccess<'de> for VariantAccess<'de, '_> {
         let value = self.content("tuple variant")?;
         let location = Location::Field(self.location, self.name);
         de::Deserializer::deserialize_seq(
-            ValueDeserializer {
+            NodeDeserializer {
                 value,
                 location: &location,
             },
@@ -528,7 +554,7 @@ impl<'de> de::VariantAccess<'de> for VariantAccess<'de, '_> {
         let value = self.content("struct variant")?;
         let location = Location::Field(self.location, self.name);
         de::Deserializer::deserialize_map(
-            ValueDeserializer {
+            NodeDeserializer {
                 value,
                 location: &location,
             },

@@ -1,12 +1,92 @@
 //! The one place that decodes a Kubewarden validation request.
 //!
 //! The payload is `{"settings": ..., "request": <AdmissionRequest>}`. Only the fields the
-//! policies use are decoded; the object (and the old object of an UPDATE) stays a `serde_json::Value` so that mutations
-//! patch the original and every field (known to `k8s-openapi` or not) survives.
+//! policies use are decoded. The object (and the old object of an UPDATE) is kept as the
+//! JSON text it came as ([`JsonObject`]): the pod template is found in the text and read
+//! into its typed form ([`Workload::from_json`](crate::k8s::workload::Workload::from_json)),
+//! and the text is parsed into a `serde_json::Value` only when the whole tree is needed:
+//! a mutation patches it, so that every field (known to `k8s-openapi` or not) survives,
+//! and an UPDATE compares it with the old one. The JSON is read by
+//! [`json_text`](crate::k8s::json_text), as all JSON is in a module: one reader of JSON,
+//! not serde_json's beside ours, keeps the modules under 1 MiB.
 
+use crate::k8s::decode::{PathError, from_str};
+use crate::k8s::json_text::{Fields, Node, fields_and_nested};
 use serde::Deserialize;
 use serde_json::Value;
+use std::cell::OnceCell;
 use std::fmt;
+
+/// An object of the request as it came: its JSON text, and the parsed tree once asked
+/// for. Parsing a large object into a `Value` (ordered maps, a string per key) cost
+/// more than every rule together, and most requests never need the tree.
+#[derive(Debug, Clone, Default)]
+pub struct JsonObject {
+    /// The text as the request carried it; `None` for an object built from a `Value`.
+    text: Option<Box<str>>,
+    tree: OnceCell<Value>,
+}
+
+impl JsonObject {
+    /// An object read from JSON text, which must be one JSON value.
+    fn from_text(text: &str) -> Self {
+        JsonObject {
+            text: Some(text.into()),
+            tree: OnceCell::new(),
+        }
+    }
+
+    /// The JSON text of the object, when it was decoded from a request.
+    pub fn text(&self) -> Option<&str> {
+        self.text.as_deref()
+    }
+
+    /// The object as a JSON tree, parsed from the text on first use. The text was
+    /// read as JSON when the request was decoded, so this does not fail; were it to,
+    /// the tree is `null`, which every caller treats as "no object".
+    pub fn value(&self) -> &Value {
+        self.tree.get_or_init(|| {
+            self.text()
+                .and_then(|text| Node::parse(text).ok())
+                .map_or(Value::Null, Node::into_value)
+        })
+    }
+
+    /// The tree, parsed if it was not yet.
+    pub fn into_value(self) -> Value {
+        self.value();
+        self.tree.into_inner().unwrap_or(Value::Null)
+    }
+
+    /// Whether the object is a JSON object, read from the text's first byte when the
+    /// tree was not parsed (the text of a value starts with the value).
+    pub fn is_object(&self) -> bool {
+        match (self.tree.get(), self.text()) {
+            (Some(tree), _) => tree.is_object(),
+            (None, Some(text)) => text.starts_with('{'),
+            (None, None) => false,
+        }
+    }
+}
+
+impl From<Value> for JsonObject {
+    fn from(tree: Value) -> Self {
+        JsonObject {
+            text: None,
+            tree: OnceCell::from(tree),
+        }
+    }
+}
+
+/// Reads as the tree (parsed on first use), so code that needs the whole object reads
+/// it as a `Value`.
+impl std::ops::Deref for JsonObject {
+    type Target = Value;
+
+    fn deref(&self) -> &Value {
+        self.value()
+    }
+}
 
 /// Group, version and kind of the object under review.
 #[derive(Deserialize, Default, Debug, Clone, PartialEq, Eq)]
@@ -18,20 +98,17 @@ pub struct GroupVersionKind {
 }
 
 /// The parts of a Kubernetes AdmissionRequest that the policies read.
-#[derive(Deserialize, Default, Debug, Clone)]
-#[serde(default, rename_all = "camelCase")]
+#[derive(Default, Debug, Clone)]
 pub struct AdmissionRequest {
     pub uid: String,
     pub kind: GroupVersionKind,
-    #[serde(alias = "sub_resource")]
     pub sub_resource: String,
     pub operation: String,
     pub name: String,
     pub namespace: String,
-    pub object: Value,
-    /// The object's previous state, on UPDATE (`null` otherwise).
-    #[serde(alias = "old_object")]
-    pub old_object: Value,
+    pub object: JsonObject,
+    /// The object's previous state, on UPDATE (none otherwise).
+    pub old_object: JsonObject,
 }
 
 impl AdmissionRequest {
@@ -45,17 +122,16 @@ impl AdmissionRequest {
                 kind: kind.to_string(),
             },
             operation: "UPDATE".to_string(),
-            object,
-            old_object,
+            object: object.into(),
+            old_object: old_object.into(),
             ..Default::default()
         }
     }
 }
 
 /// A decoded validation request: the policy settings and the admission request.
-#[derive(Deserialize, Debug, Clone)]
+#[derive(Debug, Clone)]
 pub struct ValidationRequest {
-    #[serde(default)]
     pub settings: Value,
     pub request: AdmissionRequest,
 }
@@ -72,29 +148,91 @@ impl fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
+/// The fields of an AdmissionRequest that are read, with the names they may be written
+/// under (Kubewarden's camelCase, and the snake_case of older tools).
+const REQUEST_FIELDS: [&str; 10] = [
+    "uid",
+    "kind",
+    "subResource",
+    "sub_resource",
+    "operation",
+    "name",
+    "namespace",
+    "object",
+    "oldObject",
+    "old_object",
+];
+
 /// Decodes a validation request payload. Malformed JSON, a missing `request` or fields of
 /// the wrong type give an error that names the field; nothing here panics.
 pub fn decode_validation_request(payload: &[u8]) -> Result<ValidationRequest, DecodeError> {
-    // The fast path decodes the bytes straight into the request. Only a failure is
-    // looked at again, as a JSON value, to name the field that is wrong.
-    serde_json::from_slice(payload).map_err(|error| explain_decode_error(payload, error))
-}
-
-fn explain_decode_error(payload: &[u8], error: serde_json::Error) -> DecodeError {
-    // Not JSON at all (or trailing bytes): serde_json's message gives line and column.
-    let Ok(json) = serde_json::from_slice::<Value>(payload) else {
-        return DecodeError(format!("cannot decode the validation request: {error}"));
-    };
-    match crate::k8s::decode::from_value::<ValidationRequest>(&json) {
-        Err(e) if !e.path().is_empty() => DecodeError(format!(
-            "cannot decode the validation request at `{}`: {}",
-            e.path(),
+    let failed = |e: PathError| match e.path() {
+        "" => DecodeError(format!(
+            "cannot decode the validation request: {}",
             e.message()
         )),
-        Err(e) => DecodeError(format!("cannot decode the validation request: {e}")),
-        // Valid as a value but not as bytes, e.g. a duplicate key: the first error says why.
-        Ok(_) => DecodeError(format!("cannot decode the validation request: {error}")),
-    }
+        path => DecodeError(format!(
+            "cannot decode the validation request at `{path}`: {}",
+            e.message()
+        )),
+    };
+    let text = std::str::from_utf8(payload).map_err(|e| {
+        DecodeError(format!(
+            "cannot decode the validation request: not UTF-8 text ({e})"
+        ))
+    })?;
+    let (envelope, fields) = fields_and_nested(text, &["settings"], "request", &REQUEST_FIELDS)
+        .map_err(|e| DecodeError(format!("cannot decode the validation request: {e}")))?;
+    let fields = match fields {
+        None => {
+            return Err(DecodeError(
+                "cannot decode the validation request: missing field `request`".to_string(),
+            ));
+        }
+        Some(Fields::Found(fields)) => fields,
+        Some(Fields::Missing(_)) => {
+            return Err(DecodeError(
+                "cannot decode the validation request at `request`: expected a map (an AdmissionRequest)"
+                    .to_string(),
+            ));
+        }
+    };
+    let settings = match envelope[0] {
+        None => Value::Null,
+        Some(text) => Node::parse(text)
+            .map(Node::into_value)
+            .map_err(|e| failed(PathError::from(e).under("settings")))?,
+    };
+    // A field given under both names counts under its camelCase one.
+    let field = |i: usize| fields[i];
+    let either = |i: usize, j: usize| fields[i].or(fields[j]);
+    let decode = |text: Option<&str>, name: &str| -> Result<String, DecodeError> {
+        text.map(|text| {
+            from_str::<String>(text).map_err(|e| failed(e.under(&format!("request.{name}"))))
+        })
+        .transpose()
+        .map(Option::unwrap_or_default)
+    };
+    let kind = match field(1) {
+        None => GroupVersionKind::default(),
+        Some(text) => {
+            from_str::<GroupVersionKind>(text).map_err(|e| failed(e.under("request.kind")))?
+        }
+    };
+    let object = |text: Option<&str>| text.map(JsonObject::from_text).unwrap_or_default();
+    Ok(ValidationRequest {
+        settings,
+        request: AdmissionRequest {
+            uid: decode(field(0), "uid")?,
+            kind,
+            sub_resource: decode(either(2, 3), "subResource")?,
+            operation: decode(field(4), "operation")?,
+            name: decode(field(5), "name")?,
+            namespace: decode(field(6), "namespace")?,
+            object: object(field(7)),
+            old_object: object(either(8, 9)),
+        },
+    })
 }
 
 #[cfg(test)]

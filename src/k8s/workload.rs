@@ -2,7 +2,10 @@
 //! the typed pod spec read from there, the pod's labels, and the one walker over its
 //! containers.
 
+use crate::k8s::decode::from_node;
+use crate::k8s::json_text::{Fields, Node, nodes_at};
 use crate::k8s::path::FieldPath;
+use crate::k8s::request::JsonObject;
 use k8s_openapi::api::core::v1::{
     Container, ContainerPort, EphemeralContainer, NodeSelectorTerm, PodSpec, Probe,
     ResourceRequirements, SecurityContext, VolumeDevice, VolumeMount,
@@ -122,37 +125,76 @@ impl std::fmt::Display for WorkloadError {
 }
 
 impl Workload {
-    /// Reads the pod spec and the pod's labels of `object`. A missing template or a field
-    /// of the wrong type is an error naming the field, as the API server would name it.
+    /// Reads the pod spec and the pod's labels of a request's object: from its JSON text
+    /// when it has one (no tree is built), else from its tree.
+    pub fn from_json(kind: WorkloadKind, object: &JsonObject) -> Result<Self, WorkloadError> {
+        match object.text() {
+            Some(text) => Self::from_text(kind, text),
+            None => Self::from_object(kind, object.value()),
+        }
+    }
+
+    /// Reads the pod spec and the pod's labels of an object given as a tree (a patched
+    /// object, a test's).
     pub fn from_object(kind: WorkloadKind, object: &Value) -> Result<Self, WorkloadError> {
         let fields = kind.pod_spec_fields();
-        let spec_path = FieldPath::from_fields(fields);
-        let mut node = object;
-        for (depth, field) in fields.iter().enumerate() {
-            match node.get(field) {
-                Some(next) if !next.is_null() => node = next,
-                _ => {
-                    return Err(WorkloadError {
-                        path: FieldPath::from_fields(&fields[..=depth]).to_string(),
-                        message: format!("required value: a {} needs a pod spec", kind.kind()),
-                    });
-                }
+        let (template_path, spec_field) = fields.split_at(fields.len() - 1);
+        let template =
+            template_path
+                .iter()
+                .enumerate()
+                .try_fold(object, |node, (depth, field)| match node.get(field) {
+                    Some(next) if !next.is_null() => Ok(next),
+                    _ => Err(Self::missing(kind, depth)),
+                })?;
+        let spec = match template.get(spec_field[0]) {
+            Some(spec) if !spec.is_null() => Node::of(spec),
+            _ => return Err(Self::missing(kind, fields.len() - 1)),
+        };
+        let metadata = template.get("metadata").map(Node::of);
+        Self::decode(kind, &spec, metadata.as_ref())
+    }
+
+    /// Reads the pod spec and the pod's labels from the JSON text of a `kind` object:
+    /// the template is found by scanning the text, and only its `spec` and `metadata`
+    /// are read into trees (see [`json_text`](crate::k8s::json_text)).
+    pub fn from_text(kind: WorkloadKind, text: &str) -> Result<Self, WorkloadError> {
+        let fields = kind.pod_spec_fields();
+        let (template_path, spec_field) = fields.split_at(fields.len() - 1);
+        let found = nodes_at(text, template_path, &[spec_field[0], "metadata"]).map_err(|e| {
+            WorkloadError {
+                path: String::new(),
+                message: e.to_string(),
             }
+        })?;
+        match found {
+            Fields::Found(mut nodes) => match (nodes[0].take(), nodes[1].take()) {
+                (Some(spec), metadata) if spec != Node::Null => {
+                    Self::decode(kind, &spec, metadata.as_ref())
+                }
+                _ => Err(Self::missing(kind, fields.len() - 1)),
+            },
+            Fields::Missing(depth) => Err(Self::missing(kind, depth)),
         }
-        let spec = crate::k8s::decode::from_value(node).map_err(|e| WorkloadError {
+    }
+
+    /// Decodes the pod spec and the labels of the pod's `metadata` (none when missing or
+    /// `null`). A field of the wrong type is an error naming the field, as the API server
+    /// would name it.
+    fn decode(
+        kind: WorkloadKind,
+        spec: &Node<'_>,
+        metadata: Option<&Node<'_>>,
+    ) -> Result<Self, WorkloadError> {
+        let spec_path = FieldPath::from_fields(kind.pod_spec_fields());
+        let spec = from_node(spec).map_err(|e| WorkloadError {
             path: e.path_under(&spec_path.to_string()),
             message: e.message().to_string(),
         })?;
-        // The metadata sits beside the pod spec, in the object (or template) just found.
-        let metadata_fields = kind.pod_metadata_fields();
-        let metadata_path = FieldPath::from_fields(metadata_fields);
-        let metadata = metadata_fields
-            .iter()
-            .try_fold(object, |node, field| node.get(field))
-            .filter(|m| !m.is_null());
+        let metadata_path = FieldPath::from_fields(kind.pod_metadata_fields());
         let labels = match metadata {
-            None => BTreeMap::new(),
-            Some(metadata) => crate::k8s::decode::from_value::<PodLabels>(metadata)
+            None | Some(Node::Null) => BTreeMap::new(),
+            Some(metadata) => from_node::<PodLabels>(metadata)
                 .map_err(|e| WorkloadError {
                     path: e.path_under(&metadata_path.to_string()),
                     message: e.message().to_string(),
@@ -167,6 +209,14 @@ impl Workload {
             metadata_path,
             labels,
         })
+    }
+
+    /// The error for a pod spec missing from the `depth`th field of its path on.
+    fn missing(kind: WorkloadKind, depth: usize) -> WorkloadError {
+        WorkloadError {
+            path: FieldPath::from_fields(&kind.pod_spec_fields()[..=depth]).to_string(),
+            message: format!("required value: a {} needs a pod spec", kind.kind()),
+        }
     }
 
     /// The path of one of the pod's labels (`spec.template.metadata.labels[<key>]`).

@@ -66,7 +66,7 @@ pub fn validate_floor(payload: &[u8]) -> Vec<u8> {
     let request = request.request;
     if let Some(kind) = WorkloadKind::from_group_kind(&request.kind.group, &request.kind.kind)
         && request.object.is_object()
-        && let Err(e) = Workload::from_object(kind, &request.object)
+        && let Err(e) = Workload::from_json(kind, &request.object)
     {
         return to_bytes(&rejection(format!("invalid {}: {e}", kind.kind())));
     }
@@ -88,7 +88,7 @@ fn settings_json(payload: &[u8]) -> Result<serde_json::Value, String> {
     if payload.iter().all(u8::is_ascii_whitespace) {
         return Ok(serde_json::Value::Null);
     }
-    serde_json::from_slice(payload).map_err(|e| format!("settings are not JSON: {e}"))
+    crate::k8s::json_text::parse_value(payload).map_err(|e| format!("settings are not JSON: {e}"))
 }
 
 /// Validates settings for a module: known keys, good values, rules of this module.

@@ -1,0 +1,713 @@
+//! JSON text, read without building a `serde_json::Value`: the request's object is kept
+//! as text ([`JsonObject`](crate::k8s::request::JsonObject)), the pod template found in
+//! it by scanning, and only the template's `spec` and `metadata` are read into a [`Node`]
+//! tree, whose strings borrow from the text, for typed decoding
+//! ([`decode`](crate::k8s::decode)).
+//!
+//! A `Value` costs a map with hashed keys and a `String` per key and string, for every
+//! object of the request, managed fields and status included; a `Node` costs a vector
+//! per list or map of the template. The typed decoder reads trees, not text: compiled
+//! once per Kubernetes type, a decoder over text came out 120 KB larger, past the
+//! 1 MiB a module may weigh.
+
+use serde_json::Value;
+use std::borrow::Cow;
+
+/// A JSON value read from text (or borrowed from a `Value`): strings borrow from where
+/// they were read unless they had escapes; a map keeps its entries in order, each key
+/// as often as it was written (the typed decoders keep the last, as a `Value` would).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Node<'a> {
+    Null,
+    Bool(bool),
+    Number(JsonNumber),
+    Str(Cow<'a, str>),
+    Seq(Vec<Node<'a>>),
+    Map(Vec<(Cow<'a, str>, Node<'a>)>),
+}
+
+impl<'a> Node<'a> {
+    /// Reads JSON text into a tree.
+    pub(crate) fn parse(text: &'a str) -> Result<Self, SyntaxError> {
+        let mut cursor = Cursor::new(text);
+        let node = cursor.node()?;
+        match cursor.peek() {
+            None => Ok(node),
+            Some(_) => Err(syntax("trailing characters after the value")),
+        }
+    }
+
+    /// The tree of a `Value`, borrowing its strings.
+    pub(crate) fn of(value: &'a Value) -> Self {
+        match value {
+            Value::Null => Node::Null,
+            Value::Bool(b) => Node::Bool(*b),
+            Value::Number(n) => Node::Number(match (n.as_u64(), n.as_i64()) {
+                (Some(u), _) => JsonNumber::Unsigned(u),
+                (None, Some(i)) => JsonNumber::Signed(i),
+                // Without serde_json's arbitrary_precision, every other number is an f64.
+                _ => JsonNumber::Float(n.as_f64().unwrap_or(f64::NAN)),
+            }),
+            Value::String(s) => Node::Str(Cow::Borrowed(s)),
+            Value::Array(items) => Node::Seq(items.iter().map(Node::of).collect()),
+            Value::Object(map) => Node::Map(
+                map.iter()
+                    .map(|(k, v)| (Cow::Borrowed(k.as_str()), Node::of(v)))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// The `Value` of a tree, keys in the order written (the last of a key written twice
+    /// takes its first place, as serde_json's ordered maps do).
+    pub(crate) fn into_value(self) -> Value {
+        match self {
+            Node::Null => Value::Null,
+            Node::Bool(b) => Value::Bool(b),
+            Node::Number(JsonNumber::Unsigned(u)) => Value::from(u),
+            Node::Number(JsonNumber::Signed(i)) => Value::from(i),
+            // A float JSON cannot write (an overflow to infinity) becomes null.
+            Node::Number(JsonNumber::Float(f)) => Value::from(f),
+            Node::Str(s) => Value::String(s.into_owned()),
+            Node::Seq(items) => Value::Array(items.into_iter().map(Node::into_value).collect()),
+            Node::Map(entries) => Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k.into_owned(), v.into_value()))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// Reads JSON bytes into a `Value` (for JSON of no known shape: host answers, settings).
+pub fn parse_value(bytes: &[u8]) -> Result<Value, String> {
+    let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8 text ({e})"))?;
+    Node::parse(text)
+        .map(Node::into_value)
+        .map_err(|e| e.to_string())
+}
+
+/// What a look-up of fields found.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Fields<T> {
+    /// Each wanted field (the last written), `None` for one not there.
+    Found(Vec<Option<T>>),
+    /// The way stopped at the `n`th field of the path (0 for the first): it is missing or
+    /// `null`, or what should hold it is not a map. `n` is the path's length when the
+    /// value at its end is not a map.
+    Missing(usize),
+}
+
+/// The `wanted` fields of the map found by following `path` (field names) from the value
+/// of `text`, as trees. One pass over the text: the way is followed where it is written,
+/// and everything else skipped unread.
+pub(crate) fn nodes_at<'t>(
+    text: &'t str,
+    path: &[&str],
+    wanted: &[&str],
+) -> Result<Fields<Node<'t>>, SyntaxError> {
+    look_up(text, path, wanted, &mut |_, cursor| cursor.node())
+}
+
+/// The texts of fields found (see [`Fields`]).
+pub(crate) type Texts<'t> = Fields<&'t str>;
+
+/// The texts of the `wanted` fields of the map `text` and, in the same pass, the texts of
+/// the `nested_wanted` fields of the map in its field `nested` (`None` when it is not
+/// there; [`Fields::Missing`] when it is no map).
+pub(crate) fn fields_and_nested<'t>(
+    text: &'t str,
+    wanted: &[&str],
+    nested: &str,
+    nested_wanted: &[&str],
+) -> Result<(Vec<Option<&'t str>>, Option<Texts<'t>>), SyntaxError> {
+    let mut cursor = Cursor::new(text);
+    let mut inner = None;
+    let all: Vec<&str> = wanted.iter().copied().chain([nested]).collect();
+    let found = cursor.follow(&[], 0, &all, &mut |key, cursor| {
+        if key == nested {
+            inner = Some(cursor.follow(&[], 0, nested_wanted, &mut |_, c| c.span())?);
+            return Ok(None);
+        }
+        cursor.span().map(Some)
+    })?;
+    if cursor.peek().is_some() {
+        return Err(syntax("trailing characters after the value"));
+    }
+    let Fields::Found(found) = found else {
+        return Err(syntax("expected a map"));
+    };
+    let found = found
+        .into_iter()
+        .take(wanted.len())
+        .map(Option::flatten)
+        .collect();
+    Ok((found, inner))
+}
+
+fn look_up<'t, T>(
+    text: &'t str,
+    path: &[&str],
+    wanted: &[&str],
+    read: &mut dyn FnMut(&str, &mut Cursor<'t>) -> Result<T, SyntaxError>,
+) -> Result<Fields<T>, SyntaxError> {
+    let mut cursor = Cursor::new(text);
+    let found = cursor.follow(path, 0, wanted, read)?;
+    match cursor.peek() {
+        None => Ok(found),
+        Some(_) => Err(syntax("trailing characters after the value")),
+    }
+}
+
+/// How deep values may nest: serde_json's limit, which every request's text passed.
+const MAX_DEPTH: usize = 128;
+
+/// A position in JSON text.
+pub(crate) struct Cursor<'de> {
+    text: &'de str,
+    pos: usize,
+    /// Lists and maps open around the position.
+    depth: usize,
+}
+
+/// One JSON value's start: a scalar whole, a list or a map by its opening bracket.
+enum Token<'de> {
+    Null,
+    Bool(bool),
+    Number(JsonNumber),
+    Str(Cow<'de, str>),
+    Seq,
+    Map,
+}
+
+/// A JSON number as serde_json reads it without `arbitrary_precision`: an integer that
+/// fits 64 bits stays one, every other number is an f64.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum JsonNumber {
+    Unsigned(u64),
+    Signed(i64),
+    Float(f64),
+}
+
+/// Why JSON text could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyntaxError(&'static str);
+
+impl std::fmt::Display for SyntaxError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "invalid JSON: {}", self.0)
+    }
+}
+
+impl std::error::Error for SyntaxError {}
+
+fn syntax(what: &'static str) -> SyntaxError {
+    SyntaxError(what)
+}
+
+impl<'de> Cursor<'de> {
+    /// The next byte after any whitespace.
+    fn peek(&mut self) -> Option<u8> {
+        let bytes = self.text.as_bytes();
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = bytes.get(self.pos) {
+            self.pos += 1;
+        }
+        bytes.get(self.pos).copied()
+    }
+
+    fn expect(&mut self, byte: u8) -> Result<(), SyntaxError> {
+        if self.peek() == Some(byte) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(syntax(match byte {
+                b':' => "expected `:`",
+                b',' => "expected `,`",
+                b'"' => "expected a string",
+                _ => "unexpected character",
+            }))
+        }
+    }
+
+    fn enter(&mut self) -> Result<(), SyntaxError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(syntax(
+                "recursion limit exceeded (values nested more than 128 deep)",
+            ));
+        }
+        Ok(())
+    }
+
+    fn literal(&mut self, word: &str, token: Token<'de>) -> Result<Token<'de>, SyntaxError> {
+        if self.text[self.pos..].starts_with(word) {
+            self.pos += word.len();
+            Ok(token)
+        } else {
+            Err(syntax("expected a value"))
+        }
+    }
+
+    /// Reads a scalar, or the opening bracket of a list or map.
+    fn token(&mut self) -> Result<Token<'de>, SyntaxError> {
+        match self.peek() {
+            Some(b'"') => self.string().map(Token::Str),
+            Some(b'{') => {
+                self.pos += 1;
+                Ok(Token::Map)
+            }
+            Some(b'[') => {
+                self.pos += 1;
+                Ok(Token::Seq)
+            }
+            Some(b'n') => self.literal("null", Token::Null),
+            Some(b't') => self.literal("true", Token::Bool(true)),
+            Some(b'f') => self.literal("false", Token::Bool(false)),
+            Some(b'-' | b'0'..=b'9') => self.number().map(Token::Number),
+            _ => Err(syntax("expected a value")),
+        }
+    }
+
+    fn number(&mut self) -> Result<JsonNumber, SyntaxError> {
+        let start = self.pos;
+        let bytes = self.text.as_bytes();
+        let mut integer = true;
+        while let Some(&byte) = bytes.get(self.pos) {
+            match byte {
+                b'0'..=b'9' | b'-' | b'+' => {}
+                b'.' | b'e' | b'E' => integer = false,
+                _ => break,
+            }
+            self.pos += 1;
+        }
+        let text = &self.text[start..self.pos];
+        if integer {
+            let parsed = if text.starts_with('-') {
+                text.parse().map(JsonNumber::Signed).ok()
+            } else {
+                text.parse().map(JsonNumber::Unsigned).ok()
+            };
+            if let Some(number) = parsed {
+                return Ok(number);
+            }
+        }
+        text.parse()
+            .map(JsonNumber::Float)
+            .map_err(|_| syntax("invalid number"))
+    }
+
+    /// Reads a string, at its opening quote: borrowed from the text unless it has escapes.
+    fn string(&mut self) -> Result<Cow<'de, str>, SyntaxError> {
+        self.expect(b'"')?;
+        let bytes = self.text.as_bytes();
+        let start = self.pos;
+        let Some(at) = find_quote_or_backslash(bytes, start) else {
+            return Err(syntax("unterminated string"));
+        };
+        self.pos = at;
+        if bytes[at] == b'\\' {
+            return self.escaped_string(start).map(Cow::Owned);
+        }
+        self.pos += 1;
+        Ok(Cow::Borrowed(&self.text[start..at]))
+    }
+
+    /// Skips a string, at its opening quote, unescaping nothing.
+    fn skip_string(&mut self) -> Result<(), SyntaxError> {
+        self.expect(b'"')?;
+        let bytes = self.text.as_bytes();
+        loop {
+            let Some(at) = find_quote_or_backslash(bytes, self.pos) else {
+                return Err(syntax("unterminated string"));
+            };
+            if bytes[at] == b'"' {
+                self.pos = at + 1;
+                return Ok(());
+            }
+            // The escaped character (`\"`, `\\`, the `u` of `\uXXXX`) is no end.
+            self.pos = at + 2;
+        }
+    }
+
+    fn escaped_string(&mut self, start: usize) -> Result<String, SyntaxError> {
+        let mut out = String::from(&self.text[start..self.pos]);
+        loop {
+            let rest = &self.text[self.pos..];
+            let Some(at) = rest.find(['"', '\\']) else {
+                return Err(syntax("unterminated string"));
+            };
+            out.push_str(&rest[..at]);
+            self.pos += at + 1;
+            if rest.as_bytes()[at] == b'"' {
+                return Ok(out);
+            }
+            let escape = self.text.as_bytes().get(self.pos).copied();
+            self.pos += 1;
+            let unescaped = match escape {
+                Some(b'"') => '"',
+                Some(b'\\') => '\\',
+                Some(b'/') => '/',
+                Some(b'b') => '\u{8}',
+                Some(b'f') => '\u{c}',
+                Some(b'n') => '\n',
+                Some(b'r') => '\r',
+                Some(b't') => '\t',
+                Some(b'u') => self.unicode_escape()?,
+                _ => return Err(syntax("invalid escape")),
+            };
+            out.push(unescaped);
+        }
+    }
+
+    /// The character of a `\\uXXXX` escape (after the `u`), with its low surrogate.
+    fn unicode_escape(&mut self) -> Result<char, SyntaxError> {
+        let high = self.hex4()?;
+        let code = if (0xD800..0xDC00).contains(&high) {
+            if !self.text[self.pos..].starts_with("\\u") {
+                return Err(syntax("lone surrogate in a string"));
+            }
+            self.pos += 2;
+            let low = self.hex4()?;
+            if !(0xDC00..0xE000).contains(&low) {
+                return Err(syntax("lone surrogate in a string"));
+            }
+            0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)
+        } else {
+            high
+        };
+        char::from_u32(code).ok_or_else(|| syntax("lone surrogate in a string"))
+    }
+
+    fn hex4(&mut self) -> Result<u32, SyntaxError> {
+        let digits = self
+            .text
+            .get(self.pos..self.pos + 4)
+            .ok_or_else(|| syntax("invalid escape"))?;
+        let code = u32::from_str_radix(digits, 16).map_err(|_| syntax("invalid escape"))?;
+        self.pos += 4;
+        Ok(code)
+    }
+
+    /// Skips one value, reading no more of it than it must.
+    fn skip_value(&mut self) -> Result<(), SyntaxError> {
+        if self.peek() == Some(b'"') {
+            return self.skip_string();
+        }
+        match self.token()? {
+            Token::Seq => {
+                self.enter()?;
+                self.skip_rest(b']')
+            }
+            Token::Map => {
+                self.enter()?;
+                self.skip_rest(b'}')
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Skips what is left of a list (`close` is `]`) or map (`}`) up to and including
+    /// its closing bracket. `started`: whether an item of it was read already.
+    fn skip_items(&mut self, close: u8, mut started: bool) -> Result<(), SyntaxError> {
+        loop {
+            match self.peek() {
+                Some(byte) if byte == close => {
+                    self.pos += 1;
+                    self.depth -= 1;
+                    return Ok(());
+                }
+                None => return Err(syntax("unterminated list or map")),
+                Some(_) => {}
+            }
+            if started {
+                self.expect(b',')?;
+            }
+            started = true;
+            if close == b'}' {
+                self.string()?;
+                self.expect(b':')?;
+            }
+            self.skip_value()?;
+        }
+    }
+
+    fn skip_rest(&mut self, close: u8) -> Result<(), SyntaxError> {
+        self.skip_items(close, false)
+    }
+
+    /// Moves to the next item of a list or map whose items are being read, past the
+    /// comma; `false` (and past the closing bracket) when there is none.
+    fn next_item(&mut self, close: u8, started: bool) -> Result<bool, SyntaxError> {
+        match self.peek() {
+            Some(byte) if byte == close => {
+                self.pos += 1;
+                self.depth -= 1;
+                Ok(false)
+            }
+            None => Err(syntax("unterminated list or map")),
+            Some(_) if started => {
+                self.expect(b',')?;
+                Ok(true)
+            }
+            Some(_) => Ok(true),
+        }
+    }
+}
+
+impl<'de> Cursor<'de> {
+    fn new(text: &'de str) -> Self {
+        Cursor {
+            text,
+            pos: 0,
+            depth: 0,
+        }
+    }
+
+    /// Reads the value at the position into a tree.
+    fn node(&mut self) -> Result<Node<'de>, SyntaxError> {
+        Ok(match self.token()? {
+            Token::Null => Node::Null,
+            Token::Bool(b) => Node::Bool(b),
+            Token::Number(n) => Node::Number(n),
+            Token::Str(s) => Node::Str(s),
+            Token::Seq => {
+                self.enter()?;
+                let mut items = Vec::new();
+                while self.next_item(b']', !items.is_empty())? {
+                    items.push(self.node()?);
+                }
+                Node::Seq(items)
+            }
+            Token::Map => {
+                self.enter()?;
+                let mut entries = Vec::new();
+                while self.next_item(b'}', !entries.is_empty())? {
+                    let key = self.string()?;
+                    self.expect(b':')?;
+                    entries.push((key, self.node()?));
+                }
+                Node::Map(entries)
+            }
+        })
+    }
+
+    /// Skips the value at the position and returns its text.
+    fn span(&mut self) -> Result<&'de str, SyntaxError> {
+        self.peek();
+        let start = self.pos;
+        self.skip_value()?;
+        Ok(&self.text[start..self.pos])
+    }
+
+    /// Follows `path[depth..]` from the value at the position, reading the `wanted`
+    /// fields of the map at its end with `read`, and skipping everything else; the whole
+    /// value is consumed. A key written twice counts as its last value, as in a `Value`.
+    fn follow<T>(
+        &mut self,
+        path: &[&str],
+        depth: usize,
+        wanted: &[&str],
+        read: &mut dyn FnMut(&str, &mut Cursor<'de>) -> Result<T, SyntaxError>,
+    ) -> Result<Fields<T>, SyntaxError> {
+        if self.peek() != Some(b'{') {
+            self.skip_value()?;
+            return Ok(Fields::Missing(depth));
+        }
+        self.pos += 1;
+        self.enter()?;
+        let mut found: Fields<T> = match path.get(depth) {
+            Some(_) => Fields::Missing(depth),
+            None => Fields::Found(wanted.iter().map(|_| None).collect()),
+        };
+        let mut started = false;
+        while self.next_item(b'}', started)? {
+            started = true;
+            let key = self.string()?;
+            self.expect(b':')?;
+            match (path.get(depth), &mut found) {
+                (Some(step), _) if *step == key => {
+                    found = if self.peek() == Some(b'n') {
+                        self.skip_value()?;
+                        Fields::Missing(depth)
+                    } else {
+                        self.follow(path, depth + 1, wanted, read)?
+                    };
+                }
+                (None, Fields::Found(slots)) => match wanted.iter().position(|w| *w == key) {
+                    Some(slot) => slots[slot] = Some(read(&key, self)?),
+                    None => self.skip_value()?,
+                },
+                _ => self.skip_value()?,
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// Where the first `"` or `\` is in `bytes` from `from` on: eight bytes at a time, as
+/// strings (keys, names, images) are most of a request's text.
+fn find_quote_or_backslash(bytes: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // A byte of `v` is zero where `(v - ONES) & !v` has its high bit set; the lowest such
+    // bit is the first zero byte (little-endian), false hits only come after a true one.
+    let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
+    let mut i = from;
+    while let Some(chunk) = bytes.get(i..).and_then(<[u8]>::first_chunk::<8>) {
+        let word = u64::from_le_bytes(*chunk);
+        let hits = zero_byte(word ^ (ONES * u64::from(b'"')))
+            | zero_byte(word ^ (ONES * u64::from(b'\\')));
+        if hits != 0 {
+            return Some(i + (hits.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    let rest = bytes.get(i..)?;
+    rest.iter()
+        .position(|&b| b == b'"' || b == b'\\')
+        .map(|p| i + p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn value(text: &str) -> Result<Value, String> {
+        parse_value(text.as_bytes())
+    }
+
+    #[test]
+    fn parses_what_serde_json_parses() {
+        for text in [
+            r#"{"a": [1, -2, 3.5, 1e3, -0.0, 18446744073709551615, 18446744073709551616], "b": null}"#,
+            r#"{"s": "plain", "e": "q\"b\\s\/n\nt\tr\rb\bf\fu\u00e9\ud83d\ude00"}"#,
+            r#"  [true, false, {}, [], "", {"":{"x":[{}]}}]  "#,
+            r#"{"dup": 1, "other": 2, "dup": 3}"#,
+        ] {
+            let theirs: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(value(text), Ok(theirs), "{text}");
+        }
+    }
+
+    #[test]
+    fn malformed_text_is_an_error_never_a_panic() {
+        for text in [
+            "",
+            "{",
+            "[",
+            "{\"a\"",
+            "{\"a\":",
+            "{\"a\" 1}",
+            "[1 2]",
+            "[1,]x",
+            "tru",
+            "nul",
+            "\"\\ud83d\"",
+            "\"\\u12\"",
+            "\"\\x\"",
+            "\"open",
+            "{} {}",
+            "-",
+            "1e",
+            "{1: 2}",
+        ] {
+            assert!(value(text).is_err(), "{text:?}");
+        }
+        assert!(parse_value(b"\xff").is_err());
+        let deep = "[".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);
+        assert_eq!(
+            value(&deep),
+            Err(
+                "invalid JSON: recursion limit exceeded (values nested more than 128 deep)"
+                    .to_string()
+            )
+        );
+    }
+
+    #[test]
+    fn follows_a_path_in_one_pass() {
+        let text = r#"{"spec": {"replicas": 1, "template": {"metadata": {"labels": {"a": "b"}},
+            "spec": {"containers": []}, "x": [1, {"spec": 2}]}}, "status": {"spec": 3}}"#;
+        let found = nodes_at(text, &["spec", "template"], &["spec", "metadata", "gone"]).unwrap();
+        let Fields::Found(nodes) = found else {
+            panic!("{found:?}")
+        };
+        assert_eq!(
+            nodes[0].clone().map(Node::into_value),
+            Some(json!({"containers": []}))
+        );
+        assert_eq!(
+            nodes[1].clone().map(Node::into_value),
+            Some(json!({"labels": {"a": "b"}}))
+        );
+        assert_eq!(nodes[2], None);
+    }
+
+    #[test]
+    fn a_way_that_stops_says_where() {
+        let wanted = &["spec"];
+        for (text, missing_at) in [
+            (r#"{}"#, 0),
+            (r#"{"spec": null}"#, 0),
+            (r#"{"spec": 5}"#, 1),
+            (r#"{"spec": {"template": null}}"#, 1),
+            (r#"{"spec": {"template": []}}"#, 2),
+            (r#"[]"#, 0),
+        ] {
+            assert_eq!(
+                nodes_at(text, &["spec", "template"], wanted).unwrap(),
+                Fields::Missing(missing_at),
+                "{text}"
+            );
+        }
+        // The last of a key written twice counts, as in a `Value`.
+        let text = r#"{"spec": {"template": {"spec": 1}}, "spec": null}"#;
+        assert_eq!(
+            nodes_at(text, &["spec", "template"], wanted).unwrap(),
+            Fields::Missing(0)
+        );
+        let text = r#"{"spec": null, "spec": {"template": {"spec": 1}}}"#;
+        assert_eq!(
+            nodes_at(text, &["spec", "template"], wanted).unwrap(),
+            Fields::Found(vec![Some(Node::Number(JsonNumber::Unsigned(1)))])
+        );
+        assert!(nodes_at(r#"{"spec": {}} x"#, &["spec"], wanted).is_err());
+    }
+
+    #[test]
+    fn the_request_and_its_envelope_in_one_pass() {
+        let text = r#"{"settings": {"a": 1}, "request": {"uid": "u", "object": {"k": "v"}}}"#;
+        let (envelope, request) =
+            fields_and_nested(text, &["settings"], "request", &["uid", "object", "x"]).unwrap();
+        assert_eq!(envelope, vec![Some(r#"{"a": 1}"#)]);
+        assert_eq!(
+            request,
+            Some(Fields::Found(vec![
+                Some(r#""u""#),
+                Some(r#"{"k": "v"}"#),
+                None
+            ]))
+        );
+        let (_, request) = fields_and_nested("{}", &["settings"], "request", &["uid"]).unwrap();
+        assert_eq!(request, None);
+        let (_, request) =
+            fields_and_nested(r#"{"request": 1}"#, &["settings"], "request", &["uid"]).unwrap();
+        assert_eq!(request, Some(Fields::Missing(0)));
+        assert!(fields_and_nested("[]", &["settings"], "request", &["uid"]).is_err());
+    }
+
+    #[test]
+    fn strings_are_found_eight_bytes_at_a_time() {
+        let text = "abcdefghijklmnop\"";
+        for from in 0..text.len() {
+            assert_eq!(find_quote_or_backslash(text.as_bytes(), from), Some(16));
+        }
+        assert_eq!(find_quote_or_backslash(b"abcdefgh\\ijk", 0), Some(8));
+        assert_eq!(find_quote_or_backslash(b"abcdefghijk", 0), None);
+        assert_eq!(find_quote_or_backslash(b"ab", 5), None);
+        // A byte above 0x80 next to the quote is no false hit.
+        assert_eq!(find_quote_or_backslash("é\"".as_bytes(), 0), Some(2));
+    }
+}

@@ -373,6 +373,11 @@ fn evaluate_workload_in(
     // The findings of the latest pass; `None` while that is the first pass (`all`).
     let mut latest: Option<Vec<ActedFinding>> = None;
     let mut current: Option<JsonObject> = None;
+    // Whether the fixes applied so far changed the object. Passes never undo each
+    // other's fixes: a fix undone would be proposed again, and the passes would not
+    // settle. So a change made stays, and the mutated object needs no comparison with
+    // the original (which would need the original's tree too).
+    let mut changed = false;
     let mut seen: FindingSet<FindingKey> = FindingSet::default();
     for _ in 0..MAX_PASSES {
         let pass = latest.as_deref().unwrap_or(&all);
@@ -386,25 +391,26 @@ fn evaluate_workload_in(
             .peekable();
         if fixes.peek().is_none() {
             let decision = match current {
-                Some(mutated) if mutated.value() != object.value() => {
-                    Decision::Mutate(mutated.into_value())
-                }
+                Some(mutated) if changed => Decision::Mutate(mutated.into_value()),
                 _ => Decision::Accept,
             };
             return finish(decision, drop_superseded_warnings(all));
         }
         let mut next = match current.take() {
             Some(mutated) => mutated.into_value(),
-            None => object.value().clone(),
+            None => object.to_value(),
         };
         for finding in fixes {
             // A patch that does not apply ends the evaluation, so `next` is patched in
             // place: no copy of the object per fix (a 100-container pod is a large copy).
-            if let Err(e) = patch::apply(&mut next, &finding.patch) {
-                return Evaluation::error(format!(
-                    "internal error: the patch of {} could not be applied ({e})",
-                    finding.rule
-                ));
+            match patch::apply(&mut next, &finding.patch) {
+                Ok(changes) => changed |= changes,
+                Err(e) => {
+                    return Evaluation::error(format!(
+                        "internal error: the patch of {} could not be applied ({e})",
+                        finding.rule
+                    ));
+                }
             }
         }
         let workload = match Workload::from_object(kind, &next) {

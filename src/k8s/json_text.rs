@@ -57,35 +57,23 @@ impl<'a> Node<'a> {
             ),
         }
     }
-
-    /// The `Value` of a tree, keys in the order written (the last of a key written twice
-    /// takes its first place, as serde_json's ordered maps do).
-    pub(crate) fn into_value(self) -> Value {
-        match self {
-            Node::Null => Value::Null,
-            Node::Bool(b) => Value::Bool(b),
-            Node::Number(JsonNumber::Unsigned(u)) => Value::from(u),
-            Node::Number(JsonNumber::Signed(i)) => Value::from(i),
-            // A float JSON cannot write (an overflow to infinity) becomes null.
-            Node::Number(JsonNumber::Float(f)) => Value::from(f),
-            Node::Str(s) => Value::String(s.into_owned()),
-            Node::Seq(items) => Value::Array(items.into_iter().map(Node::into_value).collect()),
-            Node::Map(entries) => Value::Object(
-                entries
-                    .into_iter()
-                    .map(|(k, v)| (k.into_owned(), v.into_value()))
-                    .collect(),
-            ),
-        }
-    }
 }
 
 /// Reads JSON bytes into a `Value` (for JSON of no known shape: host answers, settings).
 pub fn parse_value(bytes: &[u8]) -> Result<Value, String> {
     let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8 text ({e})"))?;
-    Node::parse(text)
-        .map(Node::into_value)
-        .map_err(|e| e.to_string())
+    value_of(text).map_err(|e| e.to_string())
+}
+
+/// Reads JSON text into a `Value`, keys in the order written (a key written twice keeps
+/// its first place and its last value, as serde_json's ordered maps do).
+pub fn value_of(text: &str) -> Result<Value, SyntaxError> {
+    let mut cursor = Cursor::new(text);
+    let value = cursor.value()?;
+    match cursor.peek() {
+        None => Ok(value),
+        Some(_) => Err(syntax("trailing characters after the value")),
+    }
 }
 
 /// What a look-up of fields found.
@@ -464,6 +452,39 @@ impl<'de> Cursor<'de> {
         }
     }
 
+    /// Reads the value at the position into a `Value`.
+    fn value(&mut self) -> Result<Value, SyntaxError> {
+        Ok(match self.token()? {
+            Token::Null => Value::Null,
+            Token::Bool(b) => Value::Bool(b),
+            Token::Number(JsonNumber::Unsigned(u)) => Value::from(u),
+            Token::Number(JsonNumber::Signed(i)) => Value::from(i),
+            // A float JSON cannot write (an overflow to infinity) becomes null.
+            Token::Number(JsonNumber::Float(f)) => Value::from(f),
+            Token::Str(s) => Value::String(s.into_owned()),
+            Token::Seq => {
+                self.enter()?;
+                let mut items = Vec::new();
+                while self.next_item(b']', !items.is_empty())? {
+                    items.push(self.value()?);
+                }
+                Value::Array(items)
+            }
+            Token::Map => {
+                self.enter()?;
+                let mut map = serde_json::Map::new();
+                let mut started = false;
+                while self.next_item(b'}', started)? {
+                    started = true;
+                    let key = self.string()?.into_owned();
+                    self.expect(b':')?;
+                    map.insert(key, self.value()?);
+                }
+                Value::Object(map)
+            }
+        })
+    }
+
     /// Reads the value at the position into a tree.
     fn node(&mut self) -> Result<Node<'de>, SyntaxError> {
         Ok(match self.token()? {
@@ -572,7 +593,6 @@ fn find_quote_or_backslash(bytes: &[u8], from: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     fn value(text: &str) -> Result<Value, String> {
         parse_value(text.as_bytes())
@@ -635,12 +655,12 @@ mod tests {
             panic!("{found:?}")
         };
         assert_eq!(
-            nodes[0].clone().map(Node::into_value),
-            Some(json!({"containers": []}))
+            nodes[0],
+            Some(Node::parse(r#"{"containers": []}"#).unwrap())
         );
         assert_eq!(
-            nodes[1].clone().map(Node::into_value),
-            Some(json!({"labels": {"a": "b"}}))
+            nodes[1],
+            Some(Node::parse(r#"{"labels": {"a": "b"}}"#).unwrap())
         );
         assert_eq!(nodes[2], None);
     }

@@ -123,23 +123,27 @@ fn array_index(path: &str, token: &str, len: usize, allow_end: bool) -> Result<u
     Ok(index)
 }
 
-/// Applies `ops` in order. On error `doc` may be partly patched: callers patch a copy.
-pub fn apply(doc: &mut Value, ops: &[PatchOp]) -> Result<(), PatchError> {
+/// Applies `ops` in order, and tells whether they changed `doc` (an `add` or `replace` of
+/// the value already there changes nothing). On error `doc` may be partly patched:
+/// callers patch a copy.
+pub fn apply(doc: &mut Value, ops: &[PatchOp]) -> Result<bool, PatchError> {
+    let mut changed = false;
     for op in ops {
-        apply_one(doc, op)?;
+        changed |= apply_one(doc, op)?;
     }
-    Ok(())
+    Ok(changed)
 }
 
-fn apply_one(doc: &mut Value, op: &PatchOp) -> Result<(), PatchError> {
+fn apply_one(doc: &mut Value, op: &PatchOp) -> Result<bool, PatchError> {
     let path = op.path();
     let mut tokens = pointer_tokens(path)?;
     let Some(last) = tokens.pop() else {
         // The whole document.
         return match op {
             PatchOp::Add { value, .. } | PatchOp::Replace { value, .. } => {
+                let changed = doc != value;
                 *doc = value.clone();
-                Ok(())
+                Ok(changed)
             }
             PatchOp::Remove { .. } => Err(err(path, "cannot remove the whole document")),
         };
@@ -162,34 +166,43 @@ fn apply_one(doc: &mut Value, op: &PatchOp) -> Result<(), PatchError> {
             }
         };
     }
-    match (parent, op) {
+    let changed = match (parent, op) {
         (Value::Object(map), PatchOp::Add { value, .. }) => {
-            map.insert(last.into_owned(), value.clone());
+            map.insert(last.into_owned(), value.clone()).as_ref() != Some(value)
         }
         (Value::Object(map), PatchOp::Replace { value, .. }) => match map.get_mut(last.as_ref()) {
-            Some(slot) => *slot = value.clone(),
+            Some(slot) => {
+                let changed = slot != value;
+                *slot = value.clone();
+                changed
+            }
             None => return Err(err(path, format!("'{last}' does not exist"))),
         },
         (Value::Object(map), PatchOp::Remove { .. }) => {
             if map.shift_remove(last.as_ref()).is_none() {
                 return Err(err(path, format!("'{last}' does not exist")));
             }
+            true
         }
         (Value::Array(items), PatchOp::Add { value, .. }) => {
             let index = array_index(path, &last, items.len(), true)?;
             items.insert(index, value.clone());
+            true
         }
         (Value::Array(items), PatchOp::Replace { value, .. }) => {
             let index = array_index(path, &last, items.len(), false)?;
+            let changed = items[index] != *value;
             items[index] = value.clone();
+            changed
         }
         (Value::Array(items), PatchOp::Remove { .. }) => {
             let index = array_index(path, &last, items.len(), false)?;
             items.remove(index);
+            true
         }
         _ => return Err(err(path, "the parent is not an object or array")),
-    }
-    Ok(())
+    };
+    Ok(changed)
 }
 
 /// The minimal patch turning `from` into `to`: objects are compared key by key,
@@ -281,6 +294,42 @@ mod tests {
             json!({"spec": {"tolerations": [{"key": "a"}, {"key": "os"}], "x-unknown": 1,
                 "nodeSelector": {"kubernetes.io/os": "linux"}}})
         );
+    }
+
+    #[test]
+    fn apply_tells_whether_the_document_changed() {
+        let doc = json!({"a": {"b": 1}, "l": [1, 2]});
+        let add = |path: &str, value: Value| PatchOp::Add {
+            path: path.to_string(),
+            value,
+        };
+        let replace = |path: &str, value: Value| PatchOp::Replace {
+            path: path.to_string(),
+            value,
+        };
+        for (ops, expected) in [
+            (vec![add("/a/b", json!(1))], false),
+            (
+                vec![replace("/a/b", json!(1)), replace("/l/0", json!(1))],
+                false,
+            ),
+            (vec![replace("", doc.clone())], false),
+            (vec![add("/a/b", json!(2))], true),
+            (vec![add("/a/c", json!(1))], true),
+            (vec![replace("/l/1", json!(3))], true),
+            (vec![add("/l/-", json!(3))], true),
+            (
+                vec![PatchOp::Remove {
+                    path: "/a/b".to_string(),
+                }],
+                true,
+            ),
+            (vec![add("/a/b", json!(1)), add("/a/c", json!(1))], true),
+        ] {
+            let mut patched = doc.clone();
+            assert_eq!(apply(&mut patched, &ops), Ok(expected), "{ops:?}");
+            assert_eq!(patched != doc, expected, "{ops:?}");
+        }
     }
 
     #[test]

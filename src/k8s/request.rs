@@ -11,7 +11,7 @@
 //! not serde_json's beside ours, keeps the modules under 1 MiB.
 
 use crate::k8s::decode::{PathError, from_str};
-use crate::k8s::json_text::{Fields, Node, fields_and_nested};
+use crate::k8s::json_text::{Fields, fields_and_nested, value_of};
 use serde::Deserialize;
 use serde_json::Value;
 use std::cell::OnceCell;
@@ -45,17 +45,33 @@ impl JsonObject {
     /// read as JSON when the request was decoded, so this does not fail; were it to,
     /// the tree is `null`, which every caller treats as "no object".
     pub fn value(&self) -> &Value {
-        self.tree.get_or_init(|| {
-            self.text()
-                .and_then(|text| Node::parse(text).ok())
-                .map_or(Value::Null, Node::into_value)
-        })
+        self.tree.get_or_init(|| self.parsed())
     }
 
     /// The tree, parsed if it was not yet.
     pub fn into_value(self) -> Value {
-        self.value();
-        self.tree.into_inner().unwrap_or(Value::Null)
+        match self.tree.into_inner() {
+            Some(tree) => tree,
+            None => JsonObject::parsed_text(self.text.as_deref()),
+        }
+    }
+
+    /// A tree of its own: the one already parsed, copied, else parsed from the text
+    /// without keeping it (what a mutation patches: one parse, no copy).
+    pub fn to_value(&self) -> Value {
+        match self.tree.get() {
+            Some(tree) => tree.clone(),
+            None => self.parsed(),
+        }
+    }
+
+    fn parsed(&self) -> Value {
+        JsonObject::parsed_text(self.text())
+    }
+
+    fn parsed_text(text: Option<&str>) -> Value {
+        text.and_then(|text| value_of(text).ok())
+            .unwrap_or(Value::Null)
     }
 
     /// Whether the object is a JSON object, read from the text's first byte when the
@@ -199,9 +215,7 @@ pub fn decode_validation_request(payload: &[u8]) -> Result<ValidationRequest, De
     };
     let settings = match envelope[0] {
         None => Value::Null,
-        Some(text) => Node::parse(text)
-            .map(Node::into_value)
-            .map_err(|e| failed(PathError::from(e).under("settings")))?,
+        Some(text) => value_of(text).map_err(|e| failed(PathError::from(e).under("settings")))?,
     };
     // A field given under both names counts under its camelCase one.
     let field = |i: usize| fields[i];

@@ -242,7 +242,9 @@ pub fn check_corpus(module: &impl Evaluator, settings: &Value, expectations: &[E
 }
 
 fn wapc_test_host_patch(doc: &mut Value, ops: &[PatchOp]) -> Result<(), String> {
-    windows_workload_rules::k8s::patch::apply(doc, ops).map_err(|e| e.to_string())
+    windows_workload_rules::k8s::patch::apply(doc, ops)
+        .map(drop)
+        .map_err(|e| e.to_string())
 }
 
 /// The module answers the protocol version, accepts empty settings and its own

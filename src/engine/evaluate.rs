@@ -760,6 +760,35 @@ mod tests {
     }
 
     #[test]
+    fn a_create_is_read_from_the_text_without_a_tree() {
+        use crate::k8s::request::decode_validation_request;
+        use crate::modules::ALL;
+        // The whole object's tree costs more than the rules; only a fix or an UPDATE may
+        // build it, and a fix builds its own, so the request's object never keeps one.
+        let deployment = |os: &str| {
+            json!({"settings": {}, "request": {"uid": "1", "operation": "CREATE",
+                "kind": {"group": "apps", "version": "v1", "kind": "Deployment"},
+                "object": {"apiVersion": "apps/v1", "kind": "Deployment",
+                    "metadata": {"name": "a", "managedFields": [{"manager": "kubectl"}]},
+                    "spec": {"template": {"spec": {"os": {"name": os},
+                        "nodeSelector": {"kubernetes.io/os": os},
+                        "containers": [{"name": "a", "image": "nginx:1.27"}]}}}}}})
+        };
+        for (os, mutated) in [("linux", false), ("windows", true)] {
+            let payload = serde_json::to_vec(&deployment(os)).unwrap();
+            let request = decode_validation_request(&payload).unwrap().request;
+            let settings = ALL.settings(&json!({})).unwrap();
+            let evaluation = evaluate_request(&ALL, &settings, &NoHostCalls, &request);
+            assert_eq!(
+                matches!(evaluation.decision, Decision::Mutate(_)),
+                mutated,
+                "{os}: {evaluation:?}"
+            );
+            assert!(!request.object.has_tree(), "{os}");
+        }
+    }
+
+    #[test]
     fn other_kinds_deletions_and_subresources_are_accepted_untouched() {
         let settings = Settings::default();
         let mut request = AdmissionRequest {

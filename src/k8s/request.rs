@@ -36,6 +36,12 @@ impl JsonObject {
         }
     }
 
+    /// Whether the tree was parsed and kept (a CREATE that the rules read from the text
+    /// alone never parses it).
+    pub fn has_tree(&self) -> bool {
+        self.tree.get().is_some()
+    }
+
     /// The JSON text of the object, when it was decoded from a request.
     pub fn text(&self) -> Option<&str> {
         self.text.as_deref()
@@ -217,9 +223,23 @@ pub fn decode_validation_request(payload: &[u8]) -> Result<ValidationRequest, De
         None => Value::Null,
         Some(text) => value_of(text).map_err(|e| failed(PathError::from(e).under("settings")))?,
     };
-    // A field given under both names counts under its camelCase one.
-    let field = |i: usize| fields[i];
-    let either = |i: usize, j: usize| fields[i].or(fields[j]);
+    let &[
+        uid,
+        kind,
+        sub_resource,
+        sub_resource_snake,
+        operation,
+        name,
+        namespace,
+        object,
+        old_object,
+        old_object_snake,
+    ] = fields.as_slice()
+    else {
+        return Err(DecodeError(
+            "internal error: the request's fields were not all looked up".to_string(),
+        ));
+    };
     let decode = |text: Option<&str>, name: &str| -> Result<String, DecodeError> {
         text.map(|text| {
             from_str::<String>(text).map_err(|e| failed(e.under(&format!("request.{name}"))))
@@ -227,24 +247,25 @@ pub fn decode_validation_request(payload: &[u8]) -> Result<ValidationRequest, De
         .transpose()
         .map(Option::unwrap_or_default)
     };
-    let kind = match field(1) {
+    let kind = match kind {
         None => GroupVersionKind::default(),
         Some(text) => {
             from_str::<GroupVersionKind>(text).map_err(|e| failed(e.under("request.kind")))?
         }
     };
-    let object = |text: Option<&str>| text.map(JsonObject::from_text).unwrap_or_default();
+    let json_object = |text: Option<&str>| text.map(JsonObject::from_text).unwrap_or_default();
     Ok(ValidationRequest {
         settings,
         request: AdmissionRequest {
-            uid: decode(field(0), "uid")?,
+            uid: decode(uid, "uid")?,
             kind,
-            sub_resource: decode(either(2, 3), "subResource")?,
-            operation: decode(field(4), "operation")?,
-            name: decode(field(5), "name")?,
-            namespace: decode(field(6), "namespace")?,
-            object: object(field(7)),
-            old_object: object(either(8, 9)),
+            // A field given under both names counts under its camelCase one.
+            sub_resource: decode(sub_resource.or(sub_resource_snake), "subResource")?,
+            operation: decode(operation, "operation")?,
+            name: decode(name, "name")?,
+            namespace: decode(namespace, "namespace")?,
+            object: json_object(object),
+            old_object: json_object(old_object.or(old_object_snake)),
         },
     })
 }

@@ -253,6 +253,11 @@ pub fn evaluate_workload(
     kind: WorkloadKind,
     object: &Value,
 ) -> Evaluation {
+    // As in a request: a module without workload rules leaves workloads untouched,
+    // without reading them (so an invalid one is not its to refuse).
+    if !module.has_workload_rules() {
+        return Evaluation::accept();
+    }
     let object = JsonObject::from(object.clone());
     evaluate_workload_in(module, settings, host, kind, &object, None)
 }
@@ -757,6 +762,31 @@ mod tests {
         let evaluation = evaluate(&OS_PLACEMENT, &object, json!({"rules": {"OS-1": "reject"}}));
         assert_eq!(evaluation.decision, Decision::Reject);
         assert!(evaluation.rejections().all(|f| f.patch.is_empty()));
+    }
+
+    #[test]
+    fn a_module_without_workload_rules_leaves_even_an_invalid_workload_untouched() {
+        use crate::modules::{ALL, RUNTIME_CLASSES};
+        // Found by the structured_workload fuzz target: the engine and the entry point
+        // must agree (tests/fuzz-regressions/structured_workload/).
+        let object = json!({"kind": "Pod", "spec": {"containers": [{"name": "a",
+            "securityContext": {"readOnlyRootFilesystem": ""}}]}});
+        let settings = Settings::default();
+        let evaluation = evaluate_workload(
+            &RUNTIME_CLASSES,
+            &settings,
+            &NoHostCalls,
+            WorkloadKind::Pod,
+            &object,
+        );
+        assert_eq!(evaluation.decision, Decision::Accept);
+        let evaluation =
+            evaluate_workload(&ALL, &settings, &NoHostCalls, WorkloadKind::Pod, &object);
+        assert_eq!(evaluation.decision, Decision::Reject);
+        assert!(
+            evaluation.error.unwrap().contains("readOnlyRootFilesystem"),
+            "names the field"
+        );
     }
 
     #[test]

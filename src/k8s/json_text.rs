@@ -290,45 +290,53 @@ impl<'de> Cursor<'de> {
         self.expect(b'"')?;
         let bytes = self.text.as_bytes();
         let start = self.pos;
-        let Some(at) = find_quote_or_backslash(bytes, start) else {
+        let Some(at) = find_string_special(bytes, start) else {
             return Err(syntax("unterminated string"));
         };
         self.pos = at;
-        if bytes[at] == b'\\' {
-            return self.escaped_string(start).map(Cow::Owned);
+        match bytes[at] {
+            b'"' => {
+                self.pos += 1;
+                Ok(Cow::Borrowed(&self.text[start..at]))
+            }
+            b'\\' => self.escaped_string(start).map(Cow::Owned),
+            _ => Err(syntax("control character in a string")),
         }
-        self.pos += 1;
-        Ok(Cow::Borrowed(&self.text[start..at]))
     }
 
-    /// Skips a string, at its opening quote, unescaping nothing.
+    /// Skips a string, at its opening quote. A string with escapes is read whole, so
+    /// that what a skip accepts a later read of the same text accepts too (a mutation
+    /// reads the whole object).
     fn skip_string(&mut self) -> Result<(), SyntaxError> {
         self.expect(b'"')?;
         let bytes = self.text.as_bytes();
-        loop {
-            let Some(at) = find_quote_or_backslash(bytes, self.pos) else {
-                return Err(syntax("unterminated string"));
-            };
-            if bytes[at] == b'"' {
+        let start = self.pos;
+        match find_string_special(bytes, start).map(|at| (at, bytes[at])) {
+            Some((at, b'"')) => {
                 self.pos = at + 1;
-                return Ok(());
+                Ok(())
             }
-            // The escaped character (`\"`, `\\`, the `u` of `\uXXXX`) is no end.
-            self.pos = at + 2;
+            Some((at, b'\\')) => {
+                self.pos = at;
+                self.escaped_string(start).map(drop)
+            }
+            Some(_) => Err(syntax("control character in a string")),
+            None => Err(syntax("unterminated string")),
         }
     }
 
     fn escaped_string(&mut self, start: usize) -> Result<String, SyntaxError> {
         let mut out = String::from(&self.text[start..self.pos]);
         loop {
-            let rest = &self.text[self.pos..];
-            let Some(at) = rest.find(['"', '\\']) else {
+            let Some(at) = find_string_special(self.text.as_bytes(), self.pos) else {
                 return Err(syntax("unterminated string"));
             };
-            out.push_str(&rest[..at]);
-            self.pos += at + 1;
-            if rest.as_bytes()[at] == b'"' {
-                return Ok(out);
+            out.push_str(&self.text[self.pos..at]);
+            self.pos = at + 1;
+            match self.text.as_bytes()[at] {
+                b'"' => return Ok(out),
+                b'\\' => {}
+                _ => return Err(syntax("control character in a string")),
             }
             let escape = self.text.as_bytes().get(self.pos).copied();
             self.pos += 1;
@@ -566,9 +574,10 @@ impl<'de> Cursor<'de> {
     }
 }
 
-/// Where the first `"` or `\` is in `bytes` from `from` on: eight bytes at a time, as
-/// strings (keys, names, images) are most of a request's text.
-fn find_quote_or_backslash(bytes: &[u8], from: usize) -> Option<usize> {
+/// Where the first byte that ends a string's plain run is in `bytes` from `from` on: a
+/// `"`, a `\` or a control character (which JSON does not allow in a string). Eight
+/// bytes at a time, as strings (keys, names, images) are most of a request's text.
+fn find_string_special(bytes: &[u8], from: usize) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     // A byte of `v` is zero where `(v - ONES) & !v` has its high bit set; the lowest such
@@ -577,8 +586,12 @@ fn find_quote_or_backslash(bytes: &[u8], from: usize) -> Option<usize> {
     let mut i = from;
     while let Some(chunk) = bytes.get(i..).and_then(<[u8]>::first_chunk::<8>) {
         let word = u64::from_le_bytes(*chunk);
+        // A byte below 0x20 is one where `word - 0x20…` borrows; as for a zero byte, the
+        // lowest hit is exact.
+        let control = word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
         let hits = zero_byte(word ^ (ONES * u64::from(b'"')))
-            | zero_byte(word ^ (ONES * u64::from(b'\\')));
+            | zero_byte(word ^ (ONES * u64::from(b'\\')))
+            | control;
         if hits != 0 {
             return Some(i + (hits.trailing_zeros() / 8) as usize);
         }
@@ -586,7 +599,7 @@ fn find_quote_or_backslash(bytes: &[u8], from: usize) -> Option<usize> {
     }
     let rest = bytes.get(i..)?;
     rest.iter()
-        .position(|&b| b == b'"' || b == b'\\')
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
         .map(|p| i + p)
 }
 
@@ -644,6 +657,31 @@ mod tests {
                     .to_string()
             )
         );
+    }
+
+    #[test]
+    fn what_a_skip_accepts_a_read_accepts() {
+        // Found by the validate_bytes fuzz target: an invalid escape and control
+        // characters in a string the scan skipped made the later read of the whole object
+        // (for a mutation) fail. A skip now refuses what a read refuses.
+        for bad in [
+            r#""a\vb""#,
+            "\"a\tb\"",
+            "\"\u{1}\"",
+            r#""\ud83d""#,
+            r#""\u12x4""#,
+        ] {
+            let text = format!(r#"{{"skipped": {bad}, "spec": {{}}}}"#);
+            assert!(value_of(&text).is_err(), "{text}");
+            assert!(nodes_at(&text, &[], &["spec"]).is_err(), "{text}");
+            assert!(
+                fields_and_nested(&text, &[], "spec", &[]).is_err(),
+                "{text}"
+            );
+        }
+        let good = r#"{"skipped": "a\"b\\c\u00e9\ud83d\ude00", "spec": {}}"#;
+        assert!(value_of(good).is_ok());
+        assert!(nodes_at(good, &[], &["spec"]).is_ok());
     }
 
     #[test]
@@ -722,12 +760,16 @@ mod tests {
     fn strings_are_found_eight_bytes_at_a_time() {
         let text = "abcdefghijklmnop\"";
         for from in 0..text.len() {
-            assert_eq!(find_quote_or_backslash(text.as_bytes(), from), Some(16));
+            assert_eq!(find_string_special(text.as_bytes(), from), Some(16));
         }
-        assert_eq!(find_quote_or_backslash(b"abcdefgh\\ijk", 0), Some(8));
-        assert_eq!(find_quote_or_backslash(b"abcdefghijk", 0), None);
-        assert_eq!(find_quote_or_backslash(b"ab", 5), None);
+        assert_eq!(find_string_special(b"abcdefgh\\ijk", 0), Some(8));
+        assert_eq!(find_string_special(b"abcdefghijk", 0), None);
+        assert_eq!(find_string_special(b"ab", 5), None);
         // A byte above 0x80 next to the quote is no false hit.
-        assert_eq!(find_quote_or_backslash("é\"".as_bytes(), 0), Some(2));
+        assert_eq!(find_string_special("é\"".as_bytes(), 0), Some(2));
+        // A control character ends the run too (JSON does not allow one in a string).
+        assert_eq!(find_string_special(b"abcdefghij\tkl", 0), Some(10));
+        assert_eq!(find_string_special(b"ab\x1f", 0), Some(2));
+        assert_eq!(find_string_special(b"abcdefgh \x7f~", 0), None);
     }
 }

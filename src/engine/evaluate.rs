@@ -272,7 +272,7 @@ pub fn evaluate_workload_update(
     host: &dyn HostCalls,
     kind: WorkloadKind,
     object: &JsonObject,
-    old_object: &Value,
+    old_object: &JsonObject,
     scope: &PatchScope,
 ) -> Evaluation {
     evaluate_workload_in(
@@ -332,7 +332,7 @@ fn evaluate_workload_in(
     host: &dyn HostCalls,
     kind: WorkloadKind,
     object: &JsonObject,
-    update: Option<(&Value, &PatchScope)>,
+    update: Option<(&JsonObject, &PatchScope)>,
 ) -> Evaluation {
     let workload = match Workload::from_json(kind, object) {
         Ok(w) => w,
@@ -344,7 +344,7 @@ fn evaluate_workload_in(
     let nodes = ClusterNodes::new(module.node_inventory, settings, host);
     let restriction = match update {
         Some((old_object, scope)) if !scope.is_unrestricted() => {
-            let old = match Workload::from_object(kind, old_object) {
+            let old = match Workload::from_json(kind, old_object) {
                 Ok(w) => w,
                 Err(e) => {
                     return Evaluation::error(format!(
@@ -353,8 +353,7 @@ fn evaluate_workload_in(
                     ));
                 }
             };
-            let old_object = JsonObject::from(old_object.clone());
-            let (_, findings) = run_rules(module, settings, host, &nodes, &old_object, &old);
+            let (_, findings) = run_rules(module, settings, host, &nodes, old_object, &old);
             Some(Restriction {
                 scope,
                 before: findings

@@ -35,7 +35,7 @@
 //!   the pod template may change; every fix applies, as on CREATE.
 
 use crate::k8s::patch::{PatchOp, pointer_tokens};
-use crate::k8s::request::AdmissionRequest;
+use crate::k8s::request::{AdmissionRequest, JsonObject};
 use crate::k8s::workload::WorkloadKind;
 use serde_json::Value;
 
@@ -51,7 +51,7 @@ pub enum Review<'a> {
     Unchanged,
     /// An UPDATE that changes the pod spec: evaluated, with patches limited to `scope`.
     Changed {
-        old_object: &'a Value,
+        old_object: &'a JsonObject,
         scope: PatchScope,
     },
 }

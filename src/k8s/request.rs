@@ -91,6 +91,13 @@ impl JsonObject {
     }
 }
 
+/// Two objects are equal when their JSON is, however they were written.
+impl PartialEq for JsonObject {
+    fn eq(&self, other: &Self) -> bool {
+        self.value() == other.value()
+    }
+}
+
 impl From<Value> for JsonObject {
     fn from(tree: Value) -> Self {
         JsonObject {

@@ -25,6 +25,10 @@
 //!    object, intact or with one value replaced, as the tree reader does, with the same
 //!    error; and its JSON reader parses the text into the `Value` serde_json parses,
 //!    escapes and numbers included.
+//! 8. fixes spliced into the object's JSON text (`patch::apply_to_text`, how a request's
+//!    object is patched) make the object, keys in the same order, that patching its
+//!    `Value` makes, and the same evaluation; for any JSON and any add, remove or
+//!    replace, the text patch either agrees with the tree patch or leaves it to the tree.
 //!
 //! Each property runs `PROPTEST_CASES` cases (default 256) so that `cargo test` stays fast.
 
@@ -37,8 +41,9 @@ use windows_workload_rules::engine::evaluate::{
 use windows_workload_rules::engine::module::Module;
 use windows_workload_rules::facts::host::NoHostCalls;
 use windows_workload_rules::facts::target_os::TargetOs;
-use windows_workload_rules::k8s::patch::{PatchOp, diff};
-use windows_workload_rules::k8s::request::AdmissionRequest;
+use windows_workload_rules::k8s::json_text::value_of;
+use windows_workload_rules::k8s::patch::{self, PatchOp, diff};
+use windows_workload_rules::k8s::request::{AdmissionRequest, GroupVersionKind, JsonObject};
 use windows_workload_rules::k8s::workload::WorkloadKind;
 use windows_workload_rules::modules::{MODULES, POD_COMPATIBILITY};
 use windows_workload_rules::rules::ALL_RULES;
@@ -966,6 +971,153 @@ proptest! {
             }
         }
     }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn fixes_spliced_into_the_text_patch_as_the_tree_does((kind, object) in workload()) {
+        for module in MODULES {
+            for settings in settings_of(module) {
+                let parsed = module.settings(&settings).expect("settings");
+                let as_text = evaluate(module, &settings, kind, &object);
+                let as_tree = evaluate_request(
+                    module,
+                    &parsed,
+                    &NoHostCalls,
+                    &create_request(kind, JsonObject::from(object.clone())),
+                );
+                prop_assert_eq!(&as_text, &as_tree, "{} with {}", module.name, settings);
+                if let (Decision::Mutate(text), Decision::Mutate(tree)) =
+                    (&as_text.decision, &as_tree.decision)
+                {
+                    prop_assert!(text.text().is_some(), "{}: patched as a tree", module.name);
+                    prop_assert!(tree.text().is_none());
+                    // Equal as trees, and written in the same order.
+                    prop_assert_eq!(text.to_string(), tree.to_string());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn text_patches_agree_with_tree_patches(
+        (doc, ops) in document_and_ops(),
+        pretty in any::<bool>(),
+    ) {
+        let mut text = match pretty {
+            true => serde_json::to_string_pretty(&doc).expect("JSON"),
+            false => doc.to_string(),
+        };
+        let mut tree = doc.clone();
+        let by_tree = patch::apply(&mut tree, &ops);
+        match patch::apply_to_text(&mut text, &ops) {
+            Some(changed) => {
+                prop_assert_eq!(by_tree, Ok(changed));
+                let read = value_of(&text).expect("the patched text is JSON");
+                prop_assert_eq!(read.to_string(), tree.to_string());
+            }
+            // A generated document writes each key once, so only an op on the whole
+            // document, or one that does not apply, is left to the tree.
+            None => prop_assert!(
+                by_tree.is_err() || ops.iter().any(|op| op.path().is_empty()),
+                "{:?} applies to the tree, not to the text {}", ops, doc
+            ),
+        }
+    }
+}
+
+/// A CREATE of `object` (of `kind`).
+fn create_request(kind: WorkloadKind, object: JsonObject) -> AdmissionRequest {
+    AdmissionRequest {
+        kind: GroupVersionKind {
+            group: kind.group().to_string(),
+            version: "v1".to_string(),
+            kind: kind.kind().to_string(),
+        },
+        operation: "CREATE".to_string(),
+        object,
+        ..Default::default()
+    }
+}
+
+/// A JSON document (keys with the characters a pointer escapes, strings with escapes) and
+/// one to three ops whose paths mostly lead somewhere in it.
+fn document_and_ops() -> impl Strategy<Value = (Value, Vec<PatchOp>)> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        (-1e6f64..1e6).prop_map(Value::from),
+        "[a-z\"\\\\/~é\n]{0,6}".prop_map(Value::String),
+    ];
+    let value = leaf.clone().prop_recursive(4, 24, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::vec(("[ab/~-]{1,2}", inner), 0..4)
+                .prop_map(|entries| Value::Object(entries.into_iter().collect())),
+        ]
+    });
+    // An object, as the objects of a request are.
+    let doc = prop::collection::vec(("[ab/~-]{1,2}", value), 0..5)
+        .prop_map(|entries| Value::Object(entries.into_iter().collect()));
+    let op = (0..3usize, any::<prop::sample::Index>(), 0..8usize, leaf);
+    (doc, prop::collection::vec(op, 1..=3)).prop_map(|(doc, picks)| {
+        let mut pointers = Vec::new();
+        all_pointers(&doc, String::new(), &mut pointers);
+        let ops = picks
+            .into_iter()
+            .map(|(kind, at, tail, value)| {
+                let (base, target) = at.get(&pointers);
+                // Mostly a step that can be taken from where the pointer leads (the value
+                // itself, a new key, a list's end, an item), sometimes one that cannot.
+                let path = match (target, tail) {
+                    (_, 0..=2) => base.clone(),
+                    (Value::Object(map), 3..=5) => match map.keys().next() {
+                        Some(key) if tail == 3 => {
+                            format!("{base}/{}", key.replace('~', "~0").replace('/', "~1"))
+                        }
+                        _ => format!("{base}/new"),
+                    },
+                    (Value::Array(items), 3..=5) => match tail {
+                        3 => format!("{base}/-"),
+                        4 => format!("{base}/0"),
+                        _ => format!("{base}/{}", items.len()),
+                    },
+                    (_, 3..=5) => base.clone(),
+                    (_, 6) => format!("{base}/01"),
+                    _ => format!("{base}/new"),
+                };
+                match kind {
+                    0 => PatchOp::Add { path, value },
+                    1 => PatchOp::Remove { path },
+                    _ => PatchOp::Replace { path, value },
+                }
+            })
+            .collect();
+        (doc, ops)
+    })
+}
+
+/// Every JSON pointer in `value` and the value it leads to, the whole document's (`""`)
+/// included.
+fn all_pointers(value: &Value, at: String, out: &mut Vec<(String, Value)>) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                let token = key.replace('~', "~0").replace('/', "~1");
+                all_pointers(child, format!("{at}/{token}"), out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, child) in items.iter().enumerate() {
+                all_pointers(child, format!("{at}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
+    out.push((at, value.clone()));
 }
 
 /// `object` (of `kind`) sent as an UPDATE from `old`.

@@ -45,8 +45,8 @@ pub struct ActedFinding {
 pub enum Decision {
     Accept,
     Reject,
-    /// Accept the object as patched.
-    Mutate(Value),
+    /// Accept the object as patched (as JSON text when its fixes could splice it).
+    Mutate(JsonObject),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -258,7 +258,8 @@ pub fn evaluate_workload(
     if !module.has_workload_rules() {
         return Evaluation::accept();
     }
-    let object = JsonObject::from(object.clone());
+    // As text, as a request brings it: the object's fixes are spliced into its text.
+    let object = JsonObject::from(object.to_string());
     evaluate_workload_in(module, settings, host, kind, &object, None)
 }
 
@@ -295,7 +296,7 @@ struct Restriction<'a> {
 impl Restriction<'_> {
     /// A fix the API server would refuse in this update warns, saying why; a rejection
     /// the old object already had warns too.
-    fn apply(&self, findings: &mut [ActedFinding], object: &Value) {
+    fn apply(&self, findings: &mut [ActedFinding], object: &JsonObject) {
         for acted in findings {
             match acted.action {
                 Action::Mutate => {
@@ -395,29 +396,41 @@ fn evaluate_workload_in(
             .peekable();
         if fixes.peek().is_none() {
             let decision = match current {
-                Some(mutated) if changed => Decision::Mutate(mutated.into_value()),
+                Some(mutated) if changed => Decision::Mutate(mutated),
                 _ => Decision::Accept,
             };
             return finish(decision, drop_superseded_warnings(all));
         }
-        let mut next = match current.take() {
-            Some(mutated) => mutated.into_value(),
-            None => object.to_value(),
-        };
-        for finding in fixes {
-            // A patch that does not apply ends the evaluation, so `next` is patched in
-            // place: no copy of the object per fix (a 100-container pod is a large copy).
-            match patch::apply(&mut next, &finding.patch) {
-                Ok(changes) => changed |= changes,
-                Err(e) => {
-                    return Evaluation::error(format!(
-                        "internal error: the patch of {} could not be applied ({e})",
-                        finding.rule
-                    ));
-                }
+        // The fixes splice the object's text (every other byte stays as written); the
+        // tree is patched only where the text cannot be (see `patch::apply_to_text`).
+        let patched = fixed_text(current.as_ref().unwrap_or(object), fixes.clone());
+        let next = match patched {
+            Some((text, changes)) => {
+                changed |= changes;
+                JsonObject::from(text)
             }
-        }
-        let workload = match Workload::from_object(kind, &next) {
+            None => {
+                let mut tree = match current.take() {
+                    Some(mutated) => mutated.into_value(),
+                    None => object.to_value(),
+                };
+                for finding in fixes {
+                    // A patch that does not apply ends the evaluation, so the tree is
+                    // patched in place: no copy of the object per fix.
+                    match patch::apply(&mut tree, &finding.patch) {
+                        Ok(changes) => changed |= changes,
+                        Err(e) => {
+                            return Evaluation::error(format!(
+                                "internal error: the patch of {} could not be applied ({e})",
+                                finding.rule
+                            ));
+                        }
+                    }
+                }
+                JsonObject::from(tree)
+            }
+        };
+        let workload = match Workload::from_json(kind, &next) {
             Ok(w) => w,
             Err(e) => {
                 return Evaluation::error(format!(
@@ -425,7 +438,6 @@ fn evaluate_workload_in(
                 ));
             }
         };
-        let next = JsonObject::from(next);
         let (_, mut findings) = run_rules(module, settings, host, &nodes, &next, &workload);
         if let Some(restriction) = &restriction {
             restriction.apply(&mut findings, &next);
@@ -445,6 +457,20 @@ fn evaluate_workload_in(
     Evaluation::error(format!(
         "internal error: mutations did not settle after {MAX_PASSES} passes"
     ))
+}
+
+/// The text of `object` with the patches of `fixes` applied, and whether they changed
+/// it; `None` when the object has no text or a patch cannot splice it.
+fn fixed_text<'f>(
+    object: &JsonObject,
+    fixes: impl Iterator<Item = &'f Finding>,
+) -> Option<(String, bool)> {
+    let mut text = object.text()?.to_string();
+    let mut changed = false;
+    for finding in fixes {
+        changed |= patch::apply_to_text(&mut text, &finding.patch)?;
+    }
+    Some((text, changed))
 }
 
 /// Evaluates a RuntimeClass object (`node.k8s.io`) with the module's RuntimeClass rules,
@@ -814,7 +840,51 @@ mod tests {
                 "{os}: {evaluation:?}"
             );
             assert!(!request.object.has_tree(), "{os}");
+            // Its fixes are spliced into the text, which the response then carries.
+            if let Decision::Mutate(object) = &evaluation.decision {
+                assert!(object.text().is_some() && !object.has_tree(), "{object:?}");
+            }
         }
+    }
+
+    #[test]
+    fn a_key_written_twice_on_the_way_is_patched_in_the_tree() {
+        use crate::k8s::request::decode_validation_request;
+        use crate::modules::ALL;
+        // JSON allows a key twice; a `Value` keeps its last value (in its first place).
+        // The text cannot be spliced as that tree would be patched, so the tree is.
+        let template = |os: &str| {
+            format!(
+                r#"{{"spec": {{"os": {{"name": "{os}"}}, "nodeSelector": {{"kubernetes.io/os": "{os}"}}, "containers": [{{"name": "a", "image": "nginx"}}]}}}}"#
+            )
+        };
+        let request = |templates: &str| {
+            format!(
+                r#"{{"settings": {{}}, "request": {{"uid": "1", "operation": "CREATE",
+                "kind": {{"group": "apps", "version": "v1", "kind": "Deployment"}},
+                "object": {{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {{"name": "a"}},
+                "spec": {{{templates}}}}}}}}}"#
+            )
+        };
+        let twice = request(&format!(
+            r#""template": {}, "template": {}"#,
+            template("linux"),
+            template("windows")
+        ));
+        let once = request(&format!(r#""template": {}"#, template("windows")));
+        let settings = ALL.settings(&json!({})).unwrap();
+        let evaluate = |payload: &str| {
+            let request = decode_validation_request(payload.as_bytes())
+                .unwrap()
+                .request;
+            evaluate_request(&ALL, &settings, &NoHostCalls, &request)
+        };
+        let (twice, once) = (evaluate(&twice), evaluate(&once));
+        let Decision::Mutate(mutated) = &twice.decision else {
+            panic!("the Windows template, the last written, is fixed: {twice:?}");
+        };
+        assert!(mutated.text().is_none(), "patched as a tree");
+        assert_eq!(twice, once);
     }
 
     #[test]

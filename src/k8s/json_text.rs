@@ -148,6 +148,42 @@ fn look_up<'t, T>(
     }
 }
 
+/// A list or map found in JSON text, with where each of its items is written: what a
+/// patch of the text needs to splice an item in or out.
+#[derive(Debug)]
+pub(crate) struct Container<'t> {
+    /// Whether it is a map (else a list).
+    pub(crate) is_map: bool,
+    /// Where its opening bracket is.
+    pub(crate) open: usize,
+    pub(crate) items: Vec<Item<'t>>,
+}
+
+/// One item of a [`Container`].
+#[derive(Debug)]
+pub(crate) struct Item<'t> {
+    /// A map entry's key (`None` in a list).
+    pub(crate) key: Option<Cow<'t, str>>,
+    /// Where the item starts: its key's opening quote in a map, its value in a list.
+    pub(crate) start: usize,
+    /// Where its value is.
+    pub(crate) value: std::ops::Range<usize>,
+}
+
+/// The list or map at the end of `tokens` (unescaped JSON pointer tokens: field names,
+/// and list indices as RFC 6901 writes them) in the value of `text`, found in one pass.
+/// `None` when there is none, when the text is not JSON, or when a map on the way has
+/// the next key written twice (which a `Value` keeps once: the text then is not the
+/// tree it stands for, and only the tree can be patched as a `Value` is).
+pub(crate) fn container_at<'t>(text: &'t str, tokens: &[Cow<'_, str>]) -> Option<Container<'t>> {
+    let mut cursor = Cursor::new(text);
+    let found = cursor.find(tokens).ok()?;
+    match cursor.peek() {
+        None => found,
+        Some(_) => None,
+    }
+}
+
 /// How deep values may nest: serde_json's limit, which every request's text passed.
 const MAX_DEPTH: usize = 128;
 
@@ -572,6 +608,95 @@ impl<'de> Cursor<'de> {
         }
         Ok(found)
     }
+}
+
+impl<'de> Cursor<'de> {
+    /// Follows `tokens` from the value at the position and reads the container at their
+    /// end (see [`container_at`]); the whole value is consumed.
+    fn find(&mut self, tokens: &[Cow<'_, str>]) -> Result<Option<Container<'de>>, SyntaxError> {
+        let Some((token, rest)) = tokens.split_first() else {
+            return self.container();
+        };
+        let index = match self.peek() {
+            Some(b'{') => None,
+            Some(b'[') => match list_index(token) {
+                Some(index) => Some(index),
+                None => return self.skip_value().map(|()| None),
+            },
+            _ => return self.skip_value().map(|()| None),
+        };
+        self.pos += 1;
+        self.enter()?;
+        let close = if index.is_some() { b']' } else { b'}' };
+        let (mut found, mut seen, mut count) = (None, 0, 0);
+        while self.next_item(close, count > 0)? {
+            count += 1;
+            let here = match index {
+                Some(index) => count - 1 == index,
+                None => {
+                    let key = self.string()?;
+                    self.expect(b':')?;
+                    key == **token
+                }
+            };
+            if here {
+                seen += 1;
+                found = self.find(rest)?;
+            } else {
+                self.skip_value()?;
+            }
+        }
+        Ok(if seen == 1 { found } else { None })
+    }
+
+    /// Reads the list or map at the position with where its items are (`None`, and the
+    /// value skipped, when it is neither).
+    fn container(&mut self) -> Result<Option<Container<'de>>, SyntaxError> {
+        let is_map = match self.peek() {
+            Some(b'{') => true,
+            Some(b'[') => false,
+            _ => return self.skip_value().map(|()| None),
+        };
+        let open = self.pos;
+        self.pos += 1;
+        self.enter()?;
+        let close = if is_map { b'}' } else { b']' };
+        let mut items = Vec::new();
+        while self.next_item(close, !items.is_empty())? {
+            self.peek();
+            let start = self.pos;
+            let key = match is_map {
+                true => {
+                    let key = self.string()?;
+                    self.expect(b':')?;
+                    self.peek();
+                    Some(key)
+                }
+                false => None,
+            };
+            let value_start = self.pos;
+            self.skip_value()?;
+            items.push(Item {
+                key,
+                start,
+                value: value_start..self.pos,
+            });
+        }
+        Ok(Some(Container {
+            is_map,
+            open,
+            items,
+        }))
+    }
+}
+
+/// A list index as a JSON pointer writes it: digits, no leading zero.
+pub(crate) fn list_index(token: &str) -> Option<usize> {
+    let digits = token.bytes().all(|b| b.is_ascii_digit());
+    if token.is_empty() || !digits || (token.len() > 1 && token.starts_with('0')) {
+        return None;
+    }
+    token.parse().ok()
 }
 
 /// Where the first byte that ends a string's plain run is in `bytes` from `from` on: a

@@ -205,6 +205,98 @@ fn apply_one(doc: &mut Value, op: &PatchOp) -> Result<bool, PatchError> {
     Ok(changed)
 }
 
+/// Applies `ops` to the JSON text of a document as [`apply`] applies them to its tree,
+/// and tells whether they changed it: the text is spliced where an op acts, so every
+/// other byte stays as written, and the text read as a `Value` is the tree `apply` makes
+/// (keys in the same order: a new key goes last, a replaced value keeps its place).
+/// `None` when that cannot be done on the text (an op on the whole document, a key
+/// written twice on the way, an op that does not apply): patch the tree, which says why.
+/// `text` may then be partly patched: callers patch a copy.
+pub fn apply_to_text(text: &mut String, ops: &[PatchOp]) -> Option<bool> {
+    let mut changed = false;
+    for op in ops {
+        let (range, replacement, op_changed) = text_edit(text, op)?;
+        text.replace_range(range, &replacement);
+        changed |= op_changed;
+    }
+    Some(changed)
+}
+
+/// The one splice of `text` that applies `op`: where, what goes there, and whether it
+/// changes the document.
+fn text_edit(text: &str, op: &PatchOp) -> Option<(std::ops::Range<usize>, String, bool)> {
+    let mut tokens = pointer_tokens(op.path()).ok()?;
+    let last = tokens.pop()?;
+    let container = crate::k8s::json_text::container_at(text, &tokens)?;
+    let items = &container.items;
+    let index = if container.is_map {
+        let mut named = items
+            .iter()
+            .enumerate()
+            .filter(|(_, item)| item.key.as_deref() == Some(&*last))
+            .map(|(index, _)| index);
+        let index = named.next();
+        if named.next().is_some() {
+            return None;
+        }
+        index
+    } else {
+        match op {
+            PatchOp::Add { .. } if last == "-" => Some(items.len()),
+            _ => Some(crate::k8s::json_text::list_index(&last)?),
+        }
+    };
+    let at_end = || {
+        let position = items
+            .last()
+            .map_or(container.open + 1, |item| item.value.end);
+        position..position
+    };
+    let separator = if items.is_empty() { "" } else { "," };
+    match (op, index) {
+        // A map's entry set again, or a list's item replaced: the value's text is swapped.
+        (PatchOp::Add { value, .. }, Some(index)) if container.is_map => {
+            replace_item_value(text, &items[index].value, value)
+        }
+        (PatchOp::Replace { value, .. }, Some(index)) if index < items.len() => {
+            replace_item_value(text, &items[index].value, value)
+        }
+        (PatchOp::Add { value, .. }, None) if container.is_map => {
+            let key = serde_json::to_string(&*last).ok()?;
+            let value = serde_json::to_string(value).ok()?;
+            Some((at_end(), format!("{separator}{key}:{value}"), true))
+        }
+        (PatchOp::Add { value, .. }, Some(index)) => {
+            let value = serde_json::to_string(value).ok()?;
+            if index == items.len() {
+                return Some((at_end(), format!("{separator}{value}"), true));
+            }
+            let start = items.get(index)?.start;
+            Some((start..start, format!("{value},"), true))
+        }
+        (PatchOp::Remove { .. }, Some(index)) if index < items.len() => {
+            // The item goes with one comma: the one before it, else the one after it.
+            let range = match (index.checked_sub(1), items.get(index + 1)) {
+                (Some(before), _) => items[before].value.end..items[index].value.end,
+                (None, Some(after)) => items[index].start..after.start,
+                (None, None) => items[index].start..items[index].value.end,
+            };
+            Some((range, String::new(), true))
+        }
+        _ => None,
+    }
+}
+
+fn replace_item_value(
+    text: &str,
+    written: &std::ops::Range<usize>,
+    value: &Value,
+) -> Option<(std::ops::Range<usize>, String, bool)> {
+    let old = crate::k8s::json_text::value_of(&text[written.clone()]).ok()?;
+    let changed = old != *value;
+    Some((written.clone(), serde_json::to_string(value).ok()?, changed))
+}
+
 /// The minimal patch turning `from` into `to`: objects are compared key by key,
 /// arrays element by element (a grown or shrunk tail becomes `add`/`remove` at the end).
 pub fn diff(from: &Value, to: &Value) -> Vec<PatchOp> {
@@ -330,6 +422,90 @@ mod tests {
             assert_eq!(apply(&mut patched, &ops), Ok(expected), "{ops:?}");
             assert_eq!(patched != doc, expected, "{ops:?}");
         }
+    }
+
+    fn text_patched(text: &str, ops: &[PatchOp]) -> Option<(String, bool)> {
+        let mut text = text.to_string();
+        let changed = apply_to_text(&mut text, ops)?;
+        Some((text, changed))
+    }
+
+    #[test]
+    fn a_text_patch_splices_only_where_it_acts() {
+        // Spaces, key order and number spelling stay as written everywhere else.
+        let text =
+            r#"{ "spec" : { "x-unknown" : 1.50 , "tolerations" : [ {"key":"a"} ] } , "b": [] }"#;
+        let ops = [
+            PatchOp::Add {
+                path: "/spec/tolerations/-".into(),
+                value: json!({"key": "os"}),
+            },
+            PatchOp::Add {
+                path: "/spec/os".into(),
+                value: json!({"name": "windows"}),
+            },
+            PatchOp::Add {
+                path: "/b/0".into(),
+                value: json!(1),
+            },
+        ];
+        assert_eq!(
+            text_patched(text, &ops),
+            Some((
+                r#"{ "spec" : { "x-unknown" : 1.50 , "tolerations" : [ {"key":"a"},{"key":"os"} ],"os":{"name":"windows"} } , "b": [1] }"#
+                    .to_string(),
+                true
+            ))
+        );
+        // A removed item takes one comma with it: the one before it, else the one after.
+        let removed = |path: &str| {
+            text_patched(
+                r#"{"a": 1, "b": 2, "c": 3}"#,
+                &[PatchOp::Remove { path: path.into() }],
+            )
+            .map(|(text, _)| text)
+        };
+        assert_eq!(removed("/a").as_deref(), Some(r#"{"b": 2, "c": 3}"#));
+        assert_eq!(removed("/b").as_deref(), Some(r#"{"a": 1, "c": 3}"#));
+        assert_eq!(removed("/c").as_deref(), Some(r#"{"a": 1, "b": 2}"#));
+        // A value set to what it was changes nothing; a replaced value keeps its place.
+        let same = PatchOp::Add {
+            path: "/a".into(),
+            value: json!(1.0),
+        };
+        assert_eq!(
+            text_patched(r#"{"a":1.0,"z":0}"#, &[same]),
+            Some((r#"{"a":1.0,"z":0}"#.to_string(), false))
+        );
+        let other = PatchOp::Replace {
+            path: "/a".into(),
+            value: json!("x"),
+        };
+        assert_eq!(
+            text_patched(r#"{"a":1.0,"z":0}"#, &[other]),
+            Some((r#"{"a":"x","z":0}"#.to_string(), true))
+        );
+    }
+
+    #[test]
+    fn what_the_text_cannot_patch_is_left_to_the_tree() {
+        let add = |path: &str| PatchOp::Add {
+            path: path.into(),
+            value: json!(1),
+        };
+        // A key written twice on the way: a `Value` keeps one of them.
+        assert_eq!(text_patched(r#"{"a":{},"a":{}}"#, &[add("/a/b")]), None);
+        assert_eq!(text_patched(r#"{"a":1,"a":2}"#, &[add("/a")]), None);
+        // The whole document; ops that do not apply, as the tree's errors say.
+        assert_eq!(text_patched(r#"{}"#, &[add("")]), None);
+        assert_eq!(text_patched(r#"{"a":[]}"#, &[add("/a/1")]), None);
+        assert_eq!(text_patched(r#"{"a":[]}"#, &[add("/a/x")]), None);
+        assert_eq!(text_patched(r#"{"a":2}"#, &[add("/a/b")]), None);
+        assert_eq!(
+            text_patched(r#"{}"#, &[PatchOp::Remove { path: "/a".into() }]),
+            None
+        );
+        assert_eq!(text_patched(r#"{"a":"#, &[add("/b")]), None);
     }
 
     #[test]

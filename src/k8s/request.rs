@@ -107,6 +107,16 @@ impl From<Value> for JsonObject {
     }
 }
 
+/// An object given as JSON text (a patched object's), which must be one JSON value.
+impl From<String> for JsonObject {
+    fn from(text: String) -> Self {
+        JsonObject {
+            text: Some(text.into_boxed_str()),
+            tree: OnceCell::new(),
+        }
+    }
+}
+
 /// Reads as the tree (parsed on first use), so code that needs the whole object reads
 /// it as a `Value`.
 impl std::ops::Deref for JsonObject {
@@ -142,7 +152,7 @@ pub struct AdmissionRequest {
 
 impl AdmissionRequest {
     /// An UPDATE of a `group`/`kind` object from `old_object` to `object`, as the API
-    /// server sends it (for tests, benchmarks and tools).
+    /// server sends it: the objects as JSON text (for tests, benchmarks and tools).
     pub fn update(group: &str, kind: &str, object: Value, old_object: Value) -> Self {
         AdmissionRequest {
             kind: GroupVersionKind {
@@ -151,8 +161,8 @@ impl AdmissionRequest {
                 kind: kind.to_string(),
             },
             operation: "UPDATE".to_string(),
-            object: object.into(),
-            old_object: old_object.into(),
+            object: object.to_string().into(),
+            old_object: old_object.to_string().into(),
             ..Default::default()
         }
     }

@@ -10,7 +10,7 @@ use crate::facts::host::HostCalls;
 use crate::k8s::request::decode_validation_request;
 use crate::k8s::workload::{Workload, WorkloadKind};
 use crate::settings::Settings;
-use crate::wapc::response::into_response;
+use crate::wapc::response::{response_json, to_json};
 use kubewarden_policy_sdk::response::ValidationResponse;
 use kubewarden_policy_sdk::settings::SettingsValidationResponse;
 
@@ -25,31 +25,24 @@ fn rejection(message: String) -> ValidationResponse {
     }
 }
 
-fn to_bytes<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    // Serialising these plain structs cannot fail; fall back to a fixed answer anyway.
-    serde_json::to_vec(value).unwrap_or_else(|_| {
-        br#"{"accepted":false,"message":"internal error: cannot encode the response"}"#.to_vec()
-    })
-}
-
 /// The `validate` waPC function: a Kubewarden ValidationRequest in, a ValidationResponse
 /// out; `host` answers the host capabilities rules may call.
 pub fn validate(module: &Module, host: &dyn HostCalls, payload: &[u8]) -> Vec<u8> {
     let request = match decode_validation_request(payload) {
         Ok(r) => r,
-        Err(e) => return to_bytes(&rejection(format!("{}: {e}", module.name))),
+        Err(e) => return to_json(&rejection(format!("{}: {e}", module.name))),
     };
     let settings = match module.settings(&request.settings) {
         Ok(s) => s,
         Err(e) => {
-            return to_bytes(&rejection(format!(
+            return to_json(&rejection(format!(
                 "{}: invalid settings: {e}",
                 module.name
             )));
         }
     };
     let evaluation = evaluate_request(module, &settings, host, &request.request);
-    to_bytes(&into_response(evaluation))
+    response_json(evaluation)
 }
 
 /// The floor every module stands on, for benchmarks: the request and the settings
@@ -58,19 +51,19 @@ pub fn validate(module: &Module, host: &dyn HostCalls, payload: &[u8]) -> Vec<u8
 pub fn validate_floor(payload: &[u8]) -> Vec<u8> {
     let request = match decode_validation_request(payload) {
         Ok(r) => r,
-        Err(e) => return to_bytes(&rejection(format!("{FLOOR}: {e}"))),
+        Err(e) => return to_json(&rejection(format!("{FLOOR}: {e}"))),
     };
     if let Err(e) = Settings::for_module(&request.settings, &[]) {
-        return to_bytes(&rejection(format!("{FLOOR}: invalid settings: {e}")));
+        return to_json(&rejection(format!("{FLOOR}: invalid settings: {e}")));
     }
     let request = request.request;
     if let Some(kind) = WorkloadKind::from_group_kind(&request.kind.group, &request.kind.kind)
         && request.object.is_object()
         && let Err(e) = Workload::from_json(kind, &request.object)
     {
-        return to_bytes(&rejection(format!("invalid {}: {e}", kind.kind())));
+        return to_json(&rejection(format!("invalid {}: {e}", kind.kind())));
     }
-    to_bytes(&ValidationResponse {
+    to_json(&ValidationResponse {
         accepted: true,
         message: None,
         code: None,
@@ -109,7 +102,7 @@ pub fn validate_settings(module: &Module, payload: &[u8]) -> Vec<u8> {
 
 fn settings_response(checked: Result<Settings, String>) -> Vec<u8> {
     let message = checked.err();
-    to_bytes(&SettingsValidationResponse {
+    to_json(&SettingsValidationResponse {
         valid: message.is_none(),
         message,
     })

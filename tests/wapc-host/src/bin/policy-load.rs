@@ -1,7 +1,9 @@
 //! `policy-load` (`make load`): a bounded load run against Kubewarden's PolicyServer on
 //! loopback, serving the flagship (default settings) and the reference policy of
 //! Kubewarden's monorepo (`../shared/tools/pod-privileged-policy-1.0.13.wasm`) side by
-//! side, with the benchmarks' floor module when `FLOOR_MODULE` names it. For each policy
+//! side, with the benchmarks' floor module when `FLOOR_MODULE` names it and the flagship
+//! again with its fixes set to warn (what a mutation costs, apart from the evaluation,
+//! is the difference between the two flagships where it mutates). For each policy
 //! and sample, in rounds that take turns, concurrent clients on keep-alive connections (as
 //! the API server holds its connections to a webhook) send a fixed number of
 //! AdmissionReviews; the run reports p50/p90/p99/max latency, requests per second,
@@ -34,6 +36,9 @@ USAGE:
     all rounds; \"vs reference\" is the flagship's requests/s over the reference's (the
     target is at least 1.0), then its PolicyServer CPU time per request over the
     reference's and over the floor module's (FLOOR_MODULE, served beside them when set).
+    The flagship is also served with every fix set to warn (windows-workloads-warn): the
+    same evaluation answered without a mutation, so that on a sample the flagship
+    mutates, the difference is what the mutation costs.
 
     Samples: a Linux Deployment of the corpus, a Windows one as written and as the
     flagship leaves it, and a Windows pod of 100 containers; --sample keeps the samples
@@ -43,6 +48,10 @@ USAGE:
 
 const FLAGSHIP: &str = "windows-workloads";
 const REFERENCE: &str = "pod-privileged-policy";
+/// The flagship with every rule that can fix set to warn.
+const FLAGSHIP_WARN: &str = "windows-workloads-warn";
+/// Every policy served, in the order of the report.
+const POLICIES: [&str; 4] = [FLAGSHIP, FLAGSHIP_WARN, REFERENCE, FLOOR];
 // FLOOR: the benchmarks' floor module ([`floor_module`]), what any module of ours costs
 // PolicyServer before its first rule.
 
@@ -86,9 +95,10 @@ fn options() -> Result<Options> {
             "--sample" => options.sample = Some(args.next().context("--sample needs a text")?),
             "--policy" => {
                 let policy = args.next().context("--policy needs a policy id")?;
-                if ![FLAGSHIP, REFERENCE, FLOOR].contains(&policy.as_str()) {
+                if !POLICIES.contains(&policy.as_str()) {
                     bail!(
-                        "--policy {policy}: the policies are {FLAGSHIP}, {REFERENCE} and {FLOOR}"
+                        "--policy {policy}: the policies are {}",
+                        POLICIES.join(", ")
                     );
                 }
                 options.policy = Some(policy);
@@ -269,13 +279,15 @@ fn report(runs: &[Run], options: &Options) {
          clients, {} workers",
         options.requests, options.rounds, options.clients, options.workers
     );
-    // The flagship over `other` on the same sample, by `figure`.
+    // The flagship (either) over `other` on the same sample, by `figure`.
     let versus = |run: &Run, other: &str, figure: fn(&Run) -> f64| -> String {
         let other = runs
             .iter()
             .find(|r| r.policy == other && r.sample == run.sample);
         match other {
-            Some(other) if run.policy == FLAGSHIP => format!("{:.2}", figure(run) / figure(other)),
+            Some(other) if [FLAGSHIP, FLAGSHIP_WARN].contains(&run.policy) => {
+                format!("{:.2}", figure(run) / figure(other))
+            }
             _ => String::new(),
         }
     };
@@ -362,12 +374,24 @@ fn report(runs: &[Run], options: &Options) {
     }
 }
 
+/// The flagship's settings with every rule that can fix set to warn.
+fn fixes_as_warnings() -> Value {
+    let rules: serde_json::Map<String, Value> = windows_workload_rules::rules::ALL_RULES
+        .iter()
+        .map(|rule| rule.meta())
+        .filter(|meta| meta.can_mutate)
+        .map(|meta| (meta.id.to_string(), json!("warn")))
+        .collect();
+    json!({ "rules": rules })
+}
+
 fn run() -> Result<bool> {
     let options = options()?;
     let (flagship, _) = kubewarden::annotated(FLAGSHIP)?;
     let reference = kubewarden::reference_policy()?;
     let mut served = vec![
         ServedPolicy::file(FLAGSHIP, &flagship, json!({}), true)?,
+        ServedPolicy::file(FLAGSHIP_WARN, &flagship, fixes_as_warnings(), true)?,
         ServedPolicy::file(REFERENCE, &reference, json!({}), false)?,
     ];
     match floor_module() {
@@ -401,7 +425,7 @@ fn run() -> Result<bool> {
             "request": input.request});
         let body = serde_json::to_vec(&review)?;
         let uid = input.request["uid"].as_str().unwrap_or_default().to_owned();
-        let mut sample_runs: Vec<Run> = [FLAGSHIP, REFERENCE, FLOOR]
+        let mut sample_runs: Vec<Run> = POLICIES
             .into_iter()
             .filter(|policy| served.iter().any(|served| served.id == *policy))
             .filter(|policy| {

@@ -184,8 +184,9 @@ pub(crate) fn container_at<'t>(text: &'t str, tokens: &[Cow<'_, str>]) -> Option
     }
 }
 
-/// How deep values may nest: serde_json's limit, which every request's text passed.
-const MAX_DEPTH: usize = 128;
+/// How deep values may nest: as deep as serde_json reads (it refuses a 128th level),
+/// which every request PolicyServer or kwctl sends has passed.
+const MAX_DEPTH: usize = 127;
 
 /// A position in JSON text.
 pub(crate) struct Cursor<'de> {
@@ -258,7 +259,7 @@ impl<'de> Cursor<'de> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             return Err(syntax(
-                "recursion limit exceeded (values nested more than 128 deep)",
+                "recursion limit exceeded (values nested more than 127 deep)",
             ));
         }
         Ok(())
@@ -293,22 +294,59 @@ impl<'de> Cursor<'de> {
         }
     }
 
+    /// Reads a number as JSON writes one (`-? (0 | [1-9][0-9]*) (.[0-9]+)? ([eE][+-]?[0-9]+)?`)
+    /// and serde_json reads it: no leading zero, no bare point, nothing beyond an f64.
+    /// What a module reads, it may answer as written (a patched object), so it reads no
+    /// more than the JSON its callers parse.
     fn number(&mut self) -> Result<JsonNumber, SyntaxError> {
         let start = self.pos;
         let bytes = self.text.as_bytes();
-        let mut integer = true;
-        while let Some(&byte) = bytes.get(self.pos) {
-            match byte {
-                b'0'..=b'9' | b'-' | b'+' => {}
-                b'.' | b'e' | b'E' => integer = false,
-                _ => break,
+        let digits = |pos: &mut usize| {
+            let from = *pos;
+            while bytes.get(*pos).is_some_and(u8::is_ascii_digit) {
+                *pos += 1;
             }
-            self.pos += 1;
+            *pos > from
+        };
+        let mut pos = start + usize::from(bytes.get(start) == Some(&b'-'));
+        match bytes.get(pos) {
+            Some(b'0') => pos += 1,
+            Some(b'1'..=b'9') => {
+                digits(&mut pos);
+            }
+            _ => return Err(syntax("invalid number")),
         }
-        let text = &self.text[start..self.pos];
+        let mut integer = true;
+        if bytes.get(pos) == Some(&b'.') {
+            pos += 1;
+            integer = false;
+            if !digits(&mut pos) {
+                return Err(syntax("invalid number"));
+            }
+        }
+        if let Some(b'e' | b'E') = bytes.get(pos) {
+            pos += 1;
+            integer = false;
+            if let Some(b'+' | b'-') = bytes.get(pos) {
+                pos += 1;
+            }
+            if !digits(&mut pos) {
+                return Err(syntax("invalid number"));
+            }
+        }
+        if bytes.get(pos).is_some_and(u8::is_ascii_digit) {
+            // A digit after a leading zero.
+            return Err(syntax("invalid number"));
+        }
+        self.pos = pos;
+        let text = &self.text[start..pos];
         if integer {
             let parsed = if text.starts_with('-') {
-                text.parse().map(JsonNumber::Signed).ok()
+                // serde_json reads `-0` as the float -0.0.
+                text.parse()
+                    .ok()
+                    .filter(|&i: &i64| i != 0)
+                    .map(JsonNumber::Signed)
             } else {
                 text.parse().map(JsonNumber::Unsigned).ok()
             };
@@ -316,9 +354,10 @@ impl<'de> Cursor<'de> {
                 return Ok(number);
             }
         }
-        text.parse()
-            .map(JsonNumber::Float)
-            .map_err(|_| syntax("invalid number"))
+        match text.parse::<f64>() {
+            Ok(float) if float.is_finite() => Ok(JsonNumber::Float(float)),
+            _ => Err(syntax("number out of range")),
+        }
     }
 
     /// Reads a string, at its opening quote: borrowed from the text unless it has escapes.
@@ -416,6 +455,10 @@ impl<'de> Cursor<'de> {
             .text
             .get(self.pos..self.pos + 4)
             .ok_or_else(|| syntax("invalid escape"))?;
+        // Four hex digits (`from_str_radix` alone would take a sign).
+        if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(syntax("invalid escape"));
+        }
         let code = u32::from_str_radix(digits, 16).map_err(|_| syntax("invalid escape"))?;
         self.pos += 4;
         Ok(code)
@@ -503,7 +546,7 @@ impl<'de> Cursor<'de> {
             Token::Bool(b) => Value::Bool(b),
             Token::Number(JsonNumber::Unsigned(u)) => Value::from(u),
             Token::Number(JsonNumber::Signed(i)) => Value::from(i),
-            // A float JSON cannot write (an overflow to infinity) becomes null.
+            // Finite: the reader refuses a number beyond an f64, as serde_json does.
             Token::Number(JsonNumber::Float(f)) => Value::from(f),
             Token::Str(s) => Value::String(s.into_owned()),
             Token::Seq => {
@@ -778,10 +821,62 @@ mod tests {
         assert_eq!(
             value(&deep),
             Err(
-                "invalid JSON: recursion limit exceeded (values nested more than 128 deep)"
+                "invalid JSON: recursion limit exceeded (values nested more than 127 deep)"
                     .to_string()
             )
         );
+    }
+
+    #[test]
+    fn what_serde_json_refuses_the_reader_refuses() {
+        // Found by the validate_bytes fuzz target once a patched object was answered as
+        // its text: a number with a leading zero was read, and the answer was no JSON.
+        for text in [
+            "09",
+            "-01",
+            "[01]",
+            "{\"a\":09}",
+            "1.",
+            "1.e5",
+            "-.5",
+            "1e+",
+            "1E",
+            "-",
+            "1e400",
+            "-1e400",
+            "\"\\u+041\"",
+            "\"\\u-041\"",
+        ] {
+            assert!(serde_json::from_str::<Value>(text).is_err(), "{text:?}");
+            assert!(value(text).is_err(), "{text:?}");
+            let mut cursor = Cursor::new(text);
+            let skipped = cursor.skip_value().and_then(|()| match cursor.peek() {
+                None => Ok(()),
+                Some(_) => Err(syntax("trailing characters after the value")),
+            });
+            assert!(skipped.is_err(), "{text:?}");
+        }
+        for text in [
+            "0",
+            "-0",
+            "1e05",
+            "1E+5",
+            "0.5e-3",
+            "-12.25",
+            "123456789012345678901234567890",
+        ] {
+            let expected: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(value(text), Ok(expected), "{text:?}");
+        }
+        // As deep as serde_json reads, and no deeper.
+        for depth in [MAX_DEPTH - 1, MAX_DEPTH, MAX_DEPTH + 1] {
+            let deep = "[".repeat(depth) + &"]".repeat(depth);
+            assert_eq!(
+                value(&deep).is_ok(),
+                serde_json::from_str::<Value>(&deep).is_ok(),
+                "{depth} deep"
+            );
+        }
     }
 
     #[test]

@@ -4,11 +4,12 @@
 //! policies use are decoded. The object (and the old object of an UPDATE) is kept as the
 //! JSON text it came as ([`JsonObject`]): the pod template is found in the text and read
 //! into its typed form ([`Workload::from_json`](crate::k8s::workload::Workload::from_json)),
+//! a fix is spliced into the text ([`patch::apply_to_text`](crate::k8s::patch::apply_to_text)),
 //! and the text is parsed into a `serde_json::Value` only when the whole tree is needed:
-//! a mutation patches it, so that every field (known to `k8s-openapi` or not) survives,
-//! and an UPDATE compares it with the old one. The JSON is read by
-//! [`json_text`](crate::k8s::json_text), as all JSON is in a module: one reader of JSON,
-//! not serde_json's beside ours, keeps the modules under 1 MiB.
+//! an UPDATE compares it with the old one, or a fix the text cannot take patches the
+//! tree. The JSON is read by [`json_text`](crate::k8s::json_text), as all JSON is in a
+//! module: one reader of JSON, not serde_json's beside ours, keeps the modules under
+//! 1 MiB.
 
 use crate::k8s::decode::{PathError, from_str};
 use crate::k8s::json_text::{Fields, fields_and_nested, value_of};
@@ -22,7 +23,8 @@ use std::fmt;
 /// more than every rule together, and most requests never need the tree.
 #[derive(Debug, Clone, Default)]
 pub struct JsonObject {
-    /// The text as the request carried it; `None` for an object built from a `Value`.
+    /// The JSON text, as the request carried it or as fixes patched it; `None` for an
+    /// object built from a `Value`.
     text: Option<Box<str>>,
     tree: OnceCell<Value>,
 }

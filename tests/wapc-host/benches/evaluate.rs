@@ -22,10 +22,11 @@
 //! two typical Deployments of the corpus (a Linux one, kube-state-metrics, and a Windows
 //! one, also as the OS placement rules leave it), and Windows pods of 1, 10 and 100
 //! containers; and as UPDATEs, the Windows Deployment with a new image and with a new
-//! label, and the 10-container pod with a new image. For each, `validate` runs a warm-up,
-//! then timed iterations (about 0.4 s, 20 to 5000 iterations); the table gives medians in
-//! microseconds and the ratio wasm / native, then the summaries the performance targets
-//! are about.
+//! label, and the 10-container pod with a new image. For each, `validate` runs timed
+//! iterations (about 0.4 s, 20 to 5000 iterations) in 4 rounds that take turns across the
+//! policies, each after a warm-up, so that a noisy spell of the machine does not fall on
+//! one policy whole; the table gives medians in microseconds and the ratio wasm /
+//! native, then the summaries the performance targets are about.
 //!
 //! kwctl bench: the Linux Deployment, the compliant Windows Deployment (as the OS
 //! placement rules leave it), the Windows Deployment as written and the pod of 100
@@ -319,21 +320,47 @@ fn samples() -> Vec<(String, Input)> {
     samples
 }
 
-fn median_us(mut f: impl FnMut()) -> (usize, f64) {
+/// Rounds the timed figures are taken in. Each policy and sample is timed for
+/// `BUDGET / TIME_ROUNDS` per round and the rounds take turns across policies, so that a
+/// noisy spell of the machine (a few seconds, here) falls on every policy a little
+/// rather than on one policy's samples whole; a figure is the median of all its calls.
+const TIME_ROUNDS: u32 = 4;
+
+/// Calls `f` (after a warm-up) until `budget` is spent, within the iteration bounds of
+/// one round, adding each call's time to `times`.
+fn time_calls(times: &mut Vec<Duration>, budget: Duration, mut f: impl FnMut()) {
     for _ in 0..WARM_UP {
         f();
     }
-    let mut times = Vec::new();
+    let per_round = |bound: usize| bound.div_ceil(TIME_ROUNDS as usize);
     let begin = Instant::now();
-    while times.len() < MAX_ITERATIONS && (times.len() < MIN_ITERATIONS || begin.elapsed() < BUDGET)
+    let mut calls = 0;
+    while calls < per_round(MAX_ITERATIONS)
+        && (calls < per_round(MIN_ITERATIONS) || begin.elapsed() < budget)
     {
         let t = Instant::now();
         f();
         times.push(t.elapsed());
+        calls += 1;
     }
+}
+
+/// The number of calls and their median, in µs.
+fn median_of(mut times: Vec<Duration>) -> (usize, f64) {
     times.sort();
-    let median = times[(times.len() - 1) / 2];
-    (times.len(), median.as_secs_f64() * 1e6)
+    let median = times.get(times.len().saturating_sub(1) / 2).copied();
+    (times.len(), median.unwrap_or_default().as_secs_f64() * 1e6)
+}
+
+/// One policy on one sample, timed over the rounds.
+struct Timed {
+    row: Row,
+    /// The index of the policy's instance in the timed instances.
+    instance: usize,
+    twin: Option<Native>,
+    payload: Vec<u8>,
+    wasm_times: Vec<Duration>,
+    native_times: Vec<Duration>,
 }
 
 /// What a timed policy is.
@@ -478,7 +505,8 @@ fn main() {
     } else {
         Vec::new()
     };
-    let mut rows = Vec::new();
+    let mut timed: Vec<Timed> = Vec::new();
+    let mut instances = Vec::new();
     let mut memory_rows = Vec::new();
     for (path, kind) in timed_policies(&options) {
         if !options.time && (kind != Kind::Module || !options.memory) {
@@ -535,30 +563,29 @@ fn main() {
                 Ok(response) => decide(input.object(), &response).name(),
                 Err(_) => "error",
             };
-            let (iterations, wasm_us) = median_us(|| {
-                let _ = instance.validate_raw(&payload);
-                // The reference logs every call: forget the records, or they pile up.
-                instance.clear_records();
+            timed.push(Timed {
+                row: Row {
+                    module: module.name().to_owned(),
+                    policy: policy.clone(),
+                    kind,
+                    rules: twin.map(Native::rules),
+                    size: module.size_bytes(),
+                    sample: sample.clone(),
+                    payload_bytes: payload.len(),
+                    decision,
+                    iterations: 0,
+                    wasm_us: 0.0,
+                    native_us: None,
+                },
+                instance: instances.len(),
+                twin,
+                payload,
+                wasm_times: Vec::new(),
+                native_times: Vec::new(),
             });
-            let native_us = twin.map(|native| {
-                median_us(|| {
-                    std::hint::black_box(native.validate(std::hint::black_box(&payload)));
-                })
-                .1
-            });
-            rows.push(Row {
-                module: module.name().to_owned(),
-                policy: policy.clone(),
-                kind,
-                rules: twin.map(Native::rules),
-                size: module.size_bytes(),
-                sample: sample.clone(),
-                payload_bytes: payload.len(),
-                decision,
-                iterations,
-                wasm_us,
-                native_us,
-            });
+        }
+        if options.time {
+            instances.push(instance);
         }
         if kind != Kind::Module {
             continue;
@@ -587,6 +614,46 @@ fn main() {
             }
         }
     }
+    // The rounds: sample by sample, every policy in turn, each round starting with the
+    // next policy.
+    let policies = instances.len().max(1);
+    for round in 0..TIME_ROUNDS as usize {
+        eprintln!("bench: timing, round {}/{TIME_ROUNDS}", round + 1);
+        for sample in samples.iter().map(|(name, _)| name) {
+            let mut here: Vec<&mut Timed> = timed
+                .iter_mut()
+                .filter(|t| t.row.sample == *sample)
+                .collect();
+            here.sort_by_key(|t| (t.instance + policies - round % policies) % policies);
+            for entry in here {
+                let instance = &instances[entry.instance];
+                let payload = &entry.payload;
+                time_calls(&mut entry.wasm_times, BUDGET / TIME_ROUNDS, || {
+                    let _ = instance.validate_raw(payload);
+                    // The reference logs every call: forget the records, or they pile up.
+                    instance.clear_records();
+                });
+                if let Some(native) = entry.twin {
+                    time_calls(&mut entry.native_times, BUDGET / TIME_ROUNDS, || {
+                        std::hint::black_box(native.validate(std::hint::black_box(payload)));
+                    });
+                }
+            }
+        }
+    }
+    let rows: Vec<Row> = timed
+        .into_iter()
+        .map(|entry| {
+            let (iterations, wasm_us) = median_of(entry.wasm_times);
+            let native_us = entry.twin.map(|_| median_of(entry.native_times).1);
+            Row {
+                iterations,
+                wasm_us,
+                native_us,
+                ..entry.row
+            }
+        })
+        .collect();
     let cases = node_cases(&options);
     let node_rows = if options.time {
         node_inventory(&options, &samples, &cases)

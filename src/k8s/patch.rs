@@ -1,4 +1,6 @@
-//! A small RFC 6902 JSON Patch subset (`add`, `remove`, `replace`) over `serde_json::Value`.
+//! A small RFC 6902 JSON Patch subset (`add`, `remove`, `replace`), applied to an object's
+//! JSON text ([`apply_to_text`], how a request's object is patched) or to its
+//! `serde_json::Value` ([`apply`], where the text cannot be patched as the tree would be).
 //!
 //! Rules propose patches against the *original* request object, so every field the
 //! rules do not name — including fields unknown to `k8s-openapi` — survives a mutation

@@ -733,7 +733,8 @@ impl<'de> Cursor<'de> {
     }
 }
 
-/// A list index as a JSON pointer writes it: digits, no leading zero.
+/// A list index as a JSON pointer writes it (RFC 6901): digits, no leading zero, no
+/// sign. The one reading of an index, for the text and the tree patches alike.
 pub(crate) fn list_index(token: &str) -> Option<usize> {
     let digits = token.bytes().all(|b| b.is_ascii_digit());
     if token.is_empty() || !digits || (token.len() > 1 && token.starts_with('0')) {

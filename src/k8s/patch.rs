@@ -107,13 +107,8 @@ fn array_index(path: &str, token: &str, len: usize, allow_end: bool) -> Result<u
     if allow_end && token == "-" {
         return Ok(len);
     }
-    // RFC 6901: no leading zeros, digits only.
-    if token.is_empty() || (token.len() > 1 && token.starts_with('0')) {
-        return Err(err(path, format!("'{token}' is not an array index")));
-    }
-    let index: usize = token
-        .parse()
-        .map_err(|_| err(path, format!("'{token}' is not an array index")))?;
+    let index = crate::k8s::json_text::list_index(token)
+        .ok_or_else(|| err(path, format!("'{token}' is not an array index")))?;
     let limit = if allow_end {
         len
     } else {
@@ -546,7 +541,7 @@ mod tests {
     #[test]
     fn bad_paths_are_errors_not_panics() {
         let mut doc = json!({"a": [1, 2], "s": "x"});
-        for path in ["a", "/missing/x", "/a/5", "/a/01", "/a/-1", "/s/x"] {
+        for path in ["a", "/missing/x", "/a/5", "/a/01", "/a/-1", "/a/+1", "/s/x"] {
             let op = PatchOp::Replace {
                 path: path.into(),
                 value: json!(0),

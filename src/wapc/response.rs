@@ -24,28 +24,30 @@ pub fn response_json(evaluation: Evaluation) -> Vec<u8> {
     let Some(mutated) = mutated else {
         return to_json(&response);
     };
-    let Some(text) = mutated.text() else {
-        response.mutated_object = Some(mutated.into_value());
-        return to_json(&response);
-    };
-    // The SDK writes every field, an absent one as `null`, and a mutated response's
-    // `message` is `null`: the first `"mutated_object":null` is the field itself (in a
-    // string each `"` is escaped).
-    let json = to_json(&response);
+    if let Some(text) = mutated.text()
+        && let Some(answer) = with_mutated_text(&to_json(&response), text)
+    {
+        return answer;
+    }
+    response.mutated_object = Some(mutated.into_value());
+    to_json(&response)
+}
+
+/// `json`, a response written without its mutated object, with `text` as that object.
+/// The SDK writes every field, an absent one as `null`, and a mutated response's
+/// `message` is `null`: the first `"mutated_object":null` is the field itself (in a
+/// string each `"` is escaped).
+fn with_mutated_text(json: &[u8], text: &str) -> Option<Vec<u8>> {
     let field = br#""mutated_object":"#;
-    let Some(at) = json
+    let at = json
         .windows(field.len() + 4)
-        .position(|w| w.starts_with(field) && w.ends_with(b"null"))
-    else {
-        response.mutated_object = Some(mutated.into_value());
-        return to_json(&response);
-    };
+        .position(|w| w.starts_with(field) && w.ends_with(b"null"))?;
     let value = at + field.len();
     let mut answer = Vec::with_capacity(json.len() + text.len());
     answer.extend_from_slice(&json[..value]);
     answer.extend_from_slice(text.as_bytes());
     answer.extend_from_slice(&json[value + 4..]);
-    answer
+    Some(answer)
 }
 
 /// A response as JSON. Writing these plain structs cannot fail; were it to, the answer

@@ -1,7 +1,11 @@
 # Windows workload policies for Kubewarden.
 #   make            build every policy module (wasm32-wasip1, release)
 #   make run        build, then evaluate each module's sample manifests (the main job)
-#   make test       unit tests and end-to-end tests in the waPC host (what CI runs)
+#   make test       unit tests, end-to-end tests in the waPC host and the control-plane
+#                   suite (what CI runs); the tests that need kwctl are left out (ignored)
+#   make e2e-kubewarden  the tests that need Kubewarden's kwctl and policy-server
+#   make control-plane-bin  build etcd, kube-apiserver, kube-scheduler and
+#                   kube-controller-manager from tests/control-plane/go.mod (needs Go)
 #   make lint       cargo fmt --check and clippy -D warnings
 #   make annotate   kwctl annotate each module with its metadata.yml (needs kwctl)
 #   make push       kwctl push each annotated module to $(REGISTRY) (needs kwctl)
@@ -40,17 +44,16 @@ EVAL        := $(CARGO) run --quiet --release -p wapc-test-host --bin policy-eva
 module_version = $(shell sed -n '/^\[package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' policies/$(1)/Cargo.toml)
 # Where `make push` publishes: REGISTRY=ghcr.io/your-org/policies (no default).
 REGISTRY    ?=
-# Kubewarden's kwctl: the one `make kubewarden-tools` unpacked, else the one on PATH.
-KUBEWARDEN  := target/kubewarden
-KWCTL       ?= $(or $(wildcard $(CURDIR)/$(KUBEWARDEN)/kwctl),kwctl)
+# Kubewarden's kwctl (from Kubewarden's releases): $KWCTL, else the one on PATH.
+KWCTL       ?= kwctl
 # A kwctl sources file (`insecure_sources`, custom CAs), e.g. for a plain-HTTP registry
 # on loopback: make push REGISTRY=127.0.0.1:5000/policies KWCTL_SOURCES=sources.yml
 KWCTL_SOURCES ?=
 KWCTL_SOURCES_FLAG := $(if $(KWCTL_SOURCES),--sources-path $(KWCTL_SOURCES))
 
-.PHONY: all build setup run run-corpus test e2e unit fmt lint annotate push check-versions \
-	check-kwctl rules-doc bench bench-modules fuzz clean artifacthub kubewarden-tools serve load sbom \
-	release-dry-run
+.PHONY: all build setup run run-corpus test e2e e2e-kubewarden unit fmt lint annotate push \
+	check-versions check-kwctl rules-doc bench bench-modules fuzz clean artifacthub serve load sbom \
+	release-dry-run control-plane-bin
 
 all: build
 
@@ -105,10 +108,38 @@ run-corpus: build
 	  $(EVAL) --module $(DIST)/$$(echo $$p | tr - _).wasm $(CORPUS) || exit $$?; \
 	done
 
-# Unit tests of the rule crate and the end-to-end tests (which build the modules
-# themselves, or use WASM_MODULES_DIR when it is set: here, the shipped modules).
-test: build
-	WASM_MODULES_DIR=$(CURDIR)/$(DIST) $(CARGO) test --workspace
+# Unit tests of the rule crate, the end-to-end tests (which build the modules
+# themselves, or use WASM_MODULES_DIR when it is set: here, the shipped modules) and the
+# control-plane suite (tests/control-plane, on the binaries control-plane-bin builds).
+# The tests that need Kubewarden's kwctl and policy-server are ignored here (cargo lists
+# them); `make e2e-kubewarden` runs them where those are installed.
+test: build control-plane-bin
+	WASM_MODULES_DIR=$(CURDIR)/$(DIST) CONTROL_PLANE_BIN=$(CURDIR)/$(CONTROL_PLANE_BIN) \
+	  $(CARGO) test --workspace
+	@echo "make test: the tests marked 'ignored' above need Kubewarden's kwctl and policy-server"
+	@echo "(Kubewarden's releases) and were not run: make e2e-kubewarden runs them."
+
+# The tests that need kwctl and policy-server ($$KWCTL / $$POLICY_SERVER, else on PATH):
+# every decision compared with Kubewarden's engine, annotate, scaffold, push and pull.
+# Their absence fails this target.
+e2e-kubewarden: build
+	WASM_MODULES_DIR=$(CURDIR)/$(DIST) KUBEWARDEN_REQUIRED=1 \
+	  $(CARGO) test -p wapc-test-host -- --ignored
+
+# Kubernetes' own commands and etcd, built from tests/control-plane/go.mod (the Go module
+# proxy serves them; the first build takes many minutes, then Go's build cache makes it
+# quick). Never committed.
+CONTROL_PLANE_BIN := target/control-plane/bin
+CONTROL_PLANE_COMMANDS := k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-scheduler \
+	k8s.io/kubernetes/cmd/kube-controller-manager
+control-plane-bin:
+	@command -v go >/dev/null 2>&1 || { echo "Go is not installed: the control-plane suite needs it"; exit 1; }
+	@mkdir -p $(CONTROL_PLANE_BIN)
+	@start=$$(date +%s); \
+	cd tests/control-plane && \
+	go build -o $(CURDIR)/$(CONTROL_PLANE_BIN)/ $(CONTROL_PLANE_COMMANDS) && \
+	go build -o $(CURDIR)/$(CONTROL_PLANE_BIN)/etcd go.etcd.io/etcd/server/v3 && \
+	echo "control-plane-bin: built in $$(( $$(date +%s) - start )) s: $$(ls $(CURDIR)/$(CONTROL_PLANE_BIN) | tr '\n' ' ')"
 
 unit:
 	$(CARGO) test -p windows-workload-rules
@@ -125,8 +156,8 @@ lint:
 
 check-kwctl:
 	@command -v $(KWCTL) >/dev/null 2>&1 || { \
-	  echo "kwctl is neither in $(KUBEWARDEN) nor on PATH: run make kubewarden-tools, or install it"; \
-	  echo "(https://github.com/kubewarden/kubewarden-controller/releases) to annotate and push"; \
+	  echo "kwctl ($(KWCTL)) is not installed: install it from Kubewarden's releases"; \
+	  echo "(https://github.com/kubewarden/kwctl/releases), or set KWCTL, to annotate and push"; \
 	  echo "the modules; nothing was annotated or pushed."; \
 	  exit 1; }
 
@@ -136,20 +167,13 @@ check-versions:
 	@$(foreach p,$(POLICIES),echo "$(p) $(call module_version,$(p))";)
 	$(CARGO) test --quiet -p wapc-test-host --test packaging -- versions
 
-# Kubewarden's kwctl and policy-server, unpacked from the team's copy in ../shared/tools
-# (built from Kubewarden's source) into target/kubewarden.
-kubewarden-tools:
-	@test -x ../shared/tools/install.sh || { \
-	  echo "../shared/tools/install.sh is missing: put kwctl and policy-server on PATH"; exit 1; }
-	../shared/tools/install.sh $(KUBEWARDEN)
-
 # Each module's Artifact Hub package as Kubewarden's release pipeline makes it: generated
 # by `kwctl scaffold artifacthub` from its metadata.yml and questions-ui.yml (the
 # A test fails when a committed one is stale.
-artifacthub: kubewarden-tools
+artifacthub: check-kwctl
 	@set -e; for p in $(POLICIES); do \
 	  md=policies/$$p/metadata.yml; pkg=policies/$$p/artifacthub-pkg.yml; \
-	  $(KUBEWARDEN)/kwctl scaffold artifacthub -m $$md -q policies/$$p/questions-ui.yml -o $$pkg; \
+	  $(KWCTL) scaffold artifacthub -m $$md -q policies/$$p/questions-ui.yml -o $$pkg; \
 	  echo "generated $$pkg"; \
 	done
 
@@ -184,8 +208,8 @@ push:
 rules-doc:
 	$(CARGO) run --quiet -p windows-workload-rules --bin rules-doc
 
-# The shipped modules, the floor module and the reference policy in ../shared/tools in
-# the waPC host (the modules' and the floor's rule-crate twins natively too), then the
+# The shipped modules, the floor module and the reference policy ($$REFERENCE_POLICY, a
+# build of Kubewarden's pod-privileged-policy; without it, not measured) in the waPC host (the modules' and the floor's rule-crate twins natively too), then the
 # node inventory's cost; then `kwctl bench` (Kubewarden's engine) of the same policies on
 # the same requests, interleaved; then the ratios and the targets. The tables of the
 # README's performance section come from `make bench BENCH_ARGS=--markdown`.
@@ -226,8 +250,8 @@ serve: build
 	  $(if $(REGISTRY),--registry $(REGISTRY)) \
 	  $(if $(KWCTL_SOURCES),--sources $(KWCTL_SOURCES))
 
-# A bounded load run of PolicyServer: the flagship, the reference policy of
-# ../shared/tools and the floor module side by side, taking turns over rounds, keep-alive clients,
+# A bounded load run of PolicyServer: the flagship, the reference policy
+# ($$REFERENCE_POLICY, when set) and the floor module side by side, taking turns over rounds, keep-alive clients,
 # p50/p90/p99 latency, requests per second, PolicyServer's CPU time per request and
 # errors (which fail the run). LOAD_ARGS: --requests N --rounds R --clients C
 # --workers W --sample TEXT --policy ID --markdown.

@@ -11,7 +11,7 @@
 MODULE   := $(notdir $(CURDIR))
 ROOT     := $(realpath $(CURDIR)/../..)
 SHIPPED  := $(ROOT)/target/modules/$(subst -,_,$(MODULE)).wasm
-KWCTL    ?= $(or $(wildcard $(ROOT)/target/kubewarden/kwctl),kwctl)
+KWCTL    ?= kwctl
 
 .PHONY: policy.wasm e2e-tests
 
@@ -22,7 +22,7 @@ policy.wasm:
 
 annotated-policy.wasm: policy.wasm metadata.yml README.md
 	@command -v $(KWCTL) >/dev/null 2>&1 || { \
-	  echo "kwctl is missing: run make kubewarden-tools at the repository root"; exit 1; }
+	  echo "kwctl is missing: install it from Kubewarden's releases, or set KWCTL"; exit 1; }
 	$(KWCTL) annotate -m metadata.yml -u README.md -o $@ policy.wasm
 
 e2e-tests: annotated-policy.wasm

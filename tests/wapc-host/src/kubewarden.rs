@@ -2,10 +2,10 @@
 //! `policy-evaluator`): the one place that finds them, annotates the modules for them,
 //! runs `kwctl` and serves the modules from a PolicyServer on loopback.
 //!
-//! The tools are found as `$KWCTL` / `$POLICY_SERVER`, else in `target/kubewarden/`
-//! (where `make kubewarden-tools` and `.ci/run` unpack them), else on `PATH`, else they
-//! are unpacked from `../shared/tools` (the team's copy, built from Kubewarden's source)
-//! with its `install.sh`. Where none is to be had, [`tools`] says so plainly.
+//! The tools are found as `$KWCTL` / `$POLICY_SERVER`, else on `PATH`: users get them
+//! from Kubewarden's releases; no package registry carries them. The tests that need
+//! them are `#[ignore]`d with that reason and run with `make e2e-kubewarden`, where
+//! [`require_tools`] fails plainly when they are missing.
 
 use crate::evaluate::{Decision, Outcome};
 use crate::host::{HostCall, HostCapabilities};
@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -29,8 +29,8 @@ pub const POLICY_SERVER_ENV: &str = "POLICY_SERVER";
 /// Environment variable: the OCI registry binary to use (else Debian's
 /// `docker-registry` on `PATH`).
 pub const REGISTRY_ENV: &str = "DOCKER_REGISTRY";
-/// Environment variable: `1` where Kubewarden's engine and the registry must be at hand
-/// (`.ci/run`); then their absence fails the test instead of being reported.
+/// Environment variable: `1` where every tool a test may use must be at hand (an
+/// opt-in); then their absence fails the test instead of being reported.
 pub const REQUIRED_ENV: &str = "KUBEWARDEN_REQUIRED";
 
 /// `found`, or `None` after saying plainly in the test output that `what` is missing
@@ -68,19 +68,15 @@ fn on_path(name: &str) -> Option<PathBuf> {
     })
 }
 
-fn find(env: &str, name: &str, unpacked: &Path) -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os(env).filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(path));
+fn find(env: &str, name: &str) -> Option<PathBuf> {
+    match std::env::var_os(env).filter(|p| !p.is_empty()) {
+        Some(path) => Some(PathBuf::from(path)),
+        None => on_path(name),
     }
-    let local = unpacked.join(name);
-    if local.is_file() {
-        return Some(local);
-    }
-    on_path(name)
 }
 
-/// kwctl and policy-server, found or unpacked once per process (see the module doc);
-/// the error says what is missing and how to get it.
+/// kwctl and policy-server, found once per process (see the module doc); the error
+/// says what is missing and where it comes from.
 pub fn tools() -> Result<Tools> {
     static TOOLS: OnceLock<Result<Tools, String>> = OnceLock::new();
     TOOLS
@@ -90,49 +86,24 @@ pub fn tools() -> Result<Tools> {
 }
 
 fn locate() -> Result<Tools> {
-    let unpacked = target_dir().join("kubewarden");
-    let found = |unpacked: &Path| {
-        Some(Tools {
-            kwctl: find(KWCTL_ENV, "kwctl", unpacked)?,
-            policy_server: find(POLICY_SERVER_ENV, "policy-server", unpacked)?,
-        })
-    };
-    if let Some(tools) = found(&unpacked) {
-        return Ok(tools);
-    }
-    let install = workspace_root().join("../shared/tools/install.sh");
-    if !install.is_file() {
-        bail!(
-            "kwctl and policy-server are not installed: set {KWCTL_ENV} and {POLICY_SERVER_ENV}, \
-             put them on PATH, or provide ../shared/tools/install.sh (the team's copy, built \
-             from Kubewarden's source); {} was not found",
-            install.display()
-        );
-    }
-    let status = Command::new("sh")
-        .arg(&install)
-        .arg(&unpacked)
-        .stdout(Stdio::null())
-        .status()
-        .with_context(|| format!("running {}", install.display()))?;
-    if !status.success() {
-        bail!(
-            "{} {} failed: {status}",
-            install.display(),
-            unpacked.display()
-        );
-    }
-    found(&unpacked).ok_or_else(|| {
+    let missing = |name: &str, env: &str| {
         anyhow!(
-            "{} did not unpack kwctl and policy-server",
-            install.display()
+            "{name} is not installed: set {env} or put it on PATH (Kubewarden's releases: \
+             https://github.com/kubewarden/kwctl/releases, \
+             https://github.com/kubewarden/policy-server/releases)"
         )
+    };
+    Ok(Tools {
+        kwctl: find(KWCTL_ENV, "kwctl").ok_or_else(|| missing("kwctl", KWCTL_ENV))?,
+        policy_server: find(POLICY_SERVER_ENV, "policy-server")
+            .ok_or_else(|| missing("policy-server", POLICY_SERVER_ENV))?,
     })
 }
 
-/// Whether kwctl and policy-server are at hand (see [`available`]).
-pub fn engine_available() -> bool {
-    available("Kubewarden's engine (kwctl, policy-server)", tools()).is_some()
+/// kwctl and policy-server for a test that needs them (an `#[ignore]`d one, run by
+/// `make e2e-kubewarden`): their absence fails it, saying what is missing.
+pub fn require_tools() -> Tools {
+    tools().unwrap_or_else(|e| panic!("this test needs Kubewarden's engine: {e:#}"))
 }
 
 /// A module's `settings.example.yaml` as JSON (`{}` when it holds only comments).
@@ -292,8 +263,7 @@ pub fn module_version(module: &str) -> Result<String> {
 /// metadata, as the module READMEs and examples name it.
 pub const PUBLISHED: &str = "registry://ghcr.io/windows-workload-policies/policies/";
 
-/// A `kwctl run` command as a README writes it (`kwctl run` or
-/// `target/kubewarden/kwctl run`, continued over lines ending in `\`).
+/// A `kwctl run` command as a README writes it (continued over lines ending in `\`).
 #[derive(Debug, Clone)]
 pub struct ReadmeRun {
     /// The command as written, on one line.
@@ -316,10 +286,7 @@ pub fn readme_kwctl_runs(readme: &Path, base: &Path) -> Result<Vec<ReadmeRun>> {
     let mut runs = Vec::new();
     let mut i = 0;
     while i < lines.len() {
-        let starts = ["kwctl run", "target/kubewarden/kwctl run"]
-            .iter()
-            .any(|p| lines[i].starts_with(p));
-        if !starts {
+        if !lines[i].starts_with("kwctl run") {
             i += 1;
             continue;
         }
@@ -671,21 +638,27 @@ pub struct BenchFigures {
     pub mean_us: f64,
 }
 
-/// The reference policy of Kubewarden's monorepo kept beside the tools
-/// (`../shared/tools`), or `$REFERENCE_POLICY`: the anchor the modules are measured
-/// against.
+/// Environment variable: the reference policy of the benchmarks, Kubewarden's
+/// `pod-privileged-policy` built by the developer from Kubewarden's policies repository
+/// (no registry this project uses carries it, and it is never committed).
+pub const REFERENCE_POLICY_ENV: &str = "REFERENCE_POLICY";
+
+/// `$REFERENCE_POLICY`: the anchor the modules are measured against, or why not.
 pub fn reference_policy() -> Result<PathBuf> {
-    let path = std::env::var_os("REFERENCE_POLICY")
+    let Some(path) = std::env::var_os(REFERENCE_POLICY_ENV)
         .filter(|p| !p.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            workspace_root().join("../shared/tools/pod-privileged-policy-1.0.13.wasm")
-        });
+    else {
+        bail!(
+            "{REFERENCE_POLICY_ENV} is not set (the path of Kubewarden's pod-privileged-policy \
+             .wasm, built from its policies repository)"
+        );
+    };
     if path.is_file() {
         Ok(path)
     } else {
         bail!(
-            "the reference policy {} is missing (set REFERENCE_POLICY)",
+            "the reference policy {} is missing ({REFERENCE_POLICY_ENV})",
             path.display()
         )
     }

@@ -36,6 +36,7 @@ mod inputs;
 pub mod kubewarden;
 mod module;
 mod modules;
+pub mod oci;
 mod response;
 pub mod samples;
 

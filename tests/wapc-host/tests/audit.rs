@@ -165,10 +165,9 @@ fn audit_request(input: &Input) -> Value {
 }
 
 #[test]
+#[ignore = "needs kwctl and policy-server (Kubewarden's releases): make e2e-kubewarden"]
 fn policy_server_audits_existing_objects_as_the_scanner_asks() {
-    if !kubewarden::engine_available() {
-        return;
-    }
+    kubewarden::require_tools();
     let mut served = Vec::new();
     for module in MODULES {
         served.push(

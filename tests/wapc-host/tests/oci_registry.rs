@@ -2,40 +2,40 @@
 //! `docker-registry` (the CNCF Distribution registry) on 127.0.0.1, a free port and
 //! storage of its own, stopped and removed at the end of each test.
 //!
-//! - Every module goes through `make push` (which annotates it with its own
-//!   `metadata.yml` first) to the registry, comes back with `kwctl pull` byte for byte
-//!   and with the digest `make push` recorded, `kwctl inspect` shows its metadata, and
-//!   `kwctl run registry://…` and a PolicyServer serving `registry://…` decide its
-//!   `test_data/` as our host does.
 //! - A single-platform Windows image and a multi-platform index are put into the
 //!   registry (an OCI image layout written here, copied with skopeo), and IMG-1, IMG-3
-//!   and IMG-4 resolve them through kwctl's `oci` host capability: the decisions below
-//!   are reasoned from what the images are, and our host, given the answers kwctl
-//!   recorded, decides the same.
+//!   and IMG-4 resolve them in our host, whose `oci` host calls are answered from the
+//!   live registry by `oci-client` (`wapc_test_host::oci`): the decisions below are
+//!   reasoned from what the images are, not from what the registry's tags say.
+//! - Where Kubewarden's engine is installed (`make e2e-kubewarden`; ignored tests
+//!   otherwise): the same look-ups through kwctl's own `oci` host capability, decided
+//!   the same; and every module goes through `make push` (which annotates it with its
+//!   own `metadata.yml` first) to the registry, comes back with `kwctl pull` byte for
+//!   byte and with the digest `make push` recorded, `kwctl inspect` shows its metadata,
+//!   and `kwctl run registry://…` and a PolicyServer serving `registry://…` decide its
+//!   `test_data/` as our host does.
 //!
-//! Where kwctl, policy-server, docker-registry or skopeo are missing the test says so;
-//! where `KUBEWARDEN_REQUIRED=1` (`.ci/run`) it fails.
+//! docker-registry and skopeo come from Debian (`apt-get install docker-registry
+//! skopeo`, which `.ci/run` does); without them these tests fail, saying so.
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use wapc_test_host::kubewarden::{
-    self, Differential, PolicyServer, Registry, ServedPolicy, ServerOptions, available,
-    example_settings,
+    self, Differential, PolicyServer, Registry, ServedPolicy, ServerOptions, example_settings,
 };
-use wapc_test_host::{Input, built_policy, evaluate_one, load_inputs, workspace_root};
+use wapc_test_host::oci::{self, OciOptions};
+use wapc_test_host::{
+    HostCapabilities, Input, built_policy, evaluate_one, load_inputs, workspace_root,
+};
 use windows_workload_rules::modules::MODULES;
 
-/// The tools these tests need, or `None` after saying which is missing.
-fn registry() -> Option<Registry> {
-    if !kubewarden::engine_available() {
-        return None;
-    }
-    available(
-        "an OCI registry (Debian's docker-registry)",
-        Registry::start(),
-    )
+/// A registry on loopback; its absence fails the test, saying how to install it.
+fn registry() -> Registry {
+    Registry::start().unwrap_or_else(|e| {
+        panic!("an OCI registry on loopback (apt-get install docker-registry skopeo): {e:#}")
+    })
 }
 
 /// A scratch folder of this test process in the target folder.
@@ -49,16 +49,17 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 #[test]
+#[ignore = "needs kwctl and policy-server (Kubewarden's releases): make e2e-kubewarden"]
 fn every_module_round_trips_through_a_loopback_registry() {
-    let Some(registry) = registry() else { return };
+    let tools = kubewarden::require_tools();
+    let registry = registry();
     let sbom_tool = kubewarden::installed(
         "cargo-cyclonedx",
         "cargo install cargo-cyclonedx --version 0.5.9 --locked",
     );
-    if available("cargo-cyclonedx, for make release-dry-run", sbom_tool).is_none() {
-        return;
+    if let Err(e) = sbom_tool {
+        panic!("make release-dry-run needs cargo-cyclonedx: {e:#}");
     }
-    let tools = kubewarden::tools().expect("the engine");
     let release = scratch("release");
     let annotated_dir = release.join("annotated");
     let prefix = format!("{}/policies", registry.host());
@@ -407,10 +408,13 @@ fn pod(name: &str, node_selector: Value, image: &str) -> Input {
     .expect("a pod")
 }
 
-#[test]
-fn image_look_ups_resolve_images_in_a_loopback_registry() {
-    let Some(registry) = registry() else { return };
-    let dir = scratch("images");
+/// What one look-up case must decide: `Err` says what was expected.
+type Check = Box<dyn Fn(&wapc_test_host::Outcome) -> Result<(), String>>;
+
+/// The images of the look-up cases, put into `registry`, and the cases: (what, the pod,
+/// what the registry's answers imply). The expectations restate IMG-1/IMG-3/IMG-4
+/// (docs/rules.md) for these images.
+fn image_cases(registry: &Registry, dir: &Path) -> Vec<(&'static str, Input, Check)> {
     let mut layout = ImageLayout::new(&dir.join("layout"));
     // Windows Server 2019 only: the build of a single-platform image is in its config.
     let legacy = layout.image("windows", Some("10.0.17763.5576"));
@@ -435,10 +439,6 @@ fn image_look_ups_resolve_images_in_a_loopback_registry() {
     let linux = json!({"kubernetes.io/os": "linux"});
     let windows = json!({"kubernetes.io/os": "windows"});
     let pinned = |build: &str| json!({"kubernetes.io/os": "windows", "node.kubernetes.io/windows-build": build});
-    let lookup = json!({"imageLookup": {"enabled": true}});
-    // (case, pod, what the registry's answers imply) — the expectations restate
-    // IMG-1/IMG-3/IMG-4 (docs/rules.md) for these images.
-    type Check = Box<dyn Fn(&wapc_test_host::Outcome) -> Result<(), String>>;
     let rejects = |text: String| -> Check {
         Box::new(move |outcome| match outcome.message() {
             Some(message) if outcome.is_rejected() && message.contains(&text) => Ok(()),
@@ -471,7 +471,7 @@ fn image_look_ups_resolve_images_in_a_loopback_registry() {
             }
         })
     };
-    let cases: Vec<(&str, Input, Check)> = vec![
+    vec![
         (
             "single-platform Windows 2019 image in a Linux pod",
             pod("legacy-linux", linux.clone(), &legacy),
@@ -518,11 +518,82 @@ fn image_look_ups_resolve_images_in_a_loopback_registry() {
             pod("missing", windows, &missing),
             warns(format!("the registry lookup of {missing} failed")),
         ),
-    ];
+    ]
+}
+
+/// The modules that look images up.
+fn looking_up() -> impl Iterator<Item = &'static windows_workload_rules::engine::module::Module> {
+    MODULES
+        .iter()
+        .copied()
+        .filter(|m| m.runtime_class_lookup.is_some())
+}
+
+#[test]
+fn image_look_ups_resolve_images_in_a_loopback_registry() {
+    let registry = registry();
+    let dir = scratch("images");
+    let cases = image_cases(&registry, &dir);
+    let lookup = json!({"imageLookup": {"enabled": true}});
+    let capabilities = oci::with_oci_lookups(
+        HostCapabilities::new(),
+        &OciOptions {
+            insecure_registries: vec![registry.host()],
+        },
+    )
+    .expect("the OCI client");
+    let mut failures = Vec::new();
+    let mut decided = 0;
+    for module in looking_up() {
+        let ours = built_policy(module.name).expect("the module loads");
+        let instance = ours
+            .instance_with(capabilities.clone())
+            .expect("an instance");
+        for (case, input, check) in &cases {
+            let outcome = evaluate_one(&instance, &lookup, input);
+            if let Err(expected) = check(&outcome) {
+                failures.push(format!(
+                    "{} {case}: expected {expected}, our host decided {:?} {:?} {:?}",
+                    module.name,
+                    outcome.decision.name(),
+                    outcome.message(),
+                    outcome.warnings
+                ));
+            }
+            // The decision came from the registry: the module asked it for the image.
+            let image = input.object()["spec"]["containers"][0]["image"]
+                .as_str()
+                .expect("an image");
+            let asked = outcome.host_calls.iter().any(|call| {
+                call.namespace == "oci"
+                    && call.operation == "v1/oci_manifest"
+                    && call.payload == serde_json::to_vec(image).expect("JSON")
+            });
+            assert!(asked, "{} {case}: no look-up of {image}", module.name);
+            decided += 1;
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{}\n{}",
+        failures.join("\n"),
+        registry.log()
+    );
+    assert_eq!(decided, 2 * cases.len());
+}
+
+#[test]
+#[ignore = "needs kwctl and policy-server (Kubewarden's releases): make e2e-kubewarden"]
+fn image_look_ups_through_kwctl_decide_as_our_host() {
+    kubewarden::require_tools();
+    let registry = registry();
+    let dir = scratch("images-kwctl");
+    let cases = image_cases(&registry, &dir);
+    let lookup = json!({"imageLookup": {"enabled": true}});
     let sources = registry.sources_path();
     let mut differential = Differential::new("kwctl run (live registry)");
     let mut failures = Vec::new();
-    for module in MODULES.iter().filter(|m| m.runtime_class_lookup.is_some()) {
+    for module in looking_up() {
         let (annotated, _) = kubewarden::annotated(module.name).expect("kwctl annotate");
         let ours = built_policy(module.name).expect("the module loads");
         for (n, (case, input, check)) in cases.iter().enumerate() {

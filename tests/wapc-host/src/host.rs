@@ -216,6 +216,31 @@ impl HostCapabilities {
         Self::from_value(&value).with_context(|| format!("fixtures {}", path.display()))
     }
 
+    /// `self`'s fixtures and handlers, then `other`'s: where both answer the same call,
+    /// `other`'s answer wins (registered later), except that a fixture bound to the
+    /// exact request payload still wins over one for any payload.
+    pub fn merged(mut self, other: HostCapabilities) -> Self {
+        self.fixtures.extend(other.fixtures);
+        self
+    }
+
+    /// The answer to the host call `namespace`/`operation` with `payload`, as a guest
+    /// would get it (binding `kubewarden`); for testing handlers without a module.
+    pub fn call(
+        &self,
+        namespace: &str,
+        operation: &str,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, String> {
+        self.answer(&HostCall {
+            binding: "kubewarden".to_owned(),
+            namespace: namespace.to_owned(),
+            operation: operation.to_owned(),
+            payload: payload.to_vec(),
+            result: Ok(Vec::new()),
+        })
+    }
+
     /// True when no fixture is registered.
     pub fn is_empty(&self) -> bool {
         self.fixtures.is_empty()

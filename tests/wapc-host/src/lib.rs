@@ -30,6 +30,7 @@
 //! # }
 //! ```
 
+pub mod cluster;
 mod evaluate;
 mod host;
 mod inputs;
@@ -39,6 +40,7 @@ mod modules;
 pub mod oci;
 mod response;
 pub mod samples;
+pub mod webhook;
 
 pub use evaluate::{Decision, Outcome, decide, evaluate, evaluate_one};
 pub use host::{HostCall, HostCapabilities, LOG_ENV, LogEntry};
@@ -55,5 +57,6 @@ pub use modules::{
     module_file_name, release_dir, target_dir, workspace_root,
 };
 pub use response::{SettingsValidation, ValidationResponse};
+pub use webhook::{WebhookDecision, WebhookOptions, WebhookPolicy, WebhookServer};
 /// The JSON patch type of the rule crate, used in [`Decision::Mutated`].
 pub use windows_workload_rules::k8s::patch::PatchOp;

@@ -78,6 +78,15 @@ pub fn objects_to_apply() -> Result<Vec<Applied>> {
             });
         }
     }
+    // The same object twice (a module's manifest and its request file): applied once.
+    let mut seen: Vec<Value> = Vec::new();
+    applied.retain(|item| {
+        let fresh = !seen.contains(item.object());
+        if fresh {
+            seen.push(item.object().clone());
+        }
+        fresh
+    });
     // RuntimeClasses first: the RuntimeClass admission plugin refuses a pod naming one
     // that does not exist, before any webhook.
     applied.sort_by_key(|item| item.kind() != "RuntimeClass");

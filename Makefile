@@ -4,6 +4,7 @@
 #   make test       unit tests, end-to-end tests in the waPC host and the control-plane
 #                   suite (what CI runs); the tests that need kwctl are left out (ignored)
 #   make e2e-kubewarden  the tests that need Kubewarden's kwctl and policy-server
+#   make e2e-cluster  the control-plane suite alone (the modules as webhooks of a real API server)
 #   make control-plane-bin  build etcd, kube-apiserver, kube-scheduler and
 #                   kube-controller-manager from tests/control-plane/go.mod (needs Go)
 #   make lint       cargo fmt --check and clippy -D warnings
@@ -51,7 +52,7 @@ KWCTL       ?= kwctl
 KWCTL_SOURCES ?=
 KWCTL_SOURCES_FLAG := $(if $(KWCTL_SOURCES),--sources-path $(KWCTL_SOURCES))
 
-.PHONY: all build setup run run-corpus test e2e e2e-kubewarden unit fmt lint annotate push \
+.PHONY: all build setup run run-corpus test e2e e2e-kubewarden e2e-cluster unit fmt lint annotate push \
 	check-versions check-kwctl rules-doc bench bench-modules fuzz clean artifacthub serve load sbom \
 	release-dry-run control-plane-bin
 
@@ -132,14 +133,28 @@ e2e-kubewarden: build
 CONTROL_PLANE_BIN := target/control-plane/bin
 CONTROL_PLANE_COMMANDS := k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-scheduler \
 	k8s.io/kubernetes/cmd/kube-controller-manager
+# The version the commands report (/version, --version), as Kubernetes' own build stamps
+# it (hack/lib/version.sh): the release go.mod requires, so that the one place it is
+# chosen is go.mod.
+K8S_VERSION_PKGS := k8s.io/component-base/version k8s.io/client-go/pkg/version
 control-plane-bin:
 	@command -v go >/dev/null 2>&1 || { echo "Go is not installed: the control-plane suite needs it"; exit 1; }
 	@mkdir -p $(CONTROL_PLANE_BIN)
-	@start=$$(date +%s); \
-	cd tests/control-plane && \
-	go build -o $(CURDIR)/$(CONTROL_PLANE_BIN)/ $(CONTROL_PLANE_COMMANDS) && \
-	go build -o $(CURDIR)/$(CONTROL_PLANE_BIN)/etcd go.etcd.io/etcd/server/v3 && \
-	echo "control-plane-bin: built in $$(( $$(date +%s) - start )) s: $$(ls $(CURDIR)/$(CONTROL_PLANE_BIN) | tr '\n' ' ')"
+	@set -e; start=$$(date +%s); cd tests/control-plane; \
+	v=$$(go list -m -f '{{.Version}}' k8s.io/kubernetes); \
+	major=$$(echo $$v | sed 's/^v\([0-9]*\)\..*/\1/'); minor=$$(echo $$v | sed 's/^v[0-9]*\.\([0-9]*\)\..*/\1/'); \
+	flags=""; for p in $(K8S_VERSION_PKGS); do \
+	  flags="$$flags -X $$p.gitVersion=$$v -X $$p.gitMajor=$$major -X $$p.gitMinor=$$minor -X $$p.gitTreeState=clean"; \
+	done; \
+	go build -ldflags "$$flags" -o $(CURDIR)/$(CONTROL_PLANE_BIN)/ $(CONTROL_PLANE_COMMANDS); \
+	go build -o $(CURDIR)/$(CONTROL_PLANE_BIN)/etcd go.etcd.io/etcd/server/v3; \
+	echo "control-plane-bin: Kubernetes $$v and etcd $$(go list -m -f '{{.Version}}' go.etcd.io/etcd/server/v3) built in $$(( $$(date +%s) - start )) s"
+
+# The control-plane suite alone: a real API server, scheduler and controllers on
+# loopback with the modules as admission webhooks (tests/control-plane).
+e2e-cluster: build control-plane-bin
+	WASM_MODULES_DIR=$(CURDIR)/$(DIST) CONTROL_PLANE_BIN=$(CURDIR)/$(CONTROL_PLANE_BIN) \
+	  $(CARGO) test -p control-plane -- --nocapture
 
 unit:
 	$(CARGO) test -p windows-workload-rules

@@ -116,7 +116,7 @@ run-corpus: build
 # them); `make e2e-kubewarden` runs them where those are installed.
 test: build control-plane-bin
 	WASM_MODULES_DIR=$(CURDIR)/$(DIST) CONTROL_PLANE_BIN=$(CURDIR)/$(CONTROL_PLANE_BIN) \
-	  $(CARGO) test --workspace
+	  $(CARGO) test --workspace --no-fail-fast
 	@echo "make test: the tests marked 'ignored' above need Kubewarden's kwctl and policy-server"
 	@echo "(Kubewarden's releases) and were not run: make e2e-kubewarden runs them."
 

@@ -1,7 +1,7 @@
 use crate::engine::rule::{Context, Finding, Rule, RuleMeta, declare_rule};
+use crate::facts::gmsa::{GmsaUse, gmsa_uses};
 use crate::k8s::path::FieldPath;
 use crate::windows::names::{MAX_GMSA_CREDENTIAL_SPEC_LENGTH, dns1123_subdomain_error};
-use k8s_openapi::api::core::v1::WindowsSecurityContextOptions;
 
 declare_rule! {
     /// ID-2: a Windows pod uses a gMSA credential spec that is not allowed, or brings its own.
@@ -40,24 +40,21 @@ declare_rule! {
     }
 }
 
-/// The checks on one `windowsOptions` (pod or container) that do not depend on settings.
-fn check_written(
-    options: &WindowsSecurityContextOptions,
-    base: &FieldPath,
-    findings: &mut Vec<Finding>,
-) {
-    if let Some(name) = &options.gmsa_credential_spec_name
+/// The checks on one use (pod or container `windowsOptions`) that do not depend on
+/// settings.
+fn check_written(used: &GmsaUse<'_>, findings: &mut Vec<Finding>) {
+    if let Some(name) = used.name
         && let Some(error) = dns1123_subdomain_error(name)
     {
         findings.push(Finding::new(
             META.id,
-            base.field("gmsaCredentialSpecName"),
+            used.name_path(),
             format!("gmsaCredentialSpecName {name:?} {error}"),
         ));
     }
-    if let Some(spec) = &options.gmsa_credential_spec {
-        let path = base.field("gmsaCredentialSpec");
-        if options.gmsa_credential_spec_name.is_none() {
+    if let Some(spec) = used.contents {
+        let path = used.contents_path();
+        if used.name.is_none() {
             findings.push(Finding::new(
                 META.id,
                 path.clone(),
@@ -87,13 +84,8 @@ impl Rule for GmsaRule {
 
     fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>) {
         let workload = ctx.workload;
-        if let Some(options) = workload.pod_windows_options() {
-            check_written(options, &workload.pod_windows_options_path(), findings);
-        }
-        for container in workload.containers() {
-            if let Some(options) = container.windows_options() {
-                check_written(options, &container.windows_options_path(), findings);
-            }
+        for used in gmsa_uses(workload) {
+            check_written(&used, findings);
         }
 
         // The names containers use, each reported once where it is written.

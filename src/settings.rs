@@ -106,6 +106,11 @@ pub struct Settings {
     /// where given, still win. A failed read warns and falls back to the settings.
     /// Default `false`.
     pub node_inventory: bool,
+    /// ID-3, ID-4: what a failed look-up of a gMSA credential spec or of a service
+    /// account's permission to use it does (no CRD, no RBAC, no answer): `reject`
+    /// (default, as the windows-gmsa webhook does) or `warn` (the pod goes through
+    /// unchecked).
+    pub gmsa_lookup_failure: LookupFailure,
     /// Whether the settings document names `windowsTaint` (filled by `from_value`): a
     /// configured taint wins over the nodes' taints.
     #[serde(skip)]
@@ -138,6 +143,7 @@ impl Default for Settings {
             image_lookup: ImageLookup::default(),
             runtime_class_lookup: false,
             node_inventory: false,
+            gmsa_lookup_failure: LookupFailure::Reject,
             windows_taint_given: false,
             runtime_class_lookup_errors: BTreeMap::new(),
         }

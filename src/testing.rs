@@ -40,7 +40,16 @@ pub fn acted(rule: &'static dyn Rule, object: &Value, settings_value: Value) -> 
     let module = single_rule_module(rule);
     let nodes = ClusterNodes::new(module.node_inventory, &settings, &NoHostCalls);
     let object = JsonObject::from(object.clone());
-    run_rules(&module, &settings, &NoHostCalls, &nodes, &object, &workload).1
+    run_rules(
+        &module,
+        &settings,
+        &NoHostCalls,
+        &nodes,
+        &object,
+        &workload,
+        Default::default(),
+    )
+    .1
 }
 
 /// The findings of one rule with default settings.
@@ -85,7 +94,16 @@ pub fn acted_with(
     let module = single_rule_module(rule);
     let nodes = ClusterNodes::new(module.node_inventory, &settings, host);
     let object = JsonObject::from(object.clone());
-    run_rules(&module, &settings, host, &nodes, &object, &workload).1
+    run_rules(
+        &module,
+        &settings,
+        host,
+        &nodes,
+        &object,
+        &workload,
+        Default::default(),
+    )
+    .1
 }
 
 /// A full evaluation with host capabilities answered by `host`.
@@ -292,4 +310,160 @@ impl crate::facts::host::HostCalls for NodesHost {
         self.calls.set(self.calls.get() + 1);
         self.answer.clone()
     }
+}
+
+/// A `credspec` in the shape of the windows-gmsa project's samples
+/// (`admission-webhook/integration_tests/templates/credspec-0.yml`): account WebApp1 of
+/// domain CONTOSO; its GUID and SID are made up.
+#[allow(dead_code)]
+pub fn credspec_webapp1() -> Value {
+    serde_json::json!({
+        "ActiveDirectoryConfig": {"GroupManagedServiceAccounts": [
+            {"Name": "WebApp1", "Scope": "CONTOSO"},
+            {"Name": "WebApp1", "Scope": "contoso.com"}]},
+        "CmsPlugins": ["ActiveDirectory"],
+        "DomainJoinConfig": {"DnsName": "contoso.com", "DnsTreeName": "contoso.com",
+            "Guid": "244818ae-87ac-4fcd-92ec-e79e5252348a", "MachineAccountName": "WebApp1",
+            "NetBiosName": "CONTOSO", "Sid": "S-1-5-21-2126449477-2524075714-3094792973"}})
+}
+
+/// A cluster with gMSA: answers `kubernetes/get_resource` for `GMSACredentialSpec`
+/// objects and `kubernetes/can_i` for the service accounts allowed to `use` them, as
+/// policy-evaluator does (an unknown object is its "Cannot find ..." error), and
+/// records the calls.
+#[allow(dead_code)]
+#[derive(Default)]
+pub struct GmsaHost {
+    specs: Vec<(String, Value)>,
+    /// `(namespace, service account, credential spec)` allowed to `use` it.
+    allowed: Vec<(String, String, String)>,
+    get_failure: Option<String>,
+    can_i_failure: Option<String>,
+    calls: std::cell::RefCell<Vec<String>>,
+}
+
+#[allow(dead_code)]
+impl GmsaHost {
+    pub fn new() -> Self {
+        GmsaHost::default()
+    }
+
+    /// A `GMSACredentialSpec` `name` with this `credspec`.
+    pub fn credential_spec(self, name: &str, credspec: Value) -> Self {
+        let object = serde_json::json!({"apiVersion": "windows.k8s.io/v1",
+            "kind": "GMSACredentialSpec", "metadata": {"name": name}, "credspec": credspec});
+        self.raw_credential_spec(name, object)
+    }
+
+    /// A `GMSACredentialSpec` `name` answered as `object`.
+    pub fn raw_credential_spec(mut self, name: &str, object: Value) -> Self {
+        self.specs.push((name.to_string(), object));
+        self
+    }
+
+    /// `service_account` of `namespace` may use `name`.
+    pub fn allow(mut self, namespace: &str, service_account: &str, name: &str) -> Self {
+        self.allowed.push((
+            namespace.to_string(),
+            service_account.to_string(),
+            name.to_string(),
+        ));
+        self
+    }
+
+    /// Every `get_resource` fails with `message`.
+    pub fn failing_get(mut self, message: &str) -> Self {
+        self.get_failure = Some(message.to_string());
+        self
+    }
+
+    /// Every `can_i` fails with `message`.
+    pub fn failing_can_i(mut self, message: &str) -> Self {
+        self.can_i_failure = Some(message.to_string());
+        self
+    }
+
+    /// The calls made, as `get <name>` and `can_i <user> use <name>`.
+    pub fn calls(&self) -> Vec<String> {
+        self.calls.borrow().clone()
+    }
+}
+
+impl crate::facts::host::HostCalls for GmsaHost {
+    fn call(&self, namespace: &str, operation: &str, payload: &[u8]) -> Result<Vec<u8>, String> {
+        let request: Value = serde_json::from_slice(payload).unwrap_or(Value::Null);
+        match (namespace, operation) {
+            ("kubernetes", "get_resource") if request["kind"] == "GMSACredentialSpec" => {
+                let name = request["name"].as_str().unwrap_or_default();
+                self.calls.borrow_mut().push(format!("get {name}"));
+                if let Some(message) = &self.get_failure {
+                    return Err(message.clone());
+                }
+                self.specs
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, object)| object.to_string().into_bytes())
+                    .ok_or_else(|| {
+                        format!(
+                            "Callback evaluation failure: Cannot find windows.k8s.io/v1/GMSACredentialSpec named '{name}' inside of namespace 'None'"
+                        )
+                    })
+            }
+            ("kubernetes", "can_i") => {
+                let review = &request["subject_access_review"];
+                let attributes = &review["resource_attributes"];
+                let user = review["user"].as_str().unwrap_or_default();
+                let name = attributes["name"].as_str().unwrap_or_default();
+                self.calls
+                    .borrow_mut()
+                    .push(format!("can_i {user} use {name}"));
+                if let Some(message) = &self.can_i_failure {
+                    return Err(message.clone());
+                }
+                let allowed = attributes["verb"] == "use"
+                    && attributes["group"] == "windows.k8s.io"
+                    && attributes["resource"] == "gmsacredentialspecs"
+                    && self.allowed.iter().any(|(ns, sa, spec)| {
+                        user == format!("system:serviceaccount:{ns}:{sa}")
+                            && attributes["namespace"] == ns.as_str()
+                            && spec == name
+                    });
+                let status = if allowed {
+                    serde_json::json!({"allowed": true, "reason": "RBAC: allowed by RoleBinding"})
+                } else {
+                    serde_json::json!({"allowed": false})
+                };
+                Ok(status.to_string().into_bytes())
+            }
+            _ => Err(format!("no fixture for {namespace}/{operation} {request}")),
+        }
+    }
+}
+
+/// The findings of one rule in one pass over `object`, reviewed as a request in
+/// `namespace` (`None`: the object's own), as an UPDATE of `old_object` when given.
+#[allow(dead_code)]
+pub fn acted_in_request(
+    rule: &'static dyn Rule,
+    object: &Value,
+    settings_value: Value,
+    host: &dyn crate::facts::host::HostCalls,
+    namespace: Option<&str>,
+    old_object: Option<&Value>,
+) -> Vec<ActedFinding> {
+    let settings = settings(settings_value);
+    let kind = kind_of(object);
+    let workload = Workload::from_object(kind, object).expect("a valid workload");
+    let old = old_object.map(|o| Workload::from_object(kind, o).expect("a valid old workload"));
+    let module = single_rule_module(rule);
+    let nodes = ClusterNodes::new(module.node_inventory, &settings, host);
+    let object = JsonObject::from(object.clone());
+    let request = crate::engine::rule::RequestFacts {
+        namespace,
+        old_pod: old.as_ref(),
+    };
+    run_rules(
+        &module, &settings, host, &nodes, &object, &workload, request,
+    )
+    .1
 }

@@ -19,7 +19,8 @@
 use crate::engine::lifecycle::{self, PatchScope, Review};
 use crate::engine::module::Module;
 use crate::engine::rule::{
-    Action, AppliesTo, ClusterNodes, Context, Finding, PassFacts, RuleId, RuntimeClassContext,
+    Action, AppliesTo, ClusterNodes, Context, Finding, PassFacts, RequestFacts, RuleId,
+    RuntimeClassContext,
 };
 use crate::facts::host::{HostCalls, MemoHostCalls};
 use crate::facts::images::known_images;
@@ -120,6 +121,7 @@ pub(crate) fn run_rules(
     nodes: &ClusterNodes<'_>,
     object: &JsonObject,
     workload: &Workload,
+    request: RequestFacts<'_>,
 ) -> (TargetOs, Vec<ActedFinding>) {
     // With `runtimeClassLookup`, the pod's RuntimeClass as the cluster defines it.
     let completed = match module.runtime_class_lookup {
@@ -138,6 +140,7 @@ pub(crate) fn run_rules(
         module_rules: module.rules,
         facts: PassFacts::with_known_images(images),
         nodes,
+        request,
     };
     let mut acted = Vec::new();
     let mut findings = Vec::new();
@@ -260,13 +263,14 @@ pub fn evaluate_workload(
     }
     // As text, as a request brings it: the object's fixes are spliced into its text.
     let object = JsonObject::from(object.to_string());
-    evaluate_workload_in(module, settings, host, kind, &object, None)
+    evaluate_workload_in(module, settings, host, kind, &object, None, None)
 }
 
 /// Evaluates an UPDATE of a workload that changes its pod spec (see [`lifecycle`]):
 /// a fix outside `scope` is not made but reported as a warning that says why, and
 /// where the scope restricts what this update can change, a violation the old object
 /// already had warns instead of rejecting (the update cannot remove it).
+#[allow(clippy::too_many_arguments)]
 pub fn evaluate_workload_update(
     module: &Module,
     settings: &Settings,
@@ -275,6 +279,7 @@ pub fn evaluate_workload_update(
     object: &JsonObject,
     old_object: &JsonObject,
     scope: &PatchScope,
+    namespace: Option<&str>,
 ) -> Evaluation {
     evaluate_workload_in(
         module,
@@ -283,6 +288,7 @@ pub fn evaluate_workload_update(
         kind,
         object,
         Some((old_object, scope)),
+        namespace,
     )
 }
 
@@ -334,6 +340,7 @@ fn evaluate_workload_in(
     kind: WorkloadKind,
     object: &JsonObject,
     update: Option<(&JsonObject, &PatchScope)>,
+    namespace: Option<&str>,
 ) -> Evaluation {
     let workload = match Workload::from_json(kind, object) {
         Ok(w) => w,
@@ -343,6 +350,12 @@ fn evaluate_workload_in(
     let memo = MemoHostCalls::new(host);
     let host: &dyn HostCalls = &memo;
     let nodes = ClusterNodes::new(module.node_inventory, settings, host);
+    let old_request = RequestFacts {
+        namespace,
+        old_pod: None,
+    };
+    // The pod as it was, on an UPDATE of a Pod (ID-7 compares its gMSA settings).
+    let mut old_pod = None;
     let restriction = match update {
         Some((old_object, scope)) if !scope.is_unrestricted() => {
             let old = match Workload::from_json(kind, old_object) {
@@ -354,7 +367,18 @@ fn evaluate_workload_in(
                     ));
                 }
             };
-            let (_, findings) = run_rules(module, settings, host, &nodes, old_object, &old);
+            let (_, findings) = run_rules(
+                module,
+                settings,
+                host,
+                &nodes,
+                old_object,
+                &old,
+                old_request,
+            );
+            if kind == WorkloadKind::Pod {
+                old_pod = Some(old);
+            }
             Some(Restriction {
                 scope,
                 before: findings
@@ -365,7 +389,11 @@ fn evaluate_workload_in(
         }
         _ => None,
     };
-    let (target, mut all) = run_rules(module, settings, host, &nodes, object, &workload);
+    let request = RequestFacts {
+        namespace,
+        old_pod: old_pod.as_ref(),
+    };
+    let (target, mut all) = run_rules(module, settings, host, &nodes, object, &workload, request);
     if let Some(restriction) = &restriction {
         restriction.apply(&mut all, object);
     }
@@ -438,7 +466,8 @@ fn evaluate_workload_in(
                 ));
             }
         };
-        let (_, mut findings) = run_rules(module, settings, host, &nodes, &next, &workload);
+        let (_, mut findings) =
+            run_rules(module, settings, host, &nodes, &next, &workload, request);
         if let Some(restriction) = &restriction {
             restriction.apply(&mut findings, &next);
         }
@@ -576,11 +605,18 @@ pub fn evaluate_request(
             request.kind.kind, request.operation
         ));
     }
+    let namespace = Some(request.namespace.as_str()).filter(|n| !n.is_empty());
     match lifecycle::review(kind, request) {
         Err(error) => Evaluation::error(error.0),
-        Ok(Review::Create) => {
-            evaluate_workload_in(module, settings, host, kind, &request.object, None)
-        }
+        Ok(Review::Create) => evaluate_workload_in(
+            module,
+            settings,
+            host,
+            kind,
+            &request.object,
+            None,
+            namespace,
+        ),
         Ok(Review::Unchanged) => Evaluation::accept(),
         Ok(Review::Changed { old_object, scope }) => evaluate_workload_update(
             module,
@@ -590,6 +626,7 @@ pub fn evaluate_request(
             &request.object,
             old_object,
             &scope,
+            namespace,
         ),
     }
 }

@@ -166,6 +166,18 @@ pub struct Context<'a> {
     pub facts: PassFacts<'a>,
     /// The cluster's nodes, read at most once per request (see [`Context::nodes`]).
     pub nodes: &'a ClusterNodes<'a>,
+    /// What the admission request says beside the object.
+    pub request: RequestFacts<'a>,
+}
+
+/// What an admission request says beside the object under review.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestFacts<'a> {
+    /// The request's namespace (empty in a request is `None`).
+    pub namespace: Option<&'a str>,
+    /// On an UPDATE that changes a Pod's spec, the pod as it was (the old object's
+    /// evaluation has none).
+    pub old_pod: Option<&'a Workload>,
 }
 
 /// The cluster's nodes for one request (settings `nodeInventory`): read from the host
@@ -280,6 +292,23 @@ impl<'a> Context<'a> {
             builds: by_build.into_keys().collect(),
             source: format!("the Windows nodes: {source}"),
         })
+    }
+
+    /// The namespace of the object under review: the request's, else the object's
+    /// `metadata.namespace` (the API server sets both alike before admission:
+    /// `EnsureObjectNamespaceMatchesRequestNamespace` in
+    /// `staging/src/k8s.io/apiserver/pkg/registry/rest/create.go`).
+    pub fn namespace(&self) -> Option<&str> {
+        self.request
+            .namespace
+            .filter(|n| !n.is_empty())
+            .or_else(|| {
+                self.object
+                    .value()
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .filter(|n| !n.is_empty())
+            })
     }
 
     /// Whether the module runs the rule `id` (it carries it and its action is not `off`).

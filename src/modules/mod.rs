@@ -71,6 +71,24 @@ pub static IDENTITY: Module = Module {
     default_actions: &[],
 };
 
+/// gMSA admission: what the windows-gmsa webhook does, inside a policy (ID-3 to ID-7):
+/// the named `GMSACredentialSpec` exists, the pod's service account may `use` it, given
+/// contents are its own, a Pod gets its contents inlined, and an UPDATE does not change
+/// them. Context-aware (`kubernetes/get_resource`, `kubernetes/can_i`) and mutating.
+pub static GMSA: Module = Module {
+    name: "windows-gmsa",
+    rules: &[
+        &GmsaCredentialSpecExistsRule,
+        &GmsaUseAuthorizedRule,
+        &GmsaContentsMatchRule,
+        &GmsaInlineRule,
+        &GmsaUnchangedRule,
+    ],
+    runtime_class_lookup: None,
+    node_inventory: None,
+    default_actions: &[],
+};
+
 /// Image compatibility: images that cannot run where the pod lands (IMG-1 to IMG-4,
 /// RC-1). Mutating: IMG-4 pins the node's Windows build when the image's is known.
 pub static IMAGE_COMPATIBILITY: Module = Module {
@@ -124,6 +142,14 @@ pub const FLAGSHIP_DEFAULTS: &[(RuleId, Action)] = &[
     // With no allow-list configured, every gMSA pod would be refused (the gMSA webhook
     // already authorises the use of a credential spec through RBAC).
     (id::ID_2, Action::Warn),
+    // The gMSA admission asks the cluster for every pod that names a credential spec: a
+    // PolicyServer needs the RBAC the windows-gmsa module's README gives, and a cluster
+    // that runs the windows-gmsa webhook would answer twice. An operator turns them on.
+    (id::ID_3, Action::Off),
+    (id::ID_4, Action::Off),
+    (id::ID_5, Action::Off),
+    (id::ID_6, Action::Off),
+    (id::ID_7, Action::Off),
 ];
 
 /// Every module: the flagship first, then the single modules in catalogue order.
@@ -134,6 +160,7 @@ pub static MODULES: &[&Module] = &[
     &IMAGE_COMPATIBILITY,
     &RESOURCES,
     &IDENTITY,
+    &GMSA,
     &RUNTIME_CLASSES,
 ];
 

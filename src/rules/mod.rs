@@ -5,6 +5,11 @@
 
 mod id1_run_as_user_name;
 mod id2_gmsa;
+mod id3_gmsa_credential_spec_exists;
+mod id4_gmsa_use_authorized;
+mod id5_gmsa_contents_match;
+mod id6_gmsa_inline;
+mod id7_gmsa_unchanged;
 mod img1_image_os;
 mod img2_mixed_builds;
 mod img3_build_mismatch;
@@ -94,6 +99,11 @@ catalogue! {
     RES_4 => res4_startup_budget::StartupBudgetRule,
     ID_1 => id1_run_as_user_name::RunAsUserNameRule,
     ID_2 => id2_gmsa::GmsaRule,
+    ID_3 => id3_gmsa_credential_spec_exists::GmsaCredentialSpecExistsRule,
+    ID_4 => id4_gmsa_use_authorized::GmsaUseAuthorizedRule,
+    ID_5 => id5_gmsa_contents_match::GmsaContentsMatchRule,
+    ID_6 => id6_gmsa_inline::GmsaInlineRule,
+    ID_7 => id7_gmsa_unchanged::GmsaUnchangedRule,
     RC_1 => rc1_hyperv_host_access::HyperVHostAccessRule,
     RC_2 => rc2_runtime_class_scheduling::RuntimeClassSchedulingRule,
 }

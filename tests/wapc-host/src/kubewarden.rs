@@ -276,6 +276,9 @@ pub struct ReadmeRun {
     pub request: Option<PathBuf>,
     /// Whether it passes `--sources-path` (a plain-HTTP registry).
     pub sources: bool,
+    /// `--replay-host-capabilities-interactions`, resolved against the README's folder:
+    /// the session that answers the module's host calls.
+    pub replay: Option<PathBuf>,
 }
 
 /// Every `kwctl run` command of `readme`, with its files resolved against `base` (where
@@ -309,6 +312,7 @@ pub fn readme_kwctl_runs(readme: &Path, base: &Path) -> Result<Vec<ReadmeRun>> {
             settings: None,
             request: None,
             sources: false,
+            replay: None,
         };
         let mut k = 0;
         while k < words.len() {
@@ -317,6 +321,7 @@ pub fn readme_kwctl_runs(readme: &Path, base: &Path) -> Result<Vec<ReadmeRun>> {
                 "--settings-path" | "-s" => run.settings = value,
                 "--request-path" | "-r" => run.request = value,
                 "--sources-path" => run.sources = true,
+                "--replay-host-capabilities-interactions" => run.replay = value,
                 "--allow-context-aware" => {
                     k += 1;
                     continue;
@@ -478,6 +483,7 @@ pub fn replay_session(calls: &[HostCall]) -> Result<String> {
             ("oci", "v1/manifest_digest") => ("!OciManifestDigest", json!({"image": payload})),
             ("kubernetes", "get_resource") => ("!KubernetesGetResource", payload),
             ("kubernetes", "list_resources_all") => ("!KubernetesListResourceAll", payload),
+            ("kubernetes", "can_i") => ("!KubernetesCanI", can_i_session_fields(&payload)),
             (namespace, operation) => {
                 bail!("no session form for the host call {namespace}/{operation}")
             }
@@ -490,6 +496,71 @@ pub fn replay_session(calls: &[HostCall]) -> Result<String> {
         session.push(json!({"type": "Exchange", "request": request, "response": response}));
     }
     Ok(serde_yaml::to_string(&session)?)
+}
+
+/// A `kubernetes/can_i` payload (the SDK's `CanIRequest`) as policy-evaluator records
+/// it (`CallbackRequestType::KubernetesCanI`): the SubjectAccessReview the host builds
+/// from it (`authorization.k8s.io/v1`, the SDK's `From<SubjectAccessReview> for
+/// SubjectAccessReviewSpec`), and `disable_cache`.
+fn can_i_session_fields(payload: &Value) -> Value {
+    let review = &payload["subject_access_review"];
+    let attributes = &review["resource_attributes"];
+    let mut resource_attributes = serde_json::Map::new();
+    for key in [
+        "group",
+        "name",
+        "namespace",
+        "resource",
+        "subresource",
+        "verb",
+        "version",
+    ] {
+        if let Some(value) = attributes.get(key).filter(|v| !v.is_null()) {
+            resource_attributes.insert(key.to_string(), value.clone());
+        }
+    }
+    let mut spec = serde_json::Map::new();
+    if let Some(groups) = review.get("groups").filter(|g| !g.is_null()) {
+        spec.insert("groups".to_string(), groups.clone());
+    }
+    spec.insert(
+        "resourceAttributes".to_string(),
+        Value::Object(resource_attributes),
+    );
+    spec.insert("user".to_string(), review["user"].clone());
+    json!({
+        "subject_access_review": {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SubjectAccessReview",
+            "metadata": {},
+            "spec": spec,
+        },
+        "disable_cache": payload["disable_cache"].as_bool().unwrap_or(false),
+    })
+}
+
+/// The inverse of [`can_i_session_fields`]: the guest's payload for a recorded
+/// `!KubernetesCanI` request.
+fn can_i_payload(fields: &Value) -> Value {
+    let spec = &fields["subject_access_review"]["spec"];
+    let attributes = &spec["resourceAttributes"];
+    let field = |key: &str| attributes.get(key).cloned().unwrap_or(Value::Null);
+    json!({
+        "subject_access_review": {
+            "groups": spec.get("groups").cloned().unwrap_or(Value::Null),
+            "resource_attributes": {
+                "group": field("group"),
+                "name": field("name"),
+                "namespace": field("namespace"),
+                "resource": field("resource"),
+                "subresource": field("subresource"),
+                "verb": field("verb"),
+                "version": field("version"),
+            },
+            "user": spec["user"].clone(),
+        },
+        "disable_cache": fields["disable_cache"].as_bool().unwrap_or(false),
+    })
 }
 
 /// The inverse of [`replay_session`]: a session that kwctl recorded
@@ -512,6 +583,7 @@ pub fn session_capabilities(session: &str) -> Result<HostCapabilities> {
             "!OciManifestDigest" => ("oci", "v1/manifest_digest", fields["image"].clone()),
             "!KubernetesGetResource" => ("kubernetes", "get_resource", fields),
             "!KubernetesListResourceAll" => ("kubernetes", "list_resources_all", fields),
+            "!KubernetesCanI" => ("kubernetes", "can_i", can_i_payload(&fields)),
             tag => bail!("no host call for the session request {tag}"),
         };
         let response = &exchange["response"];

@@ -220,13 +220,23 @@ fn every_module_round_trips_through_a_loopback_registry() {
             let request = run.request.as_ref().expect("a request");
             let input = load_inputs(request).expect("the request").remove(0);
             let ours = built_policy(module.name).expect("the module loads");
-            let host = evaluate_one(&ours, &settings, &input);
-            let engine = kubewarden::kwctl_run(
-                &uri,
-                &input.request,
-                &settings,
-                &["--sources-path", sources.to_str().expect("UTF-8")],
-            );
+            let mut args = vec!["--sources-path", sources.to_str().expect("UTF-8")];
+            // A context-aware command replays its session in both engines.
+            let host = match &run.replay {
+                Some(session) => {
+                    args.extend([
+                        "--allow-context-aware",
+                        "--replay-host-capabilities-interactions",
+                        session.to_str().expect("UTF-8"),
+                    ]);
+                    let text = std::fs::read_to_string(session).expect("the session");
+                    let capabilities = kubewarden::session_capabilities(&text).expect("a session");
+                    let instance = ours.instance_with(capabilities).expect("an instance");
+                    evaluate_one(&instance, &settings, &input)
+                }
+                None => evaluate_one(&ours, &settings, &input),
+            };
+            let engine = kubewarden::kwctl_run(&uri, &input.request, &settings, &args);
             from_readmes.compare(module.name, &input, &host, engine);
         }
     }

@@ -340,6 +340,12 @@ fn metadata_declares_what_each_module_does() {
         if module.node_inventory.is_some() {
             callable.insert("kubernetes/list_resources_all".to_string());
         }
+        // The gMSA admission (ID-3, ID-4 read gmsaLookupFailure) reads credential specs
+        // and asks whether a service account may use them.
+        if module.reads_setting("gmsaLookupFailure") {
+            callable.insert("kubernetes/get_resource".to_string());
+            callable.insert("kubernetes/can_i".to_string());
+        }
         if module.reads_setting("imageLookup") {
             callable.insert("oci/v1/oci_manifest".to_string());
             callable.insert("oci/v1/oci_manifest_config".to_string());
@@ -361,14 +367,18 @@ fn metadata_declares_what_each_module_does() {
             "{context}: mutating"
         );
 
-        // Context-aware exactly when the module can read RuntimeClasses or nodes from
-        // the cluster, and declaring exactly those.
+        // Context-aware exactly when the module can read RuntimeClasses, nodes or gMSA
+        // credential specs from the cluster, and declaring exactly those.
         let mut resources = Vec::new();
         if module.reads_setting("runtimeClassLookup") {
             resources.push(json!({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass"}));
         }
         if module.reads_setting("nodeInventory") {
             resources.push(json!({"apiVersion": "v1", "kind": "Node"}));
+        }
+        if module.reads_setting("gmsaLookupFailure") {
+            resources
+                .push(json!({"apiVersion": "windows.k8s.io/v1", "kind": "GMSACredentialSpec"}));
         }
         let context_aware = !resources.is_empty();
         let declared = metadata["contextAwareResources"]
@@ -800,8 +810,15 @@ fn run_as_written(readme: &Path, run: &kubewarden::ReadmeRun, module: &str) {
     let policy = policy(module);
     let verdict = policy.validate_settings(&settings).unwrap();
     assert!(verdict.valid, "{context}: {:?}", verdict.message);
+    // A replayed session answers the host calls, as kwctl replays it.
+    let capabilities = match &run.replay {
+        Some(path) => kubewarden::session_capabilities(&read(path))
+            .unwrap_or_else(|e| panic!("{context}: {}: {e:#}", path.display())),
+        None => wapc_test_host::HostCapabilities::new(),
+    };
     let response = policy
-        .validate(&json!({"settings": settings, "request": request}))
+        .instance_with(capabilities)
+        .and_then(|instance| instance.validate(&json!({"settings": settings, "request": request})))
         .unwrap_or_else(|e| panic!("{context}: {e:#}"));
     let message = response.message.clone().unwrap_or_default();
     assert!(

@@ -372,6 +372,14 @@ fn a_failed_look_up_rejects_by_default_and_warns_for_adoption() {
 }
 
 #[test]
+fn corpus_decisions_match_the_catalogue() {
+    // `expected/gmsa.yaml`: no host call is answered (no cluster), so the two corpus
+    // workloads that name a credential spec are refused by the failed look-ups.
+    let expectations: Vec<common::Expectation> = common::load_expectations("gmsa.yaml");
+    common::check_corpus(&module(), &json!({}), &expectations);
+}
+
+#[test]
 fn pods_without_gmsa_cost_no_host_call() {
     // The corpus: only the two gMSA samples name a credential spec; every other workload
     // is accepted without asking the cluster.

@@ -42,6 +42,7 @@ struct Expectation {
 
 /// The expectations files and the module each is about.
 const EXPECTATIONS: &[(&str, &str)] = &[
+    ("gmsa.yaml", "windows-gmsa"),
     ("identity.yaml", "windows-identity"),
     ("image_compatibility.yaml", "windows-image-compatibility"),
     ("os_placement.yaml", "windows-os-placement"),

@@ -316,6 +316,102 @@ fn context_aware_look_ups_decide_the_same_through_kwctl() {
 
 #[test]
 #[ignore = "needs kwctl and policy-server (Kubewarden's releases): make e2e-kubewarden"]
+fn gmsa_look_ups_decide_the_same_through_kwctl() {
+    // The gMSA admission (windows-gmsa, and the flagship with ID-3…ID-7 on): the webhook's
+    // integration cases in our host, answered by the gMSA cluster of common::gmsa, and in
+    // kwctl with the same get_resource and can_i exchanges replayed. The decisions, the
+    // patches and the messages must be the same.
+    kubewarden::require_tools();
+    let pod = |name: &str, account: Option<&str>, options: Value| {
+        let mut spec = json!({"nodeSelector": {"kubernetes.io/os": "windows"},
+            "securityContext": {"windowsOptions": options},
+            "containers": [{"name": "iis",
+                "image": "mcr.microsoft.com/windows/servercore/iis:windowsservercore-ltsc2022"}]});
+        if let Some(account) = account {
+            spec["serviceAccountName"] = json!(account);
+        }
+        let pod = json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "webapps"}, "spec": spec});
+        Input::from_object(pod, "gmsa").expect("a pod")
+    };
+    let cases = [
+        (
+            "inlined",
+            pod(
+                "inlined",
+                Some("webapp"),
+                json!({"gmsaCredentialSpecName": "webapp1"}),
+            ),
+        ),
+        (
+            "unknown credential spec",
+            pod(
+                "unknown",
+                Some("webapp"),
+                json!({"gmsaCredentialSpecName": "nope"}),
+            ),
+        ),
+        (
+            "service account without use",
+            pod(
+                "default-account",
+                None,
+                json!({"gmsaCredentialSpecName": "webapp1"}),
+            ),
+        ),
+        (
+            "unmatching contents",
+            pod(
+                "unmatching",
+                Some("webapp"),
+                json!({"gmsaCredentialSpecName": "webapp1", "gmsaCredentialSpec": "{\"CmsPlugins\":[]}"}),
+            ),
+        ),
+    ];
+    let gmsa_on = json!({"rules": {"ID-3": "reject", "ID-4": "reject", "ID-5": "reject",
+        "ID-6": "mutate", "ID-7": "reject"}});
+    let mut differential = Differential::new("kwctl run (replayed gMSA look-ups)");
+    for (module, settings) in [("windows-gmsa", json!({})), ("windows-workloads", gmsa_on)] {
+        let (annotated, _) = kubewarden::annotated(module).expect("kwctl annotate");
+        let ours = built_policy(module).expect("the module loads");
+        for (case, input) in &cases {
+            let instance = ours
+                .instance_with(common::gmsa::cluster())
+                .expect("an instance");
+            let host = evaluate_one(&instance, &settings, input);
+            assert!(
+                !host.host_calls.is_empty(),
+                "{module} {case}: no look-up was made"
+            );
+            let session = kubewarden::replay_session(&host.host_calls).expect("a session");
+            let session_path = std::env::temp_dir().join(format!(
+                "gmsa-session-{}-{}.yml",
+                std::process::id(),
+                differential.compared
+            ));
+            std::fs::write(&session_path, session).expect("writable");
+            let engine = kubewarden::kwctl_run(
+                &annotated,
+                &input.request,
+                &settings,
+                &[
+                    "--allow-context-aware",
+                    "--replay-host-capabilities-interactions",
+                    session_path.to_str().unwrap(),
+                ],
+            );
+            differential.compare(&format!("{module} {case}"), input, &host, engine);
+        }
+    }
+    assert_eq!(
+        differential.finish(""),
+        8,
+        "four cases in each of the two modules"
+    );
+}
+
+#[test]
+#[ignore = "needs kwctl and policy-server (Kubewarden's releases): make e2e-kubewarden"]
 fn policy_server_keeps_answering_hostile_bodies() {
     // A 1.6 MB pod, a 3 MB one (about the largest object the API server takes), a body
     // that is not JSON, an AdmissionReview whose object is not what its kind says: each

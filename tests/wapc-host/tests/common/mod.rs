@@ -1,6 +1,8 @@
 //! Shared by the end-to-end tests: the corpus, the expectation files and the checks.
 #![allow(dead_code)] // each test binary uses a part of it
 
+pub mod gmsa;
+
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeSet;

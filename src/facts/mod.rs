@@ -3,6 +3,7 @@
 //! look-ups), and the RuntimeClasses read from the cluster through the host.
 
 pub mod cluster;
+pub mod commands;
 pub mod gmsa;
 pub mod host;
 pub mod images;

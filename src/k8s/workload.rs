@@ -7,7 +7,7 @@ use crate::k8s::json_text::{Fields, Node, nodes_at};
 use crate::k8s::path::FieldPath;
 use crate::k8s::request::JsonObject;
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, EphemeralContainer, NodeSelectorTerm, PodSpec, Probe,
+    Container, ContainerPort, EphemeralContainer, Lifecycle, NodeSelectorTerm, PodSpec, Probe,
     ResourceRequirements, SecurityContext, VolumeDevice, VolumeMount,
     WindowsSecurityContextOptions,
 };
@@ -360,7 +360,11 @@ pub struct ContainerRef<'a> {
     pub volume_mounts: &'a [VolumeMount],
     pub volume_devices: &'a [VolumeDevice],
     pub liveness_probe: Option<&'a Probe>,
+    pub readiness_probe: Option<&'a Probe>,
     pub startup_probe: Option<&'a Probe>,
+    /// `command`: the program and its arguments, replacing the image's entrypoint.
+    pub command: &'a [String],
+    pub lifecycle: Option<&'a Lifecycle>,
     spec_path: &'a FieldPath,
 }
 
@@ -377,7 +381,10 @@ impl<'a> ContainerRef<'a> {
             volume_mounts: c.volume_mounts.as_deref().unwrap_or_default(),
             volume_devices: c.volume_devices.as_deref().unwrap_or_default(),
             liveness_probe: c.liveness_probe.as_ref(),
+            readiness_probe: c.readiness_probe.as_ref(),
             startup_probe: c.startup_probe.as_ref(),
+            command: c.command.as_deref().unwrap_or_default(),
+            lifecycle: c.lifecycle.as_ref(),
             spec_path: &w.spec_path,
         }
     }
@@ -394,7 +401,10 @@ impl<'a> ContainerRef<'a> {
             volume_mounts: c.volume_mounts.as_deref().unwrap_or_default(),
             volume_devices: c.volume_devices.as_deref().unwrap_or_default(),
             liveness_probe: c.liveness_probe.as_ref(),
+            readiness_probe: c.readiness_probe.as_ref(),
             startup_probe: c.startup_probe.as_ref(),
+            command: c.command.as_deref().unwrap_or_default(),
+            lifecycle: c.lifecycle.as_ref(),
             spec_path: &w.spec_path,
         }
     }

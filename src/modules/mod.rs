@@ -23,7 +23,7 @@ pub static OS_PLACEMENT: Module = Module {
 };
 
 /// Pod compatibility: stop pods that cannot run on the OS they target (WIN-1 to WIN-11,
-/// LNX-1).
+/// WIN-13, LNX-1).
 pub static POD_COMPATIBILITY: Module = Module {
     name: "windows-pod-compatibility",
     rules: &[
@@ -38,6 +38,7 @@ pub static POD_COMPATIBILITY: Module = Module {
         &StorageFeaturesRule,
         &DnsPolicyRule,
         &HostProcessStructureRule,
+        &LinuxCommandsRule,
         &WindowsOptionsOnLinuxRule,
     ],
     runtime_class_lookup: None,

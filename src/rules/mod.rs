@@ -31,6 +31,7 @@ pub mod util;
 mod win10_dns_policy;
 mod win11_host_process;
 mod win12_host_process_allowed;
+mod win13_linux_commands;
 mod win1_privileged;
 mod win2_capabilities;
 mod win3_host_namespaces;
@@ -88,6 +89,7 @@ catalogue! {
     WIN_10 => win10_dns_policy::DnsPolicyRule,
     WIN_11 => win11_host_process::HostProcessStructureRule,
     WIN_12 => win12_host_process_allowed::HostProcessAllowedRule,
+    WIN_13 => win13_linux_commands::LinuxCommandsRule,
     LNX_1 => lnx1_windows_options_on_linux::WindowsOptionsOnLinuxRule,
     IMG_1 => img1_image_os::ImageOsRule,
     IMG_2 => img2_mixed_builds::MixedBuildsRule,

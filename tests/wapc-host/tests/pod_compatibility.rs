@@ -969,6 +969,7 @@ fn sample_manifests_of_the_module_behave_as_documented() {
         ("hardened-chart-deployment.yaml", "reject", "mutate"),
         ("hostprocess-daemonset.yaml", "accept", "accept"),
         ("legacy-node-agent-daemonset.yaml", "reject", "reject"),
+        ("linux-commands-deployment.yaml", "warn", "warn"),
         ("linux-pod-with-windows-options.yaml", "reject", "reject"),
         ("nfs-share-pod.yaml", "warn", "warn"),
         ("runasuser-deployment.yaml", "reject", "reject"),
@@ -986,6 +987,53 @@ fn sample_manifests_of_the_module_behave_as_documented() {
             "{file} (example settings)"
         );
     }
+}
+
+/// WIN-13 end to end: the ported chart of test_data warns at each Linux command, naming
+/// the field and the fix; the same commands written for Windows pass.
+#[test]
+fn linux_commands_in_windows_containers_warn_with_the_fix() {
+    let module = module();
+    let path = workspace_root()
+        .join("policies/windows-pod-compatibility/test_data/linux-commands-deployment.yaml");
+    let input = wapc_test_host::load_inputs(&path).unwrap().remove(0);
+    let outcome = evaluate_one(&module, &json!({}), &input);
+    assert!(outcome.is_accepted(), "{:?}", outcome.decision);
+    assert_eq!(
+        outcome.warnings,
+        [
+            "[WIN-13] spec.template.spec.containers[0].command[0]: the command of container \"web\" starts \"/bin/sh\", the Linux shell sh, which no Windows image has; use [\"powershell\", \"-Command\", \"C:\\\\ServiceMonitor.exe w3svc\"] or [\"cmd\", \"/c\", \"C:\\\\ServiceMonitor.exe w3svc\"]",
+            "[WIN-13] spec.template.spec.containers[0].livenessProbe.exec.command[0]: the livenessProbe of container \"web\" starts \"/usr/bin/curl\", a Linux system path, which no Windows image has (Windows looks for it on the system drive); start a Windows program, e.g. [\"powershell\", \"-Command\", \"...\"] or [\"cmd\", \"/c\", \"...\"]",
+            "[WIN-13] spec.template.spec.containers[0].lifecycle.preStop.exec.command[0]: the preStop hook of container \"web\" writes a whole command line as one argument, \"powershell -Command Stop-Service w3svc\": the runtime quotes it into one program name that does not exist; write each argument as its own entry, e.g. [\"powershell\", \"-Command\", \"Stop-Service\", \"w3svc\"]",
+        ]
+    );
+    let rejected = evaluate_one(&module, &json!({"rules": {"WIN-13": "reject"}}), &input);
+    assert!(
+        rejected
+            .message()
+            .is_some_and(|m| m.starts_with("3 Windows workload violations: [WIN-13]")),
+        "{:?}",
+        rejected.decision
+    );
+    // Written for Windows: nothing to say.
+    let mut fixed = input.object().clone();
+    let container = &mut fixed["spec"]["template"]["spec"]["containers"][0];
+    container["command"] = json!(["C:\\ServiceMonitor.exe", "w3svc"]);
+    container["livenessProbe"]["exec"]["command"] = json!([
+        "powershell",
+        "-Command",
+        "Invoke-WebRequest -UseBasicParsing http://localhost/"
+    ]);
+    container["lifecycle"]["preStop"]["exec"]["command"] =
+        json!(["powershell", "-Command", "Stop-Service w3svc"]);
+    let fixed = wapc_test_host::Input::from_object(fixed, "fixed").unwrap();
+    let outcome = evaluate_one(&module, &json!({}), &fixed);
+    assert!(
+        outcome.is_accepted() && outcome.warnings.is_empty(),
+        "{:?} {:?}",
+        outcome.decision,
+        outcome.warnings
+    );
 }
 
 /// A Windows DaemonSet with the given volumes (a YAML flow sequence).

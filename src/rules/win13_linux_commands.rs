@@ -3,7 +3,7 @@ use crate::facts::commands::programs;
 use crate::windows::commands::{CommandProblem, command_problem};
 
 declare_rule! {
-    /// WIN-13: a Windows container starts a program Windows cannot run: a Linux shell or path, a whole command line in one argument, or a script.
+    /// WIN-13: a Windows container starts a program Windows cannot run: a Linux shell or path, a whole command line in one argument, a script, or a shell's own command.
     ///
     /// Charts ported from Linux keep `command: ["/bin/sh", "-c", ...]`, `bash`, exec probes
     /// such as `["/bin/sh", "-c", "curl localhost"]` and paths under `/usr` or `/bin`; no
@@ -15,7 +15,8 @@ declare_rule! {
     /// argument (`["powershell -Command Start-Sleep 3600"]`) is quoted into one program name
     /// that does not exist (kubernetes/kubernetes#90802), and a `.ps1`, `.sh` or `.py`
     /// script is no program (`CreateProcess` starts `.exe` and `.com` files, and `.bat` and
-    /// `.cmd` through `cmd.exe`). The rule checks the first word of each container's
+    /// `.cmd` through `cmd.exe`), nor is `dir` (built into `cmd.exe`) or a cmdlet such as
+    /// `Get-Date` (Azure/AKS#1836 tried both). The rule checks the first word of each container's
     /// `command` (init and ephemeral containers too), of exec probes and of `postStart` and
     /// `preStop` exec hooks, and names the fix. It warns by default: an image may carry a
     /// shell of its own (Git for Windows' `bash.exe`).
@@ -32,7 +33,7 @@ declare_rule! {
     /// ```
     LinuxCommandsRule {
         id: "WIN-13",
-        summary: "Windows container, exec probe or hook starting a Linux shell or path, a whole command line as one argument, or a script (.ps1, .sh, .py) as the program",
+        summary: "Windows container, exec probe or hook starting a Linux shell or path, a whole command line as one argument, a script (.ps1, .sh, .py), a cmd.exe built-in or a PowerShell cmdlet as the program",
         applies_to: WindowsPods,
         default_action: Warn,
         can_mutate: false,
@@ -93,6 +94,14 @@ impl Rule for LinuxCommandsRule {
                         list(&words)
                     )
                 }
+                CommandProblem::CmdBuiltin => format!(
+                    "{who} starts {program:?}, a command built into cmd.exe, not a program; start it through cmd: {}",
+                    list(&["cmd", "/c", &used.argv.join(" ")])
+                ),
+                CommandProblem::Cmdlet => format!(
+                    "{who} starts {program:?}, a PowerShell cmdlet, not a program; start it through PowerShell: {}",
+                    list(&["powershell", "-Command", &used.argv.join(" ")])
+                ),
                 CommandProblem::Script { interpreter: [] } => format!(
                     "{who} starts the shell script {program:?}, which Windows cannot run (there is no sh); rewrite it for PowerShell and start it with {}",
                     list(&["powershell", "-File", "script.ps1"])
@@ -208,6 +217,23 @@ mod tests {
         let linux = json!({"kind": "Pod", "spec": {"nodeSelector": {"kubernetes.io/os": "linux"},
             "containers": [{"name": "app", "command": ["/bin/sh", "-c", "x"]}]}});
         assert!(findings(&LinuxCommandsRule, &linux).is_empty());
+    }
+
+    #[test]
+    fn shell_commands_are_started_through_their_shell() {
+        // Azure/AKS#1836: `dir` and `Get-Date` as exec probes.
+        let object = windows_pod(json!({"name": "app",
+            "livenessProbe": {"exec": {"command": ["dir", "c:\\health.txt"]}},
+            "readinessProbe": {"exec": {"command": ["Get-Date"]}}}));
+        let found = findings(&LinuxCommandsRule, &object);
+        let messages: Vec<&str> = found.iter().map(|f| f.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "the livenessProbe of container \"app\" starts \"dir\", a command built into cmd.exe, not a program; start it through cmd: [\"cmd\", \"/c\", \"dir c:\\\\health.txt\"]",
+                "the readinessProbe of container \"app\" starts \"Get-Date\", a PowerShell cmdlet, not a program; start it through PowerShell: [\"powershell\", \"-Command\", \"Get-Date\"]",
+            ]
+        );
     }
 
     #[test]

@@ -13,7 +13,9 @@
 //!   system drive (`C:\bin\sh`) and fails with "The system cannot find the file
 //!   specified" (Azure/AKS#1836, containerd/containerd#5067 and #6300);
 //! - a script is not a program: `CreateProcess` runs `.exe` and `.com` files, and `.bat`
-//!   and `.cmd` files through `cmd.exe`; a `.ps1`, `.sh` or `.py` needs its interpreter.
+//!   and `.cmd` files through `cmd.exe`; a `.ps1`, `.sh` or `.py` needs its interpreter;
+//! - neither is a command of a shell: `dir` is built into `cmd.exe`, `Get-Date` is a
+//!   PowerShell cmdlet; as a program they are not found (Azure/AKS#1836 tried both).
 
 /// Why a program cannot start in a Windows container.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +30,132 @@ pub enum CommandProblem {
     Script {
         interpreter: &'static [&'static str],
     },
+    /// A command built into `cmd.exe`, not a program.
+    CmdBuiltin,
+    /// A PowerShell cmdlet (`Verb-Noun`), not a program.
+    Cmdlet,
+}
+
+/// Commands built into `cmd.exe` (Microsoft's "Windows commands" reference marks them
+/// internal): no `.exe` exists for them.
+const CMD_BUILTINS: &[&str] = &[
+    "assoc", "call", "cd", "chdir", "cls", "copy", "date", "del", "dir", "echo", "erase", "ftype",
+    "md", "mkdir", "mklink", "move", "path", "popd", "pushd", "rd", "ren", "rename", "rmdir",
+    "set", "start", "time", "title", "type", "ver", "vol",
+];
+
+/// PowerShell's approved verbs (`Get-Verb`; Microsoft, "Approved Verbs for PowerShell
+/// Commands"): `<verb>-<noun>` names a cmdlet.
+const POWERSHELL_VERBS: &[&str] = &[
+    "add",
+    "approve",
+    "assert",
+    "backup",
+    "block",
+    "build",
+    "checkpoint",
+    "clear",
+    "close",
+    "compare",
+    "complete",
+    "compress",
+    "confirm",
+    "connect",
+    "convert",
+    "convertfrom",
+    "convertto",
+    "copy",
+    "debug",
+    "deny",
+    "deploy",
+    "disable",
+    "disconnect",
+    "dismount",
+    "edit",
+    "enable",
+    "enter",
+    "exit",
+    "expand",
+    "export",
+    "find",
+    "format",
+    "get",
+    "grant",
+    "group",
+    "hide",
+    "import",
+    "initialize",
+    "install",
+    "invoke",
+    "join",
+    "limit",
+    "lock",
+    "measure",
+    "merge",
+    "mount",
+    "move",
+    "new",
+    "open",
+    "optimize",
+    "out",
+    "ping",
+    "pop",
+    "protect",
+    "publish",
+    "push",
+    "read",
+    "receive",
+    "redo",
+    "register",
+    "remove",
+    "rename",
+    "repair",
+    "request",
+    "reset",
+    "resize",
+    "resolve",
+    "restart",
+    "restore",
+    "resume",
+    "revoke",
+    "save",
+    "search",
+    "select",
+    "send",
+    "set",
+    "show",
+    "skip",
+    "split",
+    "start",
+    "step",
+    "stop",
+    "submit",
+    "suspend",
+    "switch",
+    "sync",
+    "test",
+    "trace",
+    "unblock",
+    "undo",
+    "uninstall",
+    "unlock",
+    "unprotect",
+    "unpublish",
+    "unregister",
+    "update",
+    "use",
+    "wait",
+    "watch",
+    "write",
+];
+
+/// Whether `name` (lower case, no path) is `<approved verb>-<noun>`.
+fn is_cmdlet(name: &str) -> bool {
+    name.split_once('-').is_some_and(|(verb, noun)| {
+        POWERSHELL_VERBS.contains(&verb)
+            && !noun.is_empty()
+            && noun.chars().all(|c| c.is_ascii_alphanumeric())
+    })
 }
 
 /// Linux shells and the multi-call binary that provides them; none ships in a Windows
@@ -68,6 +196,15 @@ pub fn command_problem(program: &str) -> Option<CommandProblem> {
     }
     if let Some((_, interpreter)) = SCRIPTS.iter().find(|(ext, _)| base.ends_with(ext)) {
         return Some(CommandProblem::Script { interpreter });
+    }
+    // Only a bare name: `C:\tools\dir.exe` or `.\get-report.exe` is a program.
+    if base == lower {
+        if CMD_BUILTINS.contains(&base) {
+            return Some(CommandProblem::CmdBuiltin);
+        }
+        if is_cmdlet(base) {
+            return Some(CommandProblem::Cmdlet);
+        }
     }
     let first_dir = program
         .strip_prefix('/')
@@ -112,6 +249,10 @@ mod tests {
             command_problem("/app/entrypoint.sh"),
             Some(CommandProblem::Script { interpreter: &[] })
         );
+        // Azure/AKS#1836's probes: `dir` and `Get-Date`.
+        assert_eq!(command_problem("dir"), Some(CommandProblem::CmdBuiltin));
+        assert_eq!(command_problem("Get-Date"), Some(CommandProblem::Cmdlet));
+        assert_eq!(command_problem("Test-Path"), Some(CommandProblem::Cmdlet));
     }
 
     #[test]
@@ -130,6 +271,10 @@ mod tests {
             // A rooted path outside the Linux directories lands on the system drive,
             // where an image may well have put it (C:\app\server.exe).
             "/app/server.exe",
+            // Hyphenated program names that are no cmdlets.
+            "kube-proxy",
+            "csi-node-driver-registrar.exe",
+            r"C:\tools\dir.exe",
             "",
         ] {
             assert_eq!(command_problem(program), None, "{program:?}");

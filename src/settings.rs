@@ -73,6 +73,9 @@ pub struct Settings {
     /// RES-4: the shortest startup budget, in seconds, a Windows container may have before
     /// its liveness probe can restart it. `0` turns the check off. Default 60.
     pub min_startup_budget_seconds: u32,
+    /// RES-5: the shortest `timeoutSeconds` an exec probe of a Windows container may have.
+    /// `0` turns the check off. Default 10.
+    pub min_exec_probe_timeout_seconds: u32,
     /// ID-1: when set, every `runAsUserName` a container runs as must match an entry (a
     /// name, or `DOMAIN\*`); when absent, any well-formed name is allowed. Default absent.
     pub allowed_run_as_user_names: Option<Vec<String>>,
@@ -133,6 +136,7 @@ impl Default for Settings {
             strip_linux_no_ops: false,
             windows_limits: WindowsLimits::default(),
             min_startup_budget_seconds: 60,
+            min_exec_probe_timeout_seconds: 10,
             allowed_run_as_user_names: None,
             forbid_container_administrator: false,
             allowed_gmsa_credential_spec_names: Vec::new(),

@@ -47,7 +47,8 @@ pub static POD_COMPATIBILITY: Module = Module {
 };
 
 /// Resources and startup: bounded, non-overcommitted Windows containers with time to
-/// start (RES-1 to RES-4). Mutating: RES-2 can copy limits into missing requests.
+/// start and probes that give them time to answer (RES-1 to RES-5). Mutating: RES-2 can
+/// copy limits into missing requests.
 pub static RESOURCES: Module = Module {
     name: "windows-resources",
     rules: &[
@@ -55,6 +56,7 @@ pub static RESOURCES: Module = Module {
         &OvercommitRule,
         &HugepagesRule,
         &StartupBudgetRule,
+        &ExecProbeTimeoutRule,
     ],
     runtime_class_lookup: None,
     node_inventory: None,

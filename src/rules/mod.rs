@@ -27,6 +27,7 @@ mod res1_missing_limits;
 mod res2_overcommit;
 mod res3_hugepages;
 mod res4_startup_budget;
+mod res5_exec_probe_timeout;
 pub mod util;
 mod win10_dns_policy;
 mod win11_host_process;
@@ -99,6 +100,7 @@ catalogue! {
     RES_2 => res2_overcommit::OvercommitRule,
     RES_3 => res3_hugepages::HugepagesRule,
     RES_4 => res4_startup_budget::StartupBudgetRule,
+    RES_5 => res5_exec_probe_timeout::ExecProbeTimeoutRule,
     ID_1 => id1_run_as_user_name::RunAsUserNameRule,
     ID_2 => id2_gmsa::GmsaRule,
     ID_3 => id3_gmsa_credential_spec_exists::GmsaCredentialSpecExistsRule,

@@ -93,7 +93,8 @@ pub static GMSA: Module = Module {
 };
 
 /// Image compatibility: images that cannot run where the pod lands (IMG-1 to IMG-4,
-/// RC-1). Mutating: IMG-4 pins the node's Windows build when the image's is known.
+/// RC-1), and large images pulled at every start (IMG-5). Mutating: IMG-4 pins the node's
+/// Windows build when the image's is known.
 pub static IMAGE_COMPATIBILITY: Module = Module {
     name: "windows-image-compatibility",
     rules: &[
@@ -101,6 +102,7 @@ pub static IMAGE_COMPATIBILITY: Module = Module {
         &MixedBuildsRule,
         &BuildMismatchRule,
         &PinBuildRule,
+        &LargeImageAlwaysPulledRule,
         &HyperVHostAccessRule,
     ],
     runtime_class_lookup: Some(crate::facts::cluster::with_cluster_runtime_class),

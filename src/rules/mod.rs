@@ -14,6 +14,7 @@ mod img1_image_os;
 mod img2_mixed_builds;
 mod img3_build_mismatch;
 mod img4_pin_build;
+mod img5_large_image_always_pulled;
 mod lnx1_windows_options_on_linux;
 mod os1_no_target_os;
 mod os2_os_conflict;
@@ -96,6 +97,7 @@ catalogue! {
     IMG_2 => img2_mixed_builds::MixedBuildsRule,
     IMG_3 => img3_build_mismatch::BuildMismatchRule,
     IMG_4 => img4_pin_build::PinBuildRule,
+    IMG_5 => img5_large_image_always_pulled::LargeImageAlwaysPulledRule,
     RES_1 => res1_missing_limits::MissingLimitsRule,
     RES_2 => res2_overcommit::OvercommitRule,
     RES_3 => res3_hugepages::HugepagesRule,

@@ -11,7 +11,9 @@ declare_rule! {
     /// operating system does not match the host operating system", kubernetes#74066).
     ///
     /// What an image is comes from [`crate::facts::images`]: the settings' `imageMappings`,
-    /// the built-in classification of well-known Windows images (which never says Linux),
+    /// the built-in classification of well-known Windows images and of Docker Hub's
+    /// official Linux-only images (`busybox`, `alpine`, `ubuntu`, `debian`: the usual
+    /// `kubectl debug` images),
     /// and, with `imageLookup.enabled`, the registry's manifest (the platforms of an index,
     /// the `os` of a single image's config), asked only when the reference does not tell.
     /// A multi-platform image matches a pod of any OS it offers.

@@ -240,7 +240,7 @@ mod tests {
     fn ephemeral_debug_containers_are_checked() {
         let object = json!({"kind": "Pod", "spec": {"nodeSelector": {"kubernetes.io/os": "windows"},
             "containers": [{"name": "app"}],
-            "ephemeralContainers": [{"name": "debugger", "image": "busybox", "command": ["sh"]}]}});
+            "ephemeralContainers": [{"name": "debugger", "image": "registry.example.com/tools/debug:1.0", "command": ["sh"]}]}});
         let found = findings(&LinuxCommandsRule, &object);
         assert_eq!(found.len(), 1);
         assert_eq!(

@@ -504,6 +504,20 @@ const WINDOWS_REPOSITORIES: &[(&str, &str)] = &[
     ("mcr.microsoft.com", "dotnet/framework"),
 ];
 
+/// Docker Hub's official images that publish Linux platforms only (their
+/// `docker-library/official-images` `library/<name>` files list no `windows-*`
+/// architecture): the images `kubectl debug --image=...` is most often given. Any other
+/// registry's image of the same name (`registry.k8s.io/e2e-test-images/busybox` has
+/// Windows variants) is not one of them, and a tag that names a Windows base still wins.
+const LINUX_ONLY_OFFICIAL_IMAGES: &[&str] = &[
+    "library/alpine",
+    "library/amazonlinux",
+    "library/busybox",
+    "library/debian",
+    "library/fedora",
+    "library/ubuntu",
+];
+
 /// Tag tokens that only Windows images use (`-nanoserver-ltsc2022`,
 /// `windowsservercore-1809`, ...). Tokens are split on `-`, `_` and `.`.
 const WINDOWS_TAG_TOKENS: &[&str] = &[
@@ -519,8 +533,9 @@ const WINDOWS_TAG_TOKENS: &[&str] = &[
 ];
 
 /// Classifies an image by its reference: well-known Windows base repositories, and tags
-/// that name a Windows base or build. Anything else is `Unknown`, never Linux: a plain
-/// tag says nothing about the platforms an index offers.
+/// that name a Windows base or build; Docker Hub's official Linux-only images
+/// (`busybox`, `alpine`, ...) as Linux. Anything else is `Unknown`: a plain tag says
+/// nothing about the platforms an index offers.
 pub fn classify(image: &ImageReference) -> ImageOs {
     // `registry/repository` is the prefix or under it (a registry has no `/`).
     let windows_repository = WINDOWS_REPOSITORIES.iter().any(|(registry, repository)| {
@@ -541,7 +556,13 @@ pub fn classify(image: &ImageReference) -> ImageOs {
     let version_build = WindowsBuild::from_version(&tag);
     let windows_tag = version_build.is_some() || tokens().any(|t| WINDOWS_TAG_TOKENS.contains(&t));
     if !(windows_repository || windows_tag) {
-        return ImageOs::Unknown;
+        let linux_only = image.registry == "docker.io"
+            && LINUX_ONLY_OFFICIAL_IMAGES.contains(&image.repository.as_str());
+        return if linux_only {
+            ImageOs::Linux
+        } else {
+            ImageOs::Unknown
+        };
     }
     let build = version_build.or_else(|| {
         // Bare years (`-2019`) count only here, once the image is known to be Windows.
@@ -774,6 +795,28 @@ mod tests {
         for bad in ["*", "/*", "Nginx", "nginx:1.25/*", "a//b/*", ""] {
             assert!(ImagePattern::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn official_linux_only_images_are_linux_elsewhere_unknown() {
+        assert_eq!(classify(&parse("busybox")), ImageOs::Linux);
+        assert_eq!(
+            classify(&parse("docker.io/library/alpine:3.20")),
+            ImageOs::Linux
+        );
+        assert_eq!(classify(&parse("ubuntu:24.04")), ImageOs::Linux);
+        // The same names elsewhere, and names that are no official image, say nothing.
+        assert_eq!(
+            classify(&parse("registry.k8s.io/e2e-test-images/busybox:1.29-2")),
+            ImageOs::Unknown
+        );
+        assert_eq!(classify(&parse("someone/busybox")), ImageOs::Unknown);
+        assert_eq!(classify(&parse("nginx:1.25")), ImageOs::Unknown);
+        // A tag naming a Windows base wins (no such tag exists for these today).
+        assert!(matches!(
+            classify(&parse("busybox:windowsservercore-ltsc2022")),
+            ImageOs::Windows(_)
+        ));
     }
 
     #[test]

@@ -159,7 +159,7 @@ fn the_ephemeralcontainers_subresource() {
         &["spec"],
         json!({"os": {"name": "windows"}, "nodeSelector": {"kubernetes.io/os": "windows"},
             "containers": [{"name": "app", "image": "registry.example.com/app:1.0"}],
-            "ephemeralContainers": [{"name": "debugger", "image": "busybox",
+            "ephemeralContainers": [{"name": "debugger", "image": "registry.example.com/tools/debug:1.0",
                 "targetContainerName": "app", "securityContext": {"privileged": true}}]}),
     );
     let response = review(&module, json!({}), ("", "Pod"), "ephemeralcontainers", pod);

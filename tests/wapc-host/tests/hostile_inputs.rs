@@ -363,7 +363,7 @@ fn update_without_old_object_and_ephemeral_containers_subresource() {
     // `kubectl debug` adds an ephemeral container through the subresource: it is
     // evaluated like the pod itself (the old object is the pod without it).
     let mut debugged = pod.clone();
-    debugged["spec"]["ephemeralContainers"] = json!([{"name": "debug", "image": "busybox",
+    debugged["spec"]["ephemeralContainers"] = json!([{"name": "debug", "image": "registry.example.com/tools/debug:1.0",
         "targetContainerName": "a", "securityContext": {"privileged": true}}]);
     let mut payload = request(("", "Pod"), "UPDATE", "ephemeralcontainers", debugged);
     payload["request"]["oldObject"] = pod;

@@ -598,11 +598,15 @@ fn every_workload_module_reviews_kubectl_debug() {
             outcome.warnings
         );
     }
-    // A privileged Linux debug image on a Windows pod: WIN-1 and IMG-1 reject it, at
-    // the ephemeral container's path; the pod's own containers are not blamed. (busybox
-    // is a Linux image by the settings' imageMappings: its reference alone says nothing.)
+    // A privileged Linux debug image on a Windows pod: IMG-1 rejects it (busybox is one of
+    // Docker Hub's official Linux-only images, known by its reference), at the ephemeral
+    // container's path; the pod's own containers are not blamed. Its Linux image makes
+    // the pod's OS a conflict, so the Windows rules leave it to IMG-1; with a debug image
+    // the reference does not classify, WIN-1 rejects the privileged container.
     let linux = update("debug-linux-image");
-    let busybox_is_linux = json!({"imageMappings": [{"image": "busybox", "os": "linux"}]});
+    let mut unknown_image = linux.clone();
+    unknown_image.request["object"]["spec"]["ephemeralContainers"][0]["image"] =
+        json!("registry.example.com/tools/debug:1.0");
     for (rule, path) in [
         (
             "WIN-1",
@@ -611,12 +615,12 @@ fn every_workload_module_reviews_kubectl_debug() {
         ("IMG-1", "spec.ephemeralContainers[0].image"),
     ] {
         for module in carrying(rule) {
-            let settings = if rule == "IMG-1" {
-                busybox_is_linux.clone()
+            let input = if rule == "IMG-1" {
+                &linux
             } else {
-                json!({})
+                &unknown_image
             };
-            let outcome = evaluate_one(&policy(module), &settings, &linux);
+            let outcome = evaluate_one(&policy(module), &json!({}), input);
             let message = outcome.message().unwrap_or_default();
             assert!(
                 outcome.is_rejected() && message.contains(&format!("[{rule}] {path}")),

@@ -52,6 +52,21 @@ pub fn acted(rule: &'static dyn Rule, object: &Value, settings_value: Value) -> 
     .1
 }
 
+/// Each acted finding as `(field path, message, action)`, as the rules' tests compare them.
+#[allow(dead_code)]
+pub fn described(found: &[ActedFinding]) -> Vec<(String, String, crate::engine::rule::Action)> {
+    found
+        .iter()
+        .map(|a| {
+            (
+                a.finding.path.to_string(),
+                a.finding.message.clone(),
+                a.action,
+            )
+        })
+        .collect()
+}
+
 /// The findings of one rule with default settings.
 pub fn findings(rule: &'static dyn Rule, object: &Value) -> Vec<Finding> {
     acted(rule, object, Value::Null)

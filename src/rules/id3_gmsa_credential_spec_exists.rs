@@ -97,7 +97,7 @@ impl Rule for GmsaCredentialSpecExistsRule {
 mod tests {
     use super::*;
     use crate::engine::rule::Action;
-    use crate::testing::{GmsaHost, acted_with, credspec_webapp1};
+    use crate::testing::{GmsaHost, acted_with, credspec_webapp1, described};
     use serde_json::{Value, json};
 
     /// `integration_tests/templates/simple-with-gmsa.yml` in spirit: a Windows pod
@@ -126,16 +126,7 @@ mod tests {
             Value::Null,
             &host(),
         );
-        let messages: Vec<(String, String, Action)> = found
-            .iter()
-            .map(|a| {
-                (
-                    a.finding.path.to_string(),
-                    a.finding.message.clone(),
-                    a.action,
-                )
-            })
-            .collect();
+        let messages = described(&found);
         assert_eq!(
             messages,
             [

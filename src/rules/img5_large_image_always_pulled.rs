@@ -77,7 +77,7 @@ impl Rule for LargeImageAlwaysPulledRule {
 mod tests {
     use super::*;
     use crate::engine::rule::Action;
-    use crate::testing::{acted, findings};
+    use crate::testing::{acted, described, findings};
     use serde_json::{Value, json};
 
     fn pod(containers: Value) -> Value {
@@ -92,16 +92,7 @@ mod tests {
              "imagePullPolicy": "Always"},
             {"name": "legacy", "image": "microsoft/iis"}]));
         let found = acted(&LargeImageAlwaysPulledRule, &object, Value::Null);
-        let lines: Vec<(String, String, Action)> = found
-            .iter()
-            .map(|a| {
-                (
-                    a.finding.path.to_string(),
-                    a.finding.message.clone(),
-                    a.action,
-                )
-            })
-            .collect();
+        let lines = described(&found);
         assert_eq!(
             lines,
             [

@@ -104,7 +104,7 @@ impl Rule for ExecProbeTimeoutRule {
 mod tests {
     use super::*;
     use crate::engine::rule::Action;
-    use crate::testing::{acted, findings};
+    use crate::testing::{acted, described, findings};
     use serde_json::{Value, json};
 
     /// `ms-azure-demos/aks-windows-container-liveness-probe-ps-command`'s pods, in short.
@@ -125,16 +125,7 @@ mod tests {
             "readinessProbe": {"exec": {"command": ["cmd", "/c", "dir", "c:\\ready.txt"]}, "timeoutSeconds": 5},
             "startupProbe": {"exec": {"command": ["powershell", "-Command", "Test-Path c:\\started"]}, "timeoutSeconds": 10}}));
         let found = acted(&ExecProbeTimeoutRule, &object, Value::Null);
-        let lines: Vec<(String, String, Action)> = found
-            .iter()
-            .map(|a| {
-                (
-                    a.finding.path.to_string(),
-                    a.finding.message.clone(),
-                    a.action,
-                )
-            })
-            .collect();
+        let lines = described(&found);
         assert_eq!(
             lines,
             [

@@ -124,7 +124,7 @@ impl Rule for LinuxCommandsRule {
 mod tests {
     use super::*;
     use crate::engine::rule::Action;
-    use crate::testing::{acted, findings};
+    use crate::testing::{acted, described, findings};
     use serde_json::{Value, json};
 
     fn windows_pod(container: Value) -> Value {
@@ -143,16 +143,7 @@ mod tests {
                 "readinessProbe": {"exec": {"command": ["C:\\probe\\ready.ps1"]}},
                 "lifecycle": {"preStop": {"exec": {"command": ["powershell -Command Stop-Service w3svc"]}}}}]}}}});
         let found = acted(&LinuxCommandsRule, &object, Value::Null);
-        let lines: Vec<(String, String, Action)> = found
-            .iter()
-            .map(|a| {
-                (
-                    a.finding.path.to_string(),
-                    a.finding.message.clone(),
-                    a.action,
-                )
-            })
-            .collect();
+        let lines = described(&found);
         assert_eq!(
             lines,
             [

@@ -217,6 +217,30 @@ fn kwctl_scaffold_manifest_agrees_with_the_examples() {
     assert!(checked >= 13, "every example policy ({checked})");
 }
 
+/// `kwctl run` of `annotated` on `input`, with `--allow-context-aware` and the host calls
+/// our host made for it (`host`) replayed; `n` tells the session files apart.
+fn kwctl_replaying(
+    annotated: &std::path::Path,
+    input: &Input,
+    settings: &Value,
+    host: &wapc_test_host::Outcome,
+    n: usize,
+) -> anyhow::Result<Value> {
+    let session = kubewarden::replay_session(&host.host_calls).expect("a session");
+    let session_path = std::env::temp_dir().join(format!("session-{}-{n}.yml", std::process::id()));
+    std::fs::write(&session_path, session).expect("writable");
+    kubewarden::kwctl_run(
+        annotated,
+        &input.request,
+        settings,
+        &[
+            "--allow-context-aware",
+            "--replay-host-capabilities-interactions",
+            session_path.to_str().unwrap(),
+        ],
+    )
+}
+
 #[test]
 #[ignore = "needs kwctl and policy-server (Kubewarden's releases): make e2e-kubewarden"]
 fn context_aware_look_ups_decide_the_same_through_kwctl() {
@@ -290,23 +314,7 @@ fn context_aware_look_ups_decide_the_same_through_kwctl() {
                 "{} {case}: no look-up was made",
                 module.name
             );
-            let session = kubewarden::replay_session(&host.host_calls).expect("a session");
-            let session_path = std::env::temp_dir().join(format!(
-                "session-{}-{}.yml",
-                std::process::id(),
-                differential.compared
-            ));
-            std::fs::write(&session_path, session).expect("writable");
-            let engine = kubewarden::kwctl_run(
-                &annotated,
-                &input.request,
-                settings,
-                &[
-                    "--allow-context-aware",
-                    "--replay-host-capabilities-interactions",
-                    session_path.to_str().unwrap(),
-                ],
-            );
+            let engine = kwctl_replaying(&annotated, input, settings, &host, differential.compared);
             differential.compare(&format!("{} {case}", module.name), input, &host, engine);
         }
     }
@@ -383,23 +391,8 @@ fn gmsa_look_ups_decide_the_same_through_kwctl() {
                 !host.host_calls.is_empty(),
                 "{module} {case}: no look-up was made"
             );
-            let session = kubewarden::replay_session(&host.host_calls).expect("a session");
-            let session_path = std::env::temp_dir().join(format!(
-                "gmsa-session-{}-{}.yml",
-                std::process::id(),
-                differential.compared
-            ));
-            std::fs::write(&session_path, session).expect("writable");
-            let engine = kubewarden::kwctl_run(
-                &annotated,
-                &input.request,
-                &settings,
-                &[
-                    "--allow-context-aware",
-                    "--replay-host-capabilities-interactions",
-                    session_path.to_str().unwrap(),
-                ],
-            );
+            let engine =
+                kwctl_replaying(&annotated, input, &settings, &host, differential.compared);
             differential.compare(&format!("{module} {case}"), input, &host, engine);
         }
     }

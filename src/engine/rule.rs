@@ -1,6 +1,7 @@
 //! What a rule is: a stable id, a doc line, a default action, and a check that turns a
 //! workload into findings (field path, message, optional patch).
 
+use crate::facts::gmsa::{CredentialSpec, credential_spec};
 use crate::facts::host::HostCalls;
 use crate::facts::images::{ContainerImage, known_images, looked_up, looks_up};
 use crate::facts::nodes::{NodeInventory, ReadNodes, name_node_names};
@@ -16,9 +17,10 @@ use crate::settings::Settings;
 use crate::windows::image::WindowsBuild;
 use crate::windows::linux_only::{LinuxOnlyField, linux_only_fields};
 use serde_json::Value;
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::BTreeSet;
 use std::fmt;
+use std::rc::Rc;
 
 /// The pods a rule looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,14 +215,16 @@ impl<'a> ClusterNodes<'a> {
 }
 
 /// Facts that several rules derive from the workload (the images of every container,
-/// the pod's build pins and isolation, its Linux-only fields), each worked out at most
-/// once per pass however many rules read it.
+/// the pod's build pins and isolation, its Linux-only fields, the gMSA credential specs
+/// it names), each worked out at most once per pass however many rules read it.
 #[derive(Default)]
 pub struct PassFacts<'a> {
     /// Without and with registry lookups.
     images: [OnceCell<Vec<ContainerImage<'a>>>; 2],
     placement: OnceCell<Placement>,
     linux_only: OnceCell<Vec<LinuxOnlyField>>,
+    /// The credential specs read so far, by name (ID-3, ID-5 and ID-6 read the same).
+    credential_specs: RefCell<Vec<(&'a str, Rc<CredentialSpec>)>>,
 }
 
 impl<'a> PassFacts<'a> {
@@ -292,6 +296,18 @@ impl<'a> Context<'a> {
             builds: by_build.into_keys().collect(),
             source: format!("the Windows nodes: {source}"),
         })
+    }
+
+    /// GMSACredentialSpec `name` as the cluster answers for it (see [`credential_spec`]),
+    /// read and decoded once per pass.
+    pub fn credential_spec(&self, name: &'a str) -> Rc<CredentialSpec> {
+        let mut known = self.facts.credential_specs.borrow_mut();
+        if let Some((_, spec)) = known.iter().find(|(n, _)| *n == name) {
+            return Rc::clone(spec);
+        }
+        let spec = Rc::new(credential_spec(self.host, name));
+        known.push((name, Rc::clone(&spec)));
+        spec
     }
 
     /// The namespace of the object under review: the request's, else the object's

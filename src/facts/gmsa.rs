@@ -40,7 +40,24 @@ pub struct GmsaUse<'a> {
     pub contents: Option<&'a str>,
 }
 
-impl GmsaUse<'_> {
+impl<'a> GmsaUse<'a> {
+    /// The name, when it is one the API server accepts (a DNS-1123 subdomain): the one
+    /// the gMSA admission looks up. A malformed name is ID-2's to report.
+    pub fn checked_name(&self) -> Option<&'a str> {
+        self.name
+            .filter(|name| crate::windows::names::dns1123_subdomain_error(name).is_none())
+    }
+
+    /// Whether the pod as it was (`old_pod`, on an UPDATE) has this use's owner: the pod
+    /// itself always, a container when the old pod has one of that list and name.
+    pub fn owner_existed(&self, old_pod: &Workload) -> bool {
+        self.container.as_ref().is_none_or(|c| {
+            old_pod
+                .containers()
+                .any(|old| old.list == c.list && old.name == c.name)
+        })
+    }
+
     pub fn name_path(&self) -> FieldPath {
         self.options_path.field("gmsaCredentialSpecName")
     }

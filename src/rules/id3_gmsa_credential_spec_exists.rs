@@ -1,7 +1,6 @@
 use crate::engine::rule::{Context, Finding, Rule, RuleMeta, declare_rule};
-use crate::facts::gmsa::{CredentialSpec, credential_spec, gmsa_uses};
+use crate::facts::gmsa::{CredentialSpec, gmsa_uses};
 use crate::rules::util::gmsa_lookup_failed;
-use crate::windows::names::dns1123_subdomain_error;
 
 declare_rule! {
     /// ID-3: a pod names a gMSA credential spec that the cluster does not have.
@@ -45,11 +44,7 @@ impl Rule for GmsaCredentialSpecExistsRule {
     fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>) {
         let windows = ctx.os.is_windows();
         for used in gmsa_uses(ctx.workload) {
-            // A name the API server would refuse is ID-2's to report, not to look up.
-            let Some(name) = used
-                .name
-                .filter(|name| dns1123_subdomain_error(name).is_none())
-            else {
+            let Some(name) = used.checked_name() else {
                 continue;
             };
             let owner = used.owner();
@@ -68,7 +63,7 @@ impl Rule for GmsaCredentialSpecExistsRule {
                 );
                 continue;
             }
-            let message = match credential_spec(ctx.host, name) {
+            let message = match ctx.credential_spec(name).as_ref() {
                 CredentialSpec::Found { .. } => continue,
                 CredentialSpec::NotFound => format!(
                     "{owner} names gMSA credential spec {name:?}, which does not exist (no GMSACredentialSpec {name:?} in the cluster)"

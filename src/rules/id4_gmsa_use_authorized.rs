@@ -1,7 +1,6 @@
 use crate::engine::rule::{Context, Finding, Rule, RuleMeta, declare_rule};
 use crate::facts::gmsa::{gmsa_uses, may_use, service_account};
 use crate::rules::util::gmsa_lookup_failed;
-use crate::windows::names::dns1123_subdomain_error;
 
 declare_rule! {
     /// ID-4: a pod's service account is not authorized to use the gMSA credential spec it names.
@@ -52,10 +51,7 @@ impl Rule for GmsaUseAuthorizedRule {
         // an object without one is reviewed as `default`'s, where kubectl would create it.
         let namespace = ctx.namespace().unwrap_or("default");
         for used in uses {
-            let Some(name) = used
-                .name
-                .filter(|name| dns1123_subdomain_error(name).is_none())
-            else {
+            let Some(name) = used.checked_name() else {
                 continue;
             };
             let owner = used.owner();

@@ -1,7 +1,6 @@
 use crate::engine::rule::{Context, Finding, Rule, RuleMeta, declare_rule};
-use crate::facts::gmsa::{CredentialSpec, contents_match, credential_spec, gmsa_uses};
+use crate::facts::gmsa::{CredentialSpec, contents_match, gmsa_uses};
 use crate::rules::id;
-use crate::windows::names::dns1123_subdomain_error;
 
 declare_rule! {
     /// ID-5: a pod brings gMSA credential spec contents that are not those of the credential spec it names.
@@ -47,7 +46,7 @@ impl Rule for GmsaContentsMatchRule {
                 continue;
             };
             let owner = used.owner();
-            let Some(name) = used.name else {
+            if used.name.is_none() {
                 if !ctx.runs(id::ID_2) {
                     findings.push(Finding::new(
                         META.id,
@@ -58,14 +57,15 @@ impl Rule for GmsaContentsMatchRule {
                     ));
                 }
                 continue;
-            };
-            if dns1123_subdomain_error(name).is_some() {
-                continue;
             }
-            let CredentialSpec::Found { credspec, .. } = credential_spec(ctx.host, name) else {
+            let Some(name) = used.checked_name() else {
                 continue;
             };
-            let message = match contents_match(contents, &credspec) {
+            let spec = ctx.credential_spec(name);
+            let CredentialSpec::Found { credspec, .. } = spec.as_ref() else {
+                continue;
+            };
+            let message = match contents_match(contents, credspec) {
                 Ok(true) => continue,
                 Ok(false) => format!(
                     "the gmsaCredentialSpec of {owner} does not match the contents of GMSACredentialSpec {name:?}; remove it and let the credential spec be inlined, or name the credential spec these contents are"

@@ -1,8 +1,7 @@
 use crate::engine::rule::{Context, Finding, Rule, RuleMeta, declare_rule};
-use crate::facts::gmsa::{CredentialSpec, GmsaUse, credential_spec, gmsa_uses};
+use crate::facts::gmsa::{CredentialSpec, gmsa_uses};
 use crate::k8s::patch::PatchOp;
-use crate::k8s::workload::{Workload, WorkloadKind};
-use crate::windows::names::dns1123_subdomain_error;
+use crate::k8s::workload::WorkloadKind;
 use serde_json::Value;
 
 declare_rule! {
@@ -39,20 +38,6 @@ declare_rule! {
     }
 }
 
-/// Whether `used` is new in this request: on an UPDATE, a container the old pod has
-/// not (the pod's own options are never new).
-fn is_new(used: &GmsaUse<'_>, old_pod: Option<&Workload>) -> bool {
-    let Some(old) = old_pod else {
-        return true;
-    };
-    match &used.container {
-        None => false,
-        Some(container) => !old
-            .containers()
-            .any(|c| c.list == container.list && c.name == container.name),
-    }
-}
-
 impl Rule for GmsaInlineRule {
     fn meta(&self) -> &'static RuleMeta {
         &META
@@ -63,13 +48,19 @@ impl Rule for GmsaInlineRule {
             return;
         }
         for used in gmsa_uses(ctx.workload) {
-            let (Some(name), None) = (used.name, used.contents) else {
+            // On an UPDATE only what it adds is new (ephemeral containers).
+            let (Some(name), None) = (used.checked_name(), used.contents) else {
                 continue;
             };
-            if dns1123_subdomain_error(name).is_some() || !is_new(&used, ctx.request.old_pod) {
+            if ctx
+                .request
+                .old_pod
+                .is_some_and(|old| used.owner_existed(old))
+            {
                 continue;
             }
-            let CredentialSpec::Found { inlined, .. } = credential_spec(ctx.host, name) else {
+            let spec = ctx.credential_spec(name);
+            let CredentialSpec::Found { inlined, .. } = spec.as_ref() else {
                 continue;
             };
             let owner = used.owner();
@@ -84,7 +75,7 @@ impl Rule for GmsaInlineRule {
                 )
                 .with_patch(vec![PatchOp::Add {
                     path: path.pointer(),
-                    value: Value::String(inlined),
+                    value: Value::String(inlined.clone()),
                 }]),
             );
         }

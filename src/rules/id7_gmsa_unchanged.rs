@@ -55,18 +55,12 @@ impl Rule for GmsaUnchangedRule {
         };
         let new_uses = gmsa_uses(ctx.workload);
         let old_uses = gmsa_uses(old_pod);
-        let existed = |owner: Owner<'_>| match owner {
-            None => true,
-            Some((list, name)) => old_pod
-                .containers()
-                .any(|c| c.list == list && c.name == name),
-        };
         // Each owner with gMSA settings now or before, in the new pod's order, then the
         // owners whose settings were removed.
         let mut owners: Vec<(Owner<'_>, Option<&GmsaUse<'_>>, Option<&GmsaUse<'_>>)> = Vec::new();
         for used in &new_uses {
             let key = owner_key(used);
-            if existed(key) {
+            if used.owner_existed(old_pod) {
                 let old = old_uses.iter().find(|o| owner_key(o) == key);
                 owners.push((key, Some(used), old));
             }

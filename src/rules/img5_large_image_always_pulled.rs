@@ -1,6 +1,5 @@
 use crate::engine::rule::{Context, Finding, Rule, RuleMeta, declare_rule};
 use crate::windows::base_image::large_windows_base;
-use crate::windows::image::ImageReference;
 
 declare_rule! {
     /// IMG-5: a Windows container pulls a multi-gigabyte image again at every start.
@@ -42,15 +41,13 @@ impl Rule for LargeImageAlwaysPulledRule {
     }
 
     fn check(&self, ctx: &Context<'_>, findings: &mut Vec<Finding>) {
-        for container in ctx.workload.containers() {
-            let Some(written) = container.image else {
+        // The references as the pass already parsed them (an unparsable one is IMG-1's).
+        for known in ctx.container_images(false) {
+            let (container, written) = (known.container, known.image);
+            let Ok(image) = known.reference.as_ref() else {
                 continue;
             };
-            // An unparsable reference is IMG-1's to report.
-            let Ok(image) = ImageReference::parse(written) else {
-                continue;
-            };
-            let Some(base) = large_windows_base(&image) else {
+            let Some(base) = large_windows_base(image) else {
                 continue;
             };
             let why = match container.image_pull_policy {

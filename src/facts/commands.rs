@@ -18,6 +18,8 @@ pub struct ProgramUse<'a> {
     pub path: FieldPath,
     /// The program and its arguments.
     pub argv: &'a [String],
+    /// The probe that runs it, for an exec probe.
+    pub probe: Option<&'a Probe>,
 }
 
 fn exec_command(exec: Option<&ExecAction>) -> &[String] {
@@ -30,17 +32,19 @@ pub fn programs<'a>(workload: &'a Workload) -> Vec<ProgramUse<'a>> {
     let mut uses = Vec::new();
     for container in workload.containers() {
         let path = container.path();
-        let mut push = |what: &'static str, path: FieldPath, argv: &'a [String]| {
-            if !argv.is_empty() {
-                uses.push(ProgramUse {
-                    container,
-                    what,
-                    path: path.index(0),
-                    argv,
-                });
-            }
-        };
-        push("command", path.field("command"), container.command);
+        let mut push =
+            |what: &'static str, path: FieldPath, argv: &'a [String], probe: Option<&'a Probe>| {
+                if !argv.is_empty() {
+                    uses.push(ProgramUse {
+                        container,
+                        what,
+                        path: path.index(0),
+                        argv,
+                        probe,
+                    });
+                }
+            };
+        push("command", path.field("command"), container.command, None);
         let probes: [(&'static str, Option<&'a Probe>); 3] = [
             ("livenessProbe", container.liveness_probe),
             ("readinessProbe", container.readiness_probe),
@@ -48,11 +52,8 @@ pub fn programs<'a>(workload: &'a Workload) -> Vec<ProgramUse<'a>> {
         ];
         for (field, probe) in probes {
             let argv = exec_command(probe.and_then(|p| p.exec.as_ref()));
-            push(
-                field,
-                path.field(field).field("exec").field("command"),
-                argv,
-            );
+            let at = path.field(field).field("exec").field("command");
+            push(field, at, argv, probe);
         }
         if let Some(lifecycle) = container.lifecycle {
             let hooks = [
@@ -66,7 +67,7 @@ pub fn programs<'a>(workload: &'a Workload) -> Vec<ProgramUse<'a>> {
                     .field(field)
                     .field("exec")
                     .field("command");
-                push(what, at, argv);
+                push(what, at, argv, None);
             }
         }
     }

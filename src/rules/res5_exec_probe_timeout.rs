@@ -1,5 +1,5 @@
 use crate::engine::rule::{Context, Finding, Rule, RuleMeta, declare_rule};
-use k8s_openapi::api::core::v1::Probe;
+use crate::facts::commands::programs;
 
 declare_rule! {
     /// RES-5: an exec probe of a Windows container has a timeout too short for Windows.
@@ -52,50 +52,29 @@ impl Rule for ExecProbeTimeoutRule {
         if min == 0 {
             return;
         }
-        for container in ctx.workload.containers() {
-            let probes: [(&str, Option<&Probe>, &str); 3] = [
-                (
-                    "livenessProbe",
-                    container.liveness_probe,
-                    "the kubelet restarts the container",
-                ),
-                (
-                    "readinessProbe",
-                    container.readiness_probe,
-                    "the pod is taken out of its Services",
-                ),
-                (
-                    "startupProbe",
-                    container.startup_probe,
-                    "the kubelet restarts the container",
-                ),
-            ];
-            for (field, probe, outcome) in probes {
-                let Some(probe) = probe else { continue };
-                let Some(program) = probe
-                    .exec
-                    .as_ref()
-                    .and_then(|e| e.command.as_deref())
-                    .and_then(<[String]>::first)
-                else {
-                    continue;
-                };
-                let (timeout, given) = match probe.timeout_seconds {
-                    Some(t) => (t, ""),
-                    None => (DEFAULT_TIMEOUT_SECONDS, " (the default)"),
-                };
-                if i64::from(timeout) >= i64::from(min) {
-                    continue;
-                }
-                findings.push(Finding::new(
-                    META.id,
-                    container.path().field(field).field("timeoutSeconds"),
-                    format!(
-                        "the {field} of container {:?} runs {program:?} with timeoutSeconds {timeout}{given}: an exec probe starts a process in the container, which takes seconds on Windows, and one that outlasts its timeout fails, so {outcome}; set timeoutSeconds to {min} or more (settings.minExecProbeTimeoutSeconds)",
-                        container.name
-                    ),
-                ));
+        // The exec probes, as facts::commands finds every program a container starts.
+        for used in programs(ctx.workload) {
+            let Some(probe) = used.probe else { continue };
+            let outcome = if used.what == "readinessProbe" {
+                "the pod is taken out of its Services"
+            } else {
+                "the kubelet restarts the container"
+            };
+            let (timeout, given) = match probe.timeout_seconds {
+                Some(t) => (t, ""),
+                None => (DEFAULT_TIMEOUT_SECONDS, " (the default)"),
+            };
+            if i64::from(timeout) >= i64::from(min) {
+                continue;
             }
+            findings.push(Finding::new(
+                META.id,
+                used.container.path().field(used.what).field("timeoutSeconds"),
+                format!(
+                    "the {} of container {:?} runs {:?} with timeoutSeconds {timeout}{given}: an exec probe starts a process in the container, which takes seconds on Windows, and one that outlasts its timeout fails, so {outcome}; set timeoutSeconds to {min} or more (settings.minExecProbeTimeoutSeconds)",
+                    used.what, used.container.name, used.argv[0]
+                ),
+            ));
         }
     }
 }

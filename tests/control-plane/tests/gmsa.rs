@@ -444,6 +444,55 @@ async fn run() -> Result<Report> {
         &[(&inline_pointer("/spec"), Some(&expected))],
     );
 
+    // Beyond the webhook: `kubectl debug` (the `ephemeralcontainers` subresource, a
+    // strategic merge patch of spec.ephemeralContainers) adds a debug container that
+    // names webapp1: it is authorized and inlined like a container at creation, and the
+    // pod's own gMSA settings are untouched.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), NAMESPACE);
+    let debug = json!({"spec": {"ephemeralContainers": [{
+        "name": "debugger", "targetContainerName": "iis",
+        "image": "mcr.microsoft.com/windows/servercore:ltsc2022",
+        "command": ["cmd", "/c", "ping -t localhost"],
+        "securityContext": {"windowsOptions": {"gmsaCredentialSpecName": "webapp1"}}}]}});
+    let debugged = match pods
+        .patch_subresource(
+            "ephemeralcontainers",
+            "pod-level",
+            &PatchParams::default(),
+            &Patch::Strategic(&debug),
+        )
+        .await
+    {
+        Ok(pod) => Answer::Stored(serde_json::to_value(pod)?),
+        Err(kube::Error::Api(status)) => Answer::Refused {
+            code: status.code,
+            message: status.message.clone(),
+        },
+        Err(e) => return Err(e.into()),
+    };
+    let stored = report.stored(
+        "kubectl debug naming webapp1",
+        &debugged,
+        &[
+            (
+                &inline_pointer("/spec/ephemeralContainers/0"),
+                Some(&expected),
+            ),
+            (&inline_pointer("/spec"), Some(&expected)),
+        ],
+    );
+    report.inlined += usize::from(stored.is_some());
+    let decision = server
+        .decisions()
+        .into_iter()
+        .rev()
+        .find(|d| d.sub_resource.as_deref() == Some("ephemeralcontainers"));
+    report.check(
+        "kubectl debug naming webapp1",
+        decision.is_some_and(|d| d.operation == "UPDATE" && !d.patch.is_empty()),
+        || "the webhook did not patch the ephemeralcontainers UPDATE".to_owned(),
+    );
+
     // Beyond the webhook: a Deployment validated at its template and never inlined; the
     // pod its ReplicaSet creates is inlined by the module.
     let deployment = |name: &str, spec_name: &str| {
@@ -463,7 +512,6 @@ async fn run() -> Result<Report> {
         &create(&client, &deployment("webapp1", "webapp1")).await?,
         &[(&inline_pointer("/spec/template/spec"), None)],
     );
-    let pods: Api<Pod> = Api::namespaced(client.clone(), NAMESPACE);
     let created = eventually("the ReplicaSet creates the pod", TIMEOUT, || async {
         let list = pods
             .list(&ListParams::default().labels("app=webapp1"))

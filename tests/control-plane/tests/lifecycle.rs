@@ -887,18 +887,41 @@ const EXPECTED_PENDING: &[(&str, &str)] = &[
 /// Every pod of the namespace is bound to a node of its OS, or Pending as expected; no
 /// pod of the Linux DaemonSet is on a Windows node.
 async fn check_placement(cluster: &Cluster, report: &mut Report) -> Result<()> {
+    // The pods the steps' controllers create, by app: at least this many.
+    const CREATED_PODS: [(&str, usize); 5] = [
+        ("fixed-web", 3),
+        ("legacy-job", 1),
+        ("legacy-suspended-job", 1),
+        ("fixed-job", 1),
+        ("applied-web", 1),
+    ];
+    let app_of = |p: &Pod| {
+        p.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("app"))
+            .cloned()
+            .unwrap_or_default()
+    };
     let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), NAMESPACE);
     let deadline = Instant::now() + Duration::from_secs(90);
     let listed = loop {
         let listed = pods.list(&ListParams::default()).await?;
-        let waiting = listed
-            .items
-            .iter()
-            .filter(|p| {
-                p.metadata.deletion_timestamp.is_none() && control_plane::scheduling_of(p).is_none()
-            })
+        let live = || {
+            listed
+                .items
+                .iter()
+                .filter(|p| p.metadata.deletion_timestamp.is_none())
+        };
+        let waiting = live()
+            .filter(|p| control_plane::scheduling_of(p).is_none())
             .count();
-        if waiting == 0 || Instant::now() > deadline {
+        // A controller may not have created a step's pods yet (the last steps' come
+        // late): an empty list is not a settled one.
+        let created = CREATED_PODS
+            .iter()
+            .all(|(app, n)| live().filter(|p| app_of(p) == *app).count() >= *n);
+        if (waiting == 0 && created) || Instant::now() > deadline {
             break listed.items;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -960,24 +983,11 @@ async fn check_placement(cluster: &Cluster, report: &mut Report) -> Result<()> {
         }
     }
     // The pods of the steps that create them are there and bound.
-    for (app, at_least) in [
-        ("fixed-web", 3),
-        ("legacy-job", 1),
-        ("legacy-suspended-job", 1),
-        ("fixed-job", 1),
-        ("applied-web", 1),
-    ] {
+    for (app, at_least) in CREATED_PODS {
         let bound = listed
             .iter()
             .filter(|p| p.metadata.deletion_timestamp.is_none())
-            .filter(|p| {
-                p.metadata
-                    .labels
-                    .as_ref()
-                    .and_then(|l| l.get("app"))
-                    .map(String::as_str)
-                    == Some(app)
-            })
+            .filter(|p| app_of(p) == app)
             .filter(|p| {
                 matches!(
                     control_plane::scheduling_of(p),
